@@ -1,0 +1,50 @@
+# Two commands on a fresh machine with Python 3.11 and Java 17:
+#   make demo   runs examples/quickstart.py (an ablation study on a local Spark session)
+#   make test   runs ruff, mypy and the whole test suite
+# Both create .venv on first use and reinstall only when pyproject.toml or constraints.txt change.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# Spark's Python workers run the same interpreter as the driver.
+export PYSPARK_PYTHON ?= $(abspath $(BIN)/python)
+export PYSPARK_DRIVER_PYTHON ?= $(abspath $(BIN)/python)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test lint typecheck pytest submit-demo bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,examples]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/quickstart.py
+
+# The same study, submitted the way a cluster user would run it.
+submit-demo: $(STAMP)
+	$(BIN)/spark-submit --master "local[2]" examples/quickstart.py
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/dispatch.py
+
+# Refresh the exact pins after changing a range in pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable --exclude pip > constraints.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache autoablation-runs
