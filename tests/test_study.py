@@ -1,0 +1,114 @@
+import pandas as pd
+import pytest
+
+from autoablation import (
+    AblationStudy,
+    ComponentKind,
+    DatasetError,
+    StudyError,
+    UnknownComponentError,
+)
+
+
+def test_include_accepts_names_lists_and_several_arguments(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include("pclass")
+    study.features.include(["age", "sibsp"])
+    study.features.include("sex", "parch")
+    assert study.features.included == ("pclass", "age", "sibsp", "sex", "parch")
+
+
+def test_components_are_features_then_layers_in_declaration_order(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.model.layers.include("b", "a")
+    study.features.include("sex", "age")
+    components = study.components()
+    assert [(c.kind, c.name) for c in components] == [
+        (ComponentKind.FEATURE, "sex"),
+        (ComponentKind.FEATURE, "age"),
+        (ComponentKind.LAYER, "b"),
+        (ComponentKind.LAYER, "a"),
+    ]
+    assert components[0].features == ("sex",) and components[2].layers == ("b",)
+
+
+def test_unknown_feature_is_refused_at_once_listing_the_columns(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    with pytest.raises(UnknownComponentError, match=r"'fare'.*pclass, sex, age, sibsp, parch"):
+        study.features.include("fare")
+    assert study.features.included == ()
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (("survived",), "is the study's label"),
+        (("sex", "sex"), "already included"),
+        ((["sex", 3],), "must be strings"),
+        ((3.5,), "must be strings or lists of strings"),
+        (("",), "cannot be empty"),
+        ((), "at least one"),
+    ],
+)
+def test_bad_feature_inclusions_are_refused(
+    titanic: pd.DataFrame, names: tuple[object, ...], message: str
+) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    with pytest.raises(StudyError, match=message):
+        study.features.include(*names)  # type: ignore[arg-type]
+
+
+def test_including_the_same_feature_twice_across_calls_is_refused(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include("sex")
+    with pytest.raises(StudyError, match="'sex' is already included"):
+        study.features.include(["age", "sex"])
+    assert study.features.included == ("sex",)
+
+
+def test_exclude_takes_a_component_back_and_refuses_unknown_ones(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include("sex", "age")
+    study.features.exclude("sex")
+    assert study.features.included == ("age",)
+    with pytest.raises(UnknownComponentError, match="'pclass' is not included"):
+        study.features.exclude("pclass")
+
+
+def test_missing_label_and_label_less_data_are_refused(titanic: pd.DataFrame) -> None:
+    with pytest.raises(UnknownComponentError, match="label 'alive' is not a column"):
+        AblationStudy(titanic, label_name="alive")
+    with pytest.raises(StudyError, match="needs label_name"):
+        AblationStudy(titanic)
+
+
+def test_csv_path_loads_the_table(titanic: pd.DataFrame, tmp_path) -> None:
+    titanic.to_csv(tmp_path / "titanic.csv", index=False)
+    study = AblationStudy(str(tmp_path / "titanic.csv"), label_name="survived")
+    assert study.feature_names == ("pclass", "sex", "age", "sibsp", "parch")
+
+
+def test_unreadable_path_is_a_dataset_error(tmp_path) -> None:
+    with pytest.raises(DatasetError, match="does not exist"):
+        AblationStudy(tmp_path / "nope.parquet", label_name="y")
+
+
+def test_study_without_data_needs_no_label_and_has_no_features() -> None:
+    study = AblationStudy()
+    study.model.layers.include("dense")
+    assert study.prepared_data() is None and study.feature_names == ()
+
+
+def test_non_callable_model_generator_is_refused() -> None:
+    study = AblationStudy()
+    with pytest.raises(StudyError, match=r"zero-argument callable.*got str"):
+        study.model.set_base_model_generator("model")  # type: ignore[arg-type]
+
+
+def test_to_dict_summarises_the_declaration(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived", seed=7)
+    study.features.include("sex")
+    study.model.layers.include("my_dense_two")
+    summary = study.to_dict()
+    assert summary["features"] == ["sex"] and summary["layers"] == ["my_dense_two"]
+    assert summary["seed"] == 7 and summary["has_base_model_generator"] is False
