@@ -1,0 +1,118 @@
+"""Building trial models with real Keras: the driver's checks and the executors' factory."""
+
+import keras
+import pytest
+
+from autoablation import ModelSurgeryError, StudyError, Trial, UnknownComponentError
+from autoablation._models import build_trial_model, check_all_models, fresh_layer_names
+from autoablation._trial import Component, ComponentKind
+from tests.helpers import dense_model
+
+
+def layer_trial(*names: str) -> Trial:
+    component = Component(ComponentKind.LAYER, "+".join(names), layers=names)
+    return Trial.create("layer", component.name, (component,))
+
+
+def feature_trial(name: str) -> Trial:
+    component = Component(ComponentKind.FEATURE, name, features=(name,))
+    return Trial.create("feature", name, (component,))
+
+
+def hand_built(width: int, hidden: list[tuple[str, int]]) -> keras.Model:
+    layers = [keras.layers.Dense(units, activation="relu", name=name) for name, units in hidden]
+    return keras.Sequential(
+        [keras.Input(shape=(width,)), *layers, keras.layers.Dense(1, activation="sigmoid")]
+    )
+
+
+FULL = [("my_dense_one", 16), ("my_dense_two", 8), ("my_dense_three", 8)]
+
+
+@pytest.mark.parametrize("removed", ["my_dense_one", "my_dense_two", "my_dense_three"])
+def test_layer_trial_has_the_parameters_of_the_network_built_without_it(removed: str) -> None:
+    model = build_trial_model(dense_model, layer_trial(removed), base_width=5, width=5)
+    expected = hand_built(5, [layer for layer in FULL if layer[0] != removed])
+    assert model.count_params() == expected.count_params()
+    assert removed not in [layer.name for layer in model.layers]
+
+
+def test_feature_trial_model_takes_one_column_less() -> None:
+    model = build_trial_model(dense_model, feature_trial("sex"), base_width=5, width=4)
+    assert model.input_shape == (None, 4)
+    assert model.count_params() == hand_built(4, FULL).count_params()
+
+
+def test_base_trial_returns_the_generators_model_untouched() -> None:
+    model = build_trial_model(dense_model, Trial.create("base", "base"), base_width=5, width=5)
+    assert model.count_params() == hand_built(5, FULL).count_params()
+
+
+def test_functional_single_input_layer_is_bypassed() -> None:
+    def functional() -> keras.Model:
+        inputs = keras.Input(shape=(5,), name="inp")
+        h = keras.layers.Dense(8, name="h1")(inputs)
+        h = keras.layers.Dense(8, name="h2")(h)
+        return keras.Model(inputs, keras.layers.Dense(1, name="out")(h))
+
+    model = build_trial_model(functional, layer_trial("h2"))
+    inputs = keras.Input(shape=(5,))
+    by_hand = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Dense(8)(inputs)))
+    assert model.count_params() == by_hand.count_params()
+
+
+def test_auto_generated_names_do_not_depend_on_models_built_before() -> None:
+    def unnamed() -> keras.Model:
+        return keras.Sequential(
+            [keras.Input(shape=(3,)), keras.layers.Dense(2), keras.layers.Dense(1)]
+        )
+
+    for _ in range(3):
+        unnamed()  # the process's global name counter moves on
+    with fresh_layer_names():
+        names = [layer.name for layer in unnamed().layers]
+    assert names == ["dense", "dense_1"]
+    model = build_trial_model(unnamed, layer_trial("dense"))
+    assert [layer.name for layer in model.layers] == ["dense_1"]
+
+
+def test_check_all_models_names_the_study_entry_and_lists_the_layers() -> None:
+    trials = [Trial.create("base", "base"), layer_trial("my_dense_9")]
+    with pytest.raises(UnknownComponentError) as caught:
+        check_all_models(dense_model, trials, None, None)
+    message = str(caught.value)
+    assert "layers.include('my_dense_9')" in message
+    assert "input_layer, my_dense_one, my_dense_two, my_dense_three, output" in message
+
+
+def test_check_all_models_reports_every_bad_trial() -> None:
+    trials = [layer_trial("nope"), layer_trial("output")]
+    with pytest.raises(
+        UnknownComponentError, match=r"'nope'.*\(and 1 more: .*'output' is an output layer"
+    ):
+        check_all_models(dense_model, trials, None, None)
+
+
+def test_check_finds_a_base_model_that_cannot_take_the_data() -> None:
+    trials = [Trial.create("base", "base")]
+    widths = {trials[0].trial_id: 5}
+    with pytest.raises(ModelSurgeryError, match="cannot take a batch of 5 feature columns"):
+        check_all_models(lambda: dense_model(7), trials, widths, 5)
+
+
+def test_check_reports_parameter_counts() -> None:
+    trials = [Trial.create("base", "base"), layer_trial("my_dense_two")]
+    checks = check_all_models(dense_model, trials, None, None)
+    assert checks[trials[1].trial_id].params == hand_built(5, [FULL[0], FULL[2]]).count_params()
+
+
+@pytest.mark.parametrize(
+    ("generator", "message"),
+    [
+        (lambda: "not a model", "must return a keras.Model; it returned str"),
+        (lambda: 1 / 0, "raised ZeroDivisionError"),
+    ],
+)
+def test_bad_generators_are_refused(generator, message: str) -> None:
+    with pytest.raises(StudyError, match=message):
+        build_trial_model(generator, Trial.create("base", "base"))

@@ -1,0 +1,108 @@
+"""Config surgery on the configs of real Keras models; the rebuild is in test_models.py."""
+
+import keras
+import pytest
+
+from autoablation import ModelSurgeryError, UnknownComponentError
+from autoablation._surgery import (
+    declared_input_shapes,
+    input_layer_names,
+    layer_names,
+    normalize_config,
+    output_layer_names,
+    remove_layers,
+    set_input_width,
+)
+from tests.helpers import dense_model
+
+
+def residual_model() -> keras.Model:
+    inputs = keras.Input(shape=(6,), name="inp")
+    a = keras.layers.Dense(8, name="a")(inputs)
+    b = keras.layers.Dense(8, name="b")(a)
+    added = keras.layers.Add(name="add")([a, b])
+    outputs = keras.layers.Dense(1, name="out")(added)
+    return keras.Model(inputs, outputs)
+
+
+def test_normalize_drops_pinned_build_shapes_and_keeps_the_graph() -> None:
+    config = normalize_config(dense_model().get_config())
+    assert "build_config" not in str(config)
+    assert layer_names(config) == [
+        "input_layer",
+        "my_dense_one",
+        "my_dense_two",
+        "my_dense_three",
+        "output",
+    ]
+    assert input_layer_names(config) == ["input_layer"] and output_layer_names(config) == ["output"]
+
+
+def test_sequential_removal_drops_the_entry() -> None:
+    config = normalize_config(dense_model().get_config())
+    edited = remove_layers(config, ["my_dense_two"])
+    assert "my_dense_two" not in layer_names(edited)
+    assert "my_dense_two" in layer_names(config)  # the input is not modified
+
+
+def test_functional_bypass_feeds_the_layer_input_to_its_consumers() -> None:
+    config = normalize_config(residual_model().get_config())
+    edited = remove_layers(config, ["b"])
+    add = next(entry for entry in edited["layers"] if entry["name"] == "add")
+    sources = [t["config"]["keras_history"][0] for t in add["inbound_nodes"][0]["args"][0]]
+    assert sources == ["a", "a"]
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "message"),
+    [
+        (
+            "dense_9",
+            UnknownComponentError,
+            r"'dense_9' not found.*its layers are: inp, a, b, add, out",
+        ),
+        ("inp", ModelSurgeryError, "is the model's input"),
+        ("out", ModelSurgeryError, "is an output layer"),
+        ("add", ModelSurgeryError, r"takes 2 inputs \(a, b\)"),
+    ],
+)
+def test_layers_that_cannot_be_removed_are_named(
+    name: str, error: type[Exception], message: str
+) -> None:
+    config = normalize_config(residual_model().get_config())
+    with pytest.raises(error, match=message):
+        remove_layers(config, [name], entry="layers.include")
+
+
+def test_a_shared_layer_cannot_be_bypassed() -> None:
+    inputs = keras.Input(shape=(4,), name="inp")
+    shared = keras.layers.Dense(4, name="shared")
+    outputs = keras.layers.Dense(1, name="out")(shared(shared(inputs)))
+    config = normalize_config(keras.Model(inputs, outputs).get_config())
+    with pytest.raises(ModelSurgeryError, match="called 2 times"):
+        remove_layers(config, ["shared"])
+
+
+def test_input_width_follows_the_data() -> None:
+    config = normalize_config(dense_model(5).get_config())
+    assert declared_input_shapes(config) == [[None, 5]]
+    assert declared_input_shapes(set_input_width(config, 5, 4)) == [[None, 4]]
+
+
+def test_input_width_is_checked_against_the_data() -> None:
+    config = normalize_config(dense_model(7).get_config())
+    with pytest.raises(ModelSurgeryError, match=r"input shape is \(None, 7\).*5 feature columns"):
+        set_input_width(config, 5, 4)
+
+
+def test_a_model_without_declared_input_is_left_alone() -> None:
+    config = normalize_config(dense_model(None).get_config())
+    assert set_input_width(config, 5, 4) == config
+
+
+def test_multi_input_models_cannot_take_the_feature_matrix() -> None:
+    left, right = keras.Input(shape=(3,), name="l"), keras.Input(shape=(3,), name="r")
+    outputs = keras.layers.Dense(1, name="out")(keras.layers.Concatenate(name="cat")([left, right]))
+    config = normalize_config(keras.Model([left, right], outputs).get_config())
+    with pytest.raises(ModelSurgeryError, match="has 2 inputs"):
+        set_input_width(config, 3, 2)
