@@ -1,0 +1,187 @@
+"""The executor side of the driver channel: typed calls over any `Channel`.
+
+`ControllerClient` speaks the controller's messages; the channel underneath is either an
+`RpcChannel` (a TCP connection to the driver, used by Spark tasks) or the controller's in-process
+`LocalChannel` (threads, tests). Both carry the same JSON messages, so the worker loop cannot
+tell them apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from autoablation._exceptions import ProtocolError
+from autoablation._protocol import FrameDecoder, FrameEncoder, FrameKind
+from autoablation._trial import Trial
+
+logger = logging.getLogger("autoablation.rpc")
+
+_RETRY_DELAYS = (0.2, 1.0, 3.0)
+
+
+class Channel(Protocol):
+    """A request/response link to the controller."""
+
+    def request(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        """Send one message and return the controller's reply."""
+        ...
+
+    def close(self) -> None:
+        """Release the link."""
+        ...
+
+
+class RpcChannel:
+    """An authenticated TCP connection to the driver's RPC server.
+
+    A request that fails on a broken connection is sent again on a fresh one, a few times;
+    the controller's messages are idempotent, so a repeat does no harm.
+
+    Args:
+        address: ``(host, port)`` of the driver's server.
+        secret: The experiment's secret.
+        connect_timeout: Seconds to wait for the connection and the driver's HELLO.
+    """
+
+    def __init__(
+        self, address: tuple[str, int], secret: bytes, *, connect_timeout: float = 30.0
+    ) -> None:
+        self._address = address
+        self._secret = secret
+        self._connect_timeout = connect_timeout
+        self._sock: socket.socket | None = None
+        self._decoder: FrameDecoder | None = None
+        self._encoder: FrameEncoder | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def _connect(self) -> None:
+        sock = socket.create_connection(self._address, timeout=self._connect_timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        decoder = FrameDecoder(self._secret, FrameKind.REPLY)
+        while decoder.nonce is None:
+            data = sock.recv(4096)
+            if not data:
+                sock.close()
+                raise ProtocolError(
+                    f"driver at {self._address[0]}:{self._address[1]} closed the connection"
+                )
+            self._pending.extend(decoder.feed(data))
+        sock.settimeout(None)  # replies to 'next' may legitimately take as long as a trial
+        self._sock, self._decoder = sock, decoder
+        self._encoder = FrameEncoder(self._secret, FrameKind.REQUEST, decoder.nonce)
+
+    def _exchange(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        if self._sock is None:
+            self._connect()
+        assert self._sock is not None and self._encoder is not None and self._decoder is not None
+        self._sock.sendall(self._encoder.encode(message))
+        while not self._pending:
+            data = self._sock.recv(65536)
+            if not data:
+                raise ConnectionResetError("the driver closed the connection")
+            self._pending.extend(self._decoder.feed(data))
+        return self._pending.pop(0)
+
+    def request(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        """Send ``message`` and wait for the reply.
+
+        Raises:
+            ProtocolError: The driver answered with an error, or spoke outside the protocol.
+            OSError: The driver stayed unreachable through every retry.
+        """
+        with self._lock:
+            for delay in (*_RETRY_DELAYS, None):
+                try:
+                    reply = self._exchange(message)
+                    break
+                except ProtocolError:
+                    self._reset()
+                    raise
+                except OSError as exc:
+                    self._reset()
+                    if delay is None:
+                        raise
+                    logger.warning("driver connection failed (%s); retrying in %.1fs", exc, delay)
+                    time.sleep(delay)
+        if reply.get("type") == "error":
+            raise ProtocolError(f"driver refused {message.get('type')!r}: {reply.get('message')}")
+        return reply
+
+    def _reset(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._decoder = self._encoder = None
+        self._pending.clear()
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._reset()
+
+
+def _trial_or_none(reply: Mapping[str, Any]) -> Trial | None:
+    kind = reply.get("type")
+    if kind == "trial":
+        return Trial.from_dict(reply["trial"])
+    if kind == "done":
+        return None
+    raise ProtocolError(f"expected a 'trial' or 'done' reply; got {kind!r}")
+
+
+class ControllerClient:
+    """Typed calls to the controller, over a control channel and a heartbeat channel.
+
+    The heartbeat channel is separate so a heartbeat thread never waits behind a control call.
+    """
+
+    def __init__(self, channel: Channel, heartbeat_channel: Channel | None = None) -> None:
+        self._channel = channel
+        self._heartbeat_channel = heartbeat_channel or channel
+
+    def register(self, worker_id: str, info: Mapping[str, Any]) -> dict[str, Any]:
+        """Announce a worker; the reply carries the heartbeat interval."""
+        return self._channel.request({"type": "register", "worker": worker_id, "info": dict(info)})
+
+    def next_trial(self, worker_id: str) -> Trial | None:
+        """Ask for a trial; blocks until one is free, None once the study is done."""
+        return _trial_or_none(self._channel.request({"type": "next", "worker": worker_id}))
+
+    def heartbeat(
+        self,
+        worker_id: str,
+        trial_id: str,
+        metrics: Sequence[tuple[int, float | None]] = (),
+        logs: Sequence[str] = (),
+    ) -> None:
+        """Say the worker is alive, with the metrics and log lines gathered since last time."""
+        self._heartbeat_channel.request(
+            {
+                "type": "heartbeat",
+                "worker": worker_id,
+                "trial": trial_id,
+                "metrics": [list(m) for m in metrics],
+                "logs": list(logs),
+            }
+        )
+
+    def report(
+        self, worker_id: str, outcome: Mapping[str, Any], *, want_next: bool = True
+    ) -> Trial | None:
+        """Report a finished trial; with ``want_next`` the reply is the next trial (or None)."""
+        reply = self._channel.request(
+            {"type": "result", "worker": worker_id, "next": want_next, **outcome}
+        )
+        return _trial_or_none(reply) if want_next else None
+
+    def close(self) -> None:
+        """Close both channels."""
+        self._channel.close()
+        if self._heartbeat_channel is not self._channel:
+            self._heartbeat_channel.close()

@@ -1,0 +1,198 @@
+"""The RPC server under attack, while real workers keep working through it."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from autoablation import AuthenticationError, TrialStatus
+from autoablation._client import ControllerClient, RpcChannel
+from autoablation._controller import Controller
+from autoablation._protocol import (
+    PREFIX_SIZE,
+    FrameDecoder,
+    FrameEncoder,
+    FrameKind,
+    new_secret,
+)
+from autoablation._server import RpcServer
+from autoablation._worker import TrialRuntime, run_worker
+from tests.helpers import Recorder, make_trials
+
+
+class Driver:
+    def __init__(self, trials: int, **server_options: Any) -> None:
+        self.secret = new_secret()
+        self.controller = Controller(make_trials(trials), listener=Recorder())
+        self.handled: list[dict[str, Any]] = []
+        controller = self.controller
+
+        def handle(conn: int, message: dict[str, Any]) -> None:
+            self.handled.append(message)
+            controller.submit(message, lambda r: server.send(conn, r), conn)
+
+        server = RpcServer(
+            self.secret, handle, on_close=controller.connection_closed, **server_options
+        )
+        self.server = server
+        controller.start()
+        server.start()
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(self.server.address, timeout=10)
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.controller.stop()
+
+
+@pytest.fixture
+def driver() -> Iterator[Driver]:
+    d = Driver(trials=40, handshake_timeout=0.5)
+    yield d
+    d.stop()
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    """Read until the server closes the connection (EOF); False if it never does."""
+    try:
+        while sock.recv(4096):
+            pass
+        return True
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+    finally:
+        sock.close()
+
+
+def handshake(sock: socket.socket, secret: bytes) -> FrameEncoder:
+    decoder = FrameDecoder(secret, FrameKind.REPLY)
+    while decoder.nonce is None:
+        decoder.feed(sock.recv(PREFIX_SIZE + 16))
+    return FrameEncoder(secret, FrameKind.REQUEST, decoder.nonce)
+
+
+def send_garbage(d: Driver) -> bool:
+    sock = d.connect()
+    sock.sendall(b"\x16\x03\x01\x02\x00garbage that is not a frame" * 10)
+    return closed_by_server(sock)
+
+
+def send_oversize_header(d: Driver) -> bool:
+    sock = d.connect()
+    sock.sendall(
+        struct.pack(">2sBBIQ", b"AA", 1, int(FrameKind.REQUEST), 0xFFFFFFFF, 1) + b"\0" * 32
+    )
+    return closed_by_server(sock)
+
+
+def send_wrong_hmac(d: Driver) -> bool:
+    sock = d.connect()
+    hello = b""
+    while len(hello) < PREFIX_SIZE + 16:  # the attacker cannot verify it, but reads the nonce
+        hello += sock.recv(PREFIX_SIZE + 16 - len(hello))
+    forged = FrameEncoder(new_secret(), FrameKind.REQUEST, hello[PREFIX_SIZE:])
+    sock.sendall(forged.encode({"type": "register", "worker": "intruder"}))
+    return closed_by_server(sock)
+
+
+def send_nothing(d: Driver) -> bool:
+    return closed_by_server(d.connect())
+
+
+def replay_a_recorded_frame(d: Driver) -> bool:
+    first = d.connect()
+    frame = handshake(first, d.secret).encode({"type": "register", "worker": "replayed"})
+    first.sendall(frame)
+    first.close()
+    second = d.connect()
+    handshake(second, d.secret)
+    second.sendall(frame)  # recorded on the first connection
+    return closed_by_server(second)
+
+
+ATTACKS: list[Callable[[Driver], bool]] = [
+    send_garbage,
+    send_oversize_header,
+    send_wrong_hmac,
+    send_nothing,
+    replay_a_recorded_frame,
+]
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.__name__)
+def test_each_attack_is_dropped_alone(driver: Driver, attack: Callable[[Driver], bool]) -> None:
+    assert attack(driver)
+    assert not any(m.get("worker") in ("intruder",) for m in driver.handled)
+
+
+def test_attacks_do_not_disturb_real_workers(driver: Driver) -> None:
+    outcomes: dict[str, Any] = {}
+
+    def work(worker_id: str) -> None:
+        client = ControllerClient(
+            RpcChannel(driver.server.address, driver.secret),
+            RpcChannel(driver.server.address, driver.secret),
+        )
+        outcomes[worker_id] = run_worker(
+            client,
+            lambda: 1.0,
+            TrialRuntime(None, None),
+            worker_id=worker_id,
+            info={},
+            optimization_key="metric",
+        )
+        client.close()
+
+    workers = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(3)]
+    attack_results: list[bool] = []
+    attackers = [
+        threading.Thread(target=lambda a=a: attack_results.append(a(driver))) for a in ATTACKS * 3
+    ]
+    for thread in workers + attackers:
+        thread.start()
+    for thread in workers + attackers:
+        thread.join(timeout=60)
+    assert attack_results == [True] * len(attackers)
+    assert driver.controller.wait(timeout=10)
+    results = driver.controller.results()
+    assert len(results) == 40 and all(r.status is TrialStatus.OK for r in results)
+    assert sum(len(s.trials) for s in outcomes.values()) == 40
+    types = {m["type"] for m in driver.handled}
+    assert types <= {"register", "next", "heartbeat", "result"}
+    assert driver.server.stats.rejected >= 3 * 4
+
+
+def test_the_server_listens_on_the_address_it_was_given() -> None:
+    d = Driver(trials=1)
+    try:
+        assert d.server.address[0] == "127.0.0.1"
+    finally:
+        d.stop()
+
+
+def test_a_client_refuses_a_driver_with_another_secret(driver: Driver) -> None:
+    channel = RpcChannel(driver.server.address, new_secret())
+    with pytest.raises(AuthenticationError):
+        channel.request({"type": "register", "worker": "w"})
+
+
+def test_connections_over_the_limit_are_closed_on_accept() -> None:
+    d = Driver(trials=1, max_connections=2)
+    try:
+        held = [d.connect(), d.connect()]
+        for sock in held:
+            sock.recv(PREFIX_SIZE + 16)  # each got its HELLO, so both are accepted
+        assert closed_by_server(d.connect())
+        assert d.server.stats.rejected == 1
+    finally:
+        for sock in held:
+            sock.close()
+        d.stop()
