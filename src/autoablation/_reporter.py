@@ -1,0 +1,121 @@
+"""The ``reporter`` a training function receives when it declares that parameter.
+
+It buffers intermediate metrics and log lines; the worker's heartbeat ships them to the driver.
+Calls are cheap and thread-safe, so a Keras callback may call `Reporter.broadcast` every batch.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import SupportsFloat
+
+from autoablation._exceptions import ReturnValueError
+from autoablation._trial import Trial
+
+MAX_LINE = 10_000
+"""Characters kept of one log line."""
+MAX_BUFFERED = 2_000
+"""Log lines held between two heartbeats; older ones are dropped (and counted)."""
+
+
+class Reporter:
+    """Reports a trial's progress to the driver.
+
+    Example:
+        >>> def train(dataset_function, model_function, reporter):
+        ...     for epoch in range(3):
+        ...         reporter.broadcast(0.5 + epoch / 10, step=epoch)
+        ...     reporter.log("done")
+        ...     return 0.8
+    """
+
+    def __init__(self, trial: Trial) -> None:
+        self._trial = trial
+        self._lock = threading.Lock()
+        self._metrics: list[tuple[int, float | None]] = []
+        self._logs: list[str] = []
+        self._dropped = 0
+        self._last_step: int | None = None
+
+    @property
+    def trial_id(self) -> str:
+        """The running trial's id."""
+        return self._trial.trial_id
+
+    @property
+    def ablated(self) -> str:
+        """What the running trial removes (``"base"`` for the base trial)."""
+        return self._trial.ablated
+
+    @property
+    def kind(self) -> str:
+        """The running trial's kind (``"base"``, ``"feature"``, ``"layer"``...)."""
+        return self._trial.kind
+
+    @property
+    def seed(self) -> int:
+        """The seed set for Python, NumPy and Keras before the training function was called."""
+        return self._trial.seed
+
+    @property
+    def repeat(self) -> int:
+        """The repeat index of the running trial."""
+        return self._trial.repeat
+
+    def broadcast(self, value: SupportsFloat, step: int | None = None) -> None:
+        """Record an intermediate metric; it reaches the driver with the next heartbeat.
+
+        Args:
+            value: The metric; a non-finite value is kept as a gap (None).
+            step: Its step (epoch, batch); defaults to one after the previous step.
+
+        Raises:
+            ReturnValueError: ``value`` is not a number, or ``step`` is not an integer that
+                is at least the previous step.
+        """
+        try:
+            if isinstance(value, (bool, str, bytes)):
+                raise TypeError
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ReturnValueError(
+                f"reporter.broadcast needs a number; got {value!r} ({type(value).__name__})"
+            ) from None
+        given: object = step
+        with self._lock:
+            if given is None:
+                given = 0 if self._last_step is None else self._last_step + 1
+            if isinstance(given, bool) or not isinstance(given, int):
+                raise ReturnValueError(f"reporter.broadcast step must be an integer; got {given!r}")
+            step = given
+            if self._last_step is not None and step < self._last_step:
+                raise ReturnValueError(
+                    f"reporter.broadcast step {step} comes before the previous step "
+                    f"{self._last_step}"
+                )
+            self._last_step = step
+            self._metrics.append((step, number if math.isfinite(number) else None))
+
+    def log(self, message: object) -> None:
+        """Send a line to the driver's log, prefixed there by the trial."""
+        text = str(message)
+        with self._lock:
+            for line in text.splitlines() or [""]:
+                if len(self._logs) >= MAX_BUFFERED:
+                    self._logs.pop(0)
+                    self._dropped += 1
+                self._logs.append(line[:MAX_LINE])
+
+    def drain(self) -> tuple[list[tuple[int, float | None]], list[str]]:
+        """Take everything buffered since the last drain (used by the worker)."""
+        with self._lock:
+            metrics, logs = self._metrics, self._logs
+            if self._dropped:
+                logs.insert(0, f"... {self._dropped} log lines dropped (sent too fast)")
+                self._dropped = 0
+            self._metrics, self._logs = [], []
+            return metrics, logs
+
+    def __repr__(self) -> str:
+        return f"Reporter(trial={self._trial.label!r}, seed={self.seed})"

@@ -1,0 +1,305 @@
+"""The executor side: a loop that asks for a trial, runs it, reports it, and asks again.
+
+`run_worker` is all a Spark task does (see `autoablation._spark`), and tests run it on plain
+threads against an in-process controller. A trial that raises or returns something unusable is
+reported as ``failed`` with the reason; only a broken driver channel ends the loop early.
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import logging
+import math
+import random
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+from autoablation._client import ControllerClient
+from autoablation._datasets import DataHandle, DatasetFunction
+from autoablation._exceptions import ReturnValueError, TrainFunctionError
+from autoablation._models import ModelGenerator, build_trial_model, models_built
+from autoablation._reporter import Reporter
+from autoablation._trial import Trial
+
+logger = logging.getLogger("autoablation.worker")
+
+TrainFunction = Callable[..., Any]
+_PARAMETERS = ("dataset_function", "model_function", "reporter")
+
+
+def train_parameters(train_fn: TrainFunction) -> frozenset[str]:
+    """Which of ``dataset_function``, ``model_function``, ``reporter`` ``train_fn`` takes.
+
+    Raises:
+        TrainFunctionError: It is not callable, or needs a parameter autoablation cannot give.
+    """
+    if not callable(train_fn):
+        raise TrainFunctionError(
+            f"the training function must be callable; got {type(train_fn).__name__}"
+        )
+    try:
+        signature = inspect.signature(train_fn)
+    except (TypeError, ValueError) as exc:
+        raise TrainFunctionError(f"cannot read the training function's signature: {exc}") from exc
+    accepted: set[str] = set()
+    for name, param in signature.parameters.items():
+        if param.kind is param.VAR_KEYWORD:
+            return frozenset(_PARAMETERS)
+        if param.kind is param.VAR_POSITIONAL:
+            continue
+        if name in _PARAMETERS and param.kind is not param.POSITIONAL_ONLY:
+            accepted.add(name)
+        elif param.default is param.empty:
+            raise TrainFunctionError(
+                f"the training function's parameter {name!r} has no default, and autoablation "
+                f"only passes {', '.join(_PARAMETERS)} (by name)"
+            )
+    return frozenset(accepted)
+
+
+def _json_scalar(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (Real, np.floating)):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if hasattr(value, "item") and getattr(value, "size", None) == 1:  # 0-d array or tensor
+        return _json_scalar(value.item())
+    return repr(value)[:200]
+
+
+def _as_metric(value: Any, what: str) -> float:
+    if hasattr(value, "item") and getattr(value, "size", None) == 1 and not isinstance(value, bool):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (Real, np.number)):
+        raise ReturnValueError(f"{what} is {value!r} ({type(value).__name__}); expected a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ReturnValueError(f"{what} is {number}; expected a finite number")
+    return number
+
+
+def interpret_return(value: Any, optimization_key: str) -> tuple[float, dict[str, Any]]:
+    """Turn a training function's return value into ``(metric, other outputs)``.
+
+    Raises:
+        ReturnValueError: None, a non-number, a non-finite number, or a dict without the key.
+    """
+    if value is None:
+        raise ReturnValueError(
+            "the training function returned None; return a number or a dict holding "
+            f"{optimization_key!r}"
+        )
+    if isinstance(value, Mapping):
+        if optimization_key not in value:
+            keys = ", ".join(map(repr, value)) or "none"
+            raise ReturnValueError(
+                f"the training function returned a dict without the optimization key "
+                f"{optimization_key!r}; its keys are: {keys}"
+            )
+        metric = _as_metric(value[optimization_key], f"the returned {optimization_key!r}")
+        outputs = {str(k): _json_scalar(v) for k, v in value.items() if k != optimization_key}
+        return metric, outputs
+    return _as_metric(value, "the training function's return value"), {}
+
+
+@dataclass(frozen=True)
+class TrialRuntime:
+    """What a worker needs to turn any trial into its factories; travels in the task closure.
+
+    Attributes:
+        model_generator: The study's base model generator, or None.
+        data: The prepared data (a Spark broadcast or a local holder), or None.
+    """
+
+    model_generator: ModelGenerator | None
+    data: DataHandle | None
+
+    def dataset_function(self, trial: Trial) -> DatasetFunction | None:
+        """The trial's ``dataset_function``: the data without the trial's features."""
+        if self.data is None:
+            return None
+        return DatasetFunction(self.data, trial.removed_features, seed=trial.seed)
+
+    def model_function(self, trial: Trial) -> Callable[[], Any] | None:
+        """The trial's ``model_function``: builds the base model minus the trial's layers."""
+        generator = self.model_generator
+        if generator is None:
+            return None
+        base_width = width = None
+        if self.data is not None:
+            base_width = len(self.data.value.feature_names)
+            width = base_width - len(trial.removed_features)
+
+        def model_function() -> Any:
+            return build_trial_model(generator, trial, base_width=base_width, width=width)
+
+        return model_function
+
+
+_active_lock = threading.Lock()
+_active_trials = 0
+_models_seen = 0
+
+
+def _reset_state(seed: int) -> None:
+    """Free the previous trial's Keras state and seed Python, NumPy and Keras.
+
+    The Keras session is cleared only when no other trial runs in this process: a Spark task
+    has its process to itself, but in-process workers on threads share one. A full garbage
+    collection (over 100 ms once TensorFlow is loaded) runs only after a trial built a model.
+    """
+    global _models_seen
+    import keras
+
+    with _active_lock:
+        alone = _active_trials == 1
+    if alone:
+        keras.backend.clear_session(free_memory=False)
+        if models_built() != _models_seen:
+            _models_seen = models_built()
+            gc.collect()
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    keras.utils.set_random_seed(seed % 2**32)
+
+
+class _Heartbeat:
+    """Sends the reporter's buffer to the driver every interval while a trial runs."""
+
+    def __init__(
+        self, client: ControllerClient, worker_id: str, reporter: Reporter, interval: float
+    ) -> None:
+        self._client = client
+        self._worker_id = worker_id
+        self._reporter = reporter
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="autoablation-heartbeat", daemon=True
+        )
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            metrics, logs = self._reporter.drain()
+            try:
+                self._client.heartbeat(self._worker_id, self._reporter.trial_id, metrics, logs)
+            except Exception as exc:  # best effort: the result carries what is left
+                logger.warning("heartbeat for %s failed: %s", self._reporter.trial_id, exc)
+
+
+def run_trial(
+    train_fn: TrainFunction,
+    trial: Trial,
+    runtime: TrialRuntime,
+    *,
+    optimization_key: str,
+    reporter: Reporter,
+    parameters: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """Run one trial and return its outcome as the fields of a ``result`` message."""
+    global _active_trials
+    started = time.time()
+    with _active_lock:
+        _active_trials += 1
+    try:
+        _reset_state(trial.seed)
+        kwargs: dict[str, Any] = {}
+        wanted = parameters if parameters is not None else train_parameters(train_fn)
+        if "dataset_function" in wanted:
+            kwargs["dataset_function"] = runtime.dataset_function(trial)
+        if "model_function" in wanted:
+            kwargs["model_function"] = runtime.model_function(trial)
+        if "reporter" in wanted:
+            kwargs["reporter"] = reporter
+        started = time.time()
+        value = train_fn(**kwargs)
+        finished = time.time()
+        metric, outputs = interpret_return(value, optimization_key)
+        return {
+            "trial": trial.trial_id,
+            "status": "ok",
+            "metric": metric,
+            "error": "",
+            "outputs": outputs,
+            "started_at": started,
+            "finished_at": finished,
+        }
+    except ReturnValueError as exc:
+        error = str(exc)
+    except Exception:
+        error = traceback.format_exc()
+    finally:
+        with _active_lock:
+            _active_trials -= 1
+    return {
+        "trial": trial.trial_id,
+        "status": "failed",
+        "metric": None,
+        "error": error,
+        "outputs": {},
+        "started_at": started,
+        "finished_at": time.time(),
+    }
+
+
+@dataclass(frozen=True)
+class WorkerSummary:
+    """What one worker did, returned by its Spark task."""
+
+    worker_id: str
+    trials: tuple[str, ...]
+
+
+def run_worker(
+    client: ControllerClient,
+    train_fn: TrainFunction,
+    runtime: TrialRuntime,
+    *,
+    worker_id: str,
+    info: Mapping[str, Any],
+    optimization_key: str,
+) -> WorkerSummary:
+    """Register, then run trials until the controller says the study is done."""
+    # dataset_function already shuffles (seeded per trial); Keras warns that fit() cannot.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed", category=UserWarning)
+    interval = float(client.register(worker_id, info).get("heartbeat_interval", 1.0))
+    parameters = train_parameters(train_fn)
+    ran: list[str] = []
+    trial = client.next_trial(worker_id)
+    while trial is not None:
+        reporter = Reporter(trial)
+        with _Heartbeat(client, worker_id, reporter, interval):
+            outcome = run_trial(
+                train_fn,
+                trial,
+                runtime,
+                optimization_key=optimization_key,
+                reporter=reporter,
+                parameters=parameters,
+            )
+        metrics, logs = reporter.drain()
+        outcome["metrics"] = [list(m) for m in metrics]
+        outcome["logs"] = logs
+        ran.append(trial.trial_id)
+        trial = client.report(worker_id, outcome, want_next=True)
+    return WorkerSummary(worker_id, tuple(ran))

@@ -1,0 +1,253 @@
+"""The controller's trial lifecycle, driven by real worker loops on threads.
+
+Every test runs twice: over the in-process channel and over the real RPC server on loopback.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from autoablation import ProtocolError, TrialStatus
+from autoablation._client import ControllerClient, RpcChannel
+from autoablation._controller import Controller, LocalChannel
+from autoablation._protocol import new_secret
+from autoablation._server import RpcServer
+from autoablation._worker import TrialRuntime, run_worker
+from tests.helpers import Recorder, make_trials
+
+NO_RUNTIME = TrialRuntime(None, None)
+
+
+class Harness:
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.recorder = Recorder()
+        self.controller: Controller | None = None
+        self.server: RpcServer | None = None
+        self.secret = new_secret()
+        self.channels: list[Any] = []
+
+    def start(self, trials: list[Any], **options: Any) -> Controller:
+        controller = Controller(trials, listener=self.recorder, **options)
+        controller.start()
+        self.controller = controller
+        if self.mode == "rpc":
+            server = RpcServer(
+                self.secret,
+                lambda conn, msg: controller.submit(msg, lambda r: server.send(conn, r), conn),
+                on_close=controller.connection_closed,
+            )
+            server.start()
+            self.server = server
+        return controller
+
+    def channel(self) -> Any:
+        assert self.controller is not None
+        if self.server is not None:
+            channel: Any = RpcChannel(self.server.address, self.secret)
+        else:
+            channel = LocalChannel(self.controller)
+        self.channels.append(channel)
+        return channel
+
+    def client(self) -> ControllerClient:
+        return ControllerClient(self.channel(), self.channel())
+
+    def close(self) -> None:
+        for channel in self.channels:
+            channel.close()
+        if self.server is not None:
+            self.server.stop()
+        if self.controller is not None:
+            self.controller.stop()
+
+
+@pytest.fixture(params=["local", "rpc"])
+def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
+    h = Harness(request.param)
+    yield h
+    h.close()
+
+
+def worker_thread(
+    harness: Harness, worker_id: str, train: Any, out: dict[str, Any]
+) -> threading.Thread:
+    def run() -> None:
+        out[worker_id] = run_worker(
+            harness.client(),
+            train,
+            NO_RUNTIME,
+            worker_id=worker_id,
+            info={},
+            optimization_key="metric",
+        )
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_every_trial_runs_exactly_once_across_workers(harness: Harness) -> None:
+    trials = make_trials(12)
+    controller = harness.start(trials)
+    summaries: dict[str, Any] = {}
+    threads = [worker_thread(harness, f"w{i}", lambda: 1.0, summaries) for i in range(3)]
+    for thread in threads:
+        thread.join(timeout=60)
+    assert controller.wait(timeout=10)
+    ran = [t for s in summaries.values() for t in s.trials]
+    assert sorted(ran) == sorted(t.trial_id for t in trials)
+    results = controller.results()
+    assert [r.trial.trial_id for r in results] == [t.trial_id for t in trials]
+    assert all(r.status is TrialStatus.OK and r.metric == 1.0 and r.attempts == 1 for r in results)
+    assert harness.recorder.started[0][0] == trials[0].trial_id  # the base trial goes first
+
+
+def test_a_failing_trial_is_recorded_and_the_others_finish(harness: Harness) -> None:
+    trials = make_trials(4)
+    controller = harness.start(trials)
+
+    def train(reporter: Any) -> float:
+        if reporter.ablated == "f2":
+            raise RuntimeError("boom in f2")
+        reporter.log(f"ran {reporter.ablated}")
+        reporter.broadcast(0.5, step=0)
+        return 0.9
+
+    summaries: dict[str, Any] = {}
+    worker_thread(harness, "w0", train, summaries).join(timeout=60)
+    results = {r.trial.ablated: r for r in controller.results()}
+    assert results["f2"].status is TrialStatus.FAILED
+    assert "RuntimeError: boom in f2" in results["f2"].error and "Traceback" in results["f2"].error
+    assert all(results[n].status is TrialStatus.OK for n in ("base", "f1", "f3"))
+    assert results["f1"].history == ((0, 0.5),)
+    assert (trials[1].trial_id, "ran f1") in harness.recorder.logs
+
+
+def test_a_bad_return_value_fails_the_trial_with_the_reason(harness: Harness) -> None:
+    controller = harness.start(make_trials(1))
+    summaries: dict[str, Any] = {}
+    worker_thread(harness, "w0", lambda: {"loss": 0.1}, summaries).join(timeout=60)
+    (result,) = controller.results()
+    assert result.status is TrialStatus.FAILED
+    assert result.error == (
+        "the training function returned a dict without the optimization key 'metric'; "
+        "its keys are: 'loss'"
+    )
+
+
+def test_the_trial_of_a_worker_whose_connection_closes_runs_elsewhere(harness: Harness) -> None:
+    trials = make_trials(3)
+    controller = harness.start(trials)
+    doomed = harness.client()
+    doomed.register("doomed", {})
+    taken = doomed.next_trial("doomed")
+    assert taken is not None and taken.trial_id == trials[0].trial_id
+    summaries: dict[str, Any] = {}
+    survivor = worker_thread(harness, "survivor", lambda: 1.0, summaries)
+    doomed.close()  # the executor died: its sockets close
+    survivor.join(timeout=60)
+    assert controller.wait(timeout=10)
+    results = {r.trial.trial_id: r for r in controller.results()}
+    assert results[taken.trial_id].status is TrialStatus.OK
+    assert results[taken.trial_id].attempts == 2 and results[taken.trial_id].worker == "survivor"
+    assert harness.recorder.requeued[0][:2] == (taken.trial_id, "doomed")
+
+
+def test_a_silent_worker_loses_its_trial_to_a_parked_one(harness: Harness) -> None:
+    trials = make_trials(2)
+    controller = harness.start(trials, heartbeat_interval=0.05, heartbeat_timeout=0.3)
+    silent = harness.client()
+    silent.register("silent", {})
+    taken = silent.next_trial("silent")
+    assert taken is not None
+    summaries: dict[str, Any] = {}
+    worker_thread(harness, "alive", lambda: 1.0, summaries).join(timeout=60)
+    assert controller.wait(timeout=10)
+    result = next(r for r in controller.results() if r.trial.trial_id == taken.trial_id)
+    assert result.worker == "alive" and result.attempts == 2
+    assert "no heartbeat" in harness.recorder.requeued[0][2]
+    # The silent worker's late result is ignored: the first result stands.
+    silent.report(
+        "silent", {"trial": taken.trial_id, "status": "failed", "error": "late"}, want_next=False
+    )
+    assert (
+        next(r for r in controller.results() if r.trial.trial_id == taken.trial_id).worker
+        == "alive"
+    )
+
+
+def test_a_trial_lost_on_every_attempt_is_final(harness: Harness) -> None:
+    controller = harness.start(make_trials(1), max_attempts=2)
+    for attempt in range(2):
+        client = harness.client()
+        client.register(f"w{attempt}", {})
+        assert client.next_trial(f"w{attempt}") is not None
+        client.close()
+    assert controller.wait(timeout=10)
+    (result,) = controller.results()
+    assert result.status is TrialStatus.LOST and result.attempts == 2
+    assert "attempt 2 of 2" in result.error
+
+
+def test_a_parked_worker_is_told_done_when_the_last_trial_finishes(harness: Harness) -> None:
+    trials = make_trials(1)
+    controller = harness.start(trials)
+    busy, idle = harness.client(), harness.client()
+    busy.register("busy", {})
+    idle.register("idle", {})
+    trial = busy.next_trial("busy")
+    assert trial is not None
+    answer: list[Any] = []
+    waiter = threading.Thread(target=lambda: answer.append(idle.next_trial("idle")))
+    waiter.start()
+    busy.report("busy", {"trial": trial.trial_id, "status": "ok", "metric": 1.0}, want_next=False)
+    waiter.join(timeout=10)
+    assert answer == [None] and controller.wait(timeout=10)
+
+
+def test_asking_again_returns_the_trial_already_held(harness: Harness) -> None:
+    harness.start(make_trials(2))
+    client = harness.client()
+    client.register("w", {})
+    first = client.next_trial("w")
+    assert client.next_trial("w") == first
+
+
+def test_abort_cancels_what_has_not_finished(harness: Harness) -> None:
+    controller = harness.start(make_trials(3))
+    client = harness.client()
+    client.register("w", {})
+    assert client.next_trial("w") is not None
+    controller.abort("the Spark job failed")
+    assert controller.wait(timeout=10)
+    assert [r.status for r in controller.results()] == [TrialStatus.CANCELLED] * 3
+    assert controller.results()[0].error == "not finished: the Spark job failed"
+    assert client.next_trial("w") is None
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ({"type": "teleport", "worker": "w"}, "unknown message type 'teleport'"),
+        ({"type": "next", "worker": "ghost"}, "worker 'ghost' is not registered"),
+        ({"type": "next"}, "needs field 'worker'"),
+        (
+            {"type": "result", "worker": "w", "trial": "nope", "status": "ok"},
+            "unknown trial 'nope'",
+        ),
+    ],
+)
+def test_malformed_requests_get_an_error_reply(
+    harness: Harness, message: dict[str, Any], reason: str
+) -> None:
+    harness.start(make_trials(1))
+    channel = harness.channel()
+    channel.request({"type": "register", "worker": "w"})
+    with pytest.raises(ProtocolError, match=reason):
+        channel.request(message)
+    assert channel.request({"type": "next", "worker": "w"})["type"] == "trial"

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autoablation import AblationStudy, ReturnValueError, TrainFunctionError, Trial
+from autoablation._datasets import LocalData
+from autoablation._reporter import Reporter
+from autoablation._worker import TrialRuntime, interpret_return, run_trial, train_parameters
+from tests.helpers import dense_model
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0.83, (0.83, {})),
+        (3, (3.0, {})),
+        (np.float32(0.5), (0.5, {})),
+        (np.array(0.25), (0.25, {})),
+        ({"metric": 0.9, "loss": np.float64(0.2), "note": "x"}, (0.9, {"loss": 0.2, "note": "x"})),
+    ],
+)
+def test_numbers_and_dicts_with_the_key_are_metrics(value: Any, expected: Any) -> None:
+    assert interpret_return(value, "metric") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (None, "returned None; return a number or a dict holding 'metric'"),
+        (float("nan"), "return value is nan; expected a finite number"),
+        ("0.8", r"return value is '0.8' \(str\); expected a number"),
+        (True, r"is True \(bool\)"),
+        ({"acc": 0.8}, "without the optimization key 'metric'; its keys are: 'acc'"),
+        ({"metric": "high"}, r"returned 'metric' is 'high' \(str\)"),
+        ([0.8], r"\(list\); expected a number"),
+    ],
+)
+def test_bad_return_values_name_the_problem(value: Any, message: str) -> None:
+    with pytest.raises(ReturnValueError, match=message):
+        interpret_return(value, "metric")
+
+
+def test_train_gets_only_the_parameters_it_declares() -> None:
+    def two(dataset_function, model_function):  # type: ignore[no-untyped-def]
+        return 1
+
+    def everything(**kwargs):  # type: ignore[no-untyped-def]
+        return 1
+
+    def nothing():  # type: ignore[no-untyped-def]
+        return 1
+
+    assert train_parameters(two) == {"dataset_function", "model_function"}
+    assert train_parameters(everything) == {"dataset_function", "model_function", "reporter"}
+    assert train_parameters(nothing) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        (lambda model_func, dataset_func: 1, "parameter 'model_func' has no default"),
+        ("train", "must be callable; got str"),
+    ],
+)
+def test_unusable_training_functions_are_refused(train: Any, message: str) -> None:
+    with pytest.raises(TrainFunctionError, match=message):
+        train_parameters(train)
+
+
+def titanic_runtime(titanic: pd.DataFrame) -> tuple[TrialRuntime, AblationStudy]:
+    study = AblationStudy(titanic, label_name="survived")
+    study.model.set_base_model_generator(dense_model)
+    data = study.prepared_data()
+    assert data is not None
+    return TrialRuntime(dense_model, LocalData(data)), study
+
+
+def test_a_trial_trains_a_real_model_on_its_own_columns(titanic: pd.DataFrame) -> None:
+    from autoablation._trial import Component, ComponentKind
+
+    runtime, _ = titanic_runtime(titanic)
+    component = Component(ComponentKind.FEATURE, "sex", features=("sex",))
+    trial = Trial.create("feature", "sex", (component,), seed=3)
+
+    def train(dataset_function, model_function, reporter):  # type: ignore[no-untyped-def]
+        model = model_function()
+        model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+        history = model.fit(
+            dataset_function(2, 64),
+            epochs=2,
+            steps_per_epoch=dataset_function.steps_per_epoch(64),
+            verbose=0,
+        )
+        reporter.broadcast(history.history["loss"][-1])
+        _, accuracy = model.evaluate(dataset_function(1, 64, split="test"), verbose=0)
+        return {"metric": accuracy, "width": model.input_shape[-1], "seed": reporter.seed}
+
+    outcome = run_trial(train, trial, runtime, optimization_key="metric", reporter=Reporter(trial))
+    assert outcome["status"] == "ok", outcome["error"]
+    assert 0.0 <= outcome["metric"] <= 1.0
+    assert outcome["outputs"] == {"width": 4, "seed": 3}
+    assert outcome["finished_at"] >= outcome["started_at"]
+
+
+def test_the_same_seed_trains_the_same_model(titanic: pd.DataFrame) -> None:
+    runtime, _ = titanic_runtime(titanic)
+    trial = Trial.create("base", "base", seed=11)
+
+    def train(dataset_function, model_function):  # type: ignore[no-untyped-def]
+        model = model_function()
+        model.compile("adam", "binary_crossentropy")
+        model.fit(dataset_function(1, 64), verbose=0)
+        return float(np.sum(model.layers[0].get_weights()[0]))
+
+    first = run_trial(train, trial, runtime, optimization_key="metric", reporter=Reporter(trial))
+    again = run_trial(train, trial, runtime, optimization_key="metric", reporter=Reporter(trial))
+    assert first["metric"] == again["metric"]
+
+
+def test_a_study_without_data_or_model_passes_none(titanic: pd.DataFrame) -> None:
+    trial = Trial.create("base", "base")
+    seen: dict[str, Any] = {}
+
+    def train(dataset_function, model_function):  # type: ignore[no-untyped-def]
+        seen.update(dataset=dataset_function, model=model_function)
+        return 1.0
+
+    run_trial(
+        train, trial, TrialRuntime(None, None), optimization_key="metric", reporter=Reporter(trial)
+    )
+    assert seen == {"dataset": None, "model": None}
+
+
+def test_an_exception_becomes_a_failed_outcome_with_its_traceback() -> None:
+    trial = Trial.create("base", "base")
+
+    def train():  # type: ignore[no-untyped-def]
+        raise ValueError("shapes (3,) and (4,) not aligned")
+
+    outcome = run_trial(
+        train, trial, TrialRuntime(None, None), optimization_key="metric", reporter=Reporter(trial)
+    )
+    assert outcome["status"] == "failed" and outcome["metric"] is None
+    assert outcome["error"].startswith("Traceback") and "not aligned" in outcome["error"]
