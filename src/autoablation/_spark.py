@@ -1,0 +1,205 @@
+"""Spark glue: the session, the number of worker slots, and the long-running task.
+
+The task closure is built by `make_task` from plain values only (address, secret, the training
+function, the trial runtime), never from the SparkSession or the launcher, and imports what it
+needs inside the task, as PySpark's own TorchDistributor does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+logger = logging.getLogger("autoablation.spark")
+
+_LOCAL = re.compile(r"local(?:\[\s*(\*|\d+)\s*(?:,\s*\d+\s*)?\])?")
+_LOCAL_CLUSTER = re.compile(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*\]")
+
+
+def is_local_master(master: str) -> bool:
+    """Whether executors run inside the driver's JVM (``local``, ``local[N]``...)."""
+    return _LOCAL.fullmatch(master.strip()) is not None
+
+
+def get_session(spark: Any | None) -> Any:
+    """Return ``spark``, the active session, or a new one that runs workers on this Python.
+
+    A session created here hides Spark's console progress bar and keeps running after the
+    experiment, so the next launch reuses it.
+    """
+    if spark is not None:
+        return spark
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.appName("autoablation").config(
+        "spark.ui.showConsoleProgress", "false"
+    )
+    if not os.environ.get("PYSPARK_PYTHON"):
+        builder = builder.config("spark.pyspark.python", sys.executable)
+    logger.info("starting a Spark session (none was given or active)")
+    return builder.getOrCreate()
+
+
+def task_slots(sc: Any) -> int:
+    """How many tasks the cluster can run at once, counting ``spark.task.cpus`` per task."""
+    master = str(sc.master).strip()
+    task_cpus = max(1, int(sc.getConf().get("spark.task.cpus", "1")))
+    local = _LOCAL.fullmatch(master)
+    if local:
+        threads = local.group(1)
+        if threads is None:
+            cores = 1
+        elif threads == "*":
+            cores = os.cpu_count() or 1
+        else:
+            cores = int(threads)
+    elif match := _LOCAL_CLUSTER.fullmatch(master):
+        cores = int(match.group(1)) * int(match.group(2))
+    else:
+        cores = int(sc.defaultParallelism)
+    return max(1, cores // task_cpus)
+
+
+def driver_hosts(sc: Any) -> tuple[str, str]:
+    """``(bind, advertised)`` addresses for the RPC server.
+
+    In local mode executors share the driver's machine, so the server binds to loopback only.
+    On a cluster it binds to ``spark.driver.bindAddress`` (or the driver host) and executors
+    connect to ``spark.driver.host``; it never listens on every interface by default.
+    """
+    if is_local_master(str(sc.master)):
+        return "127.0.0.1", "127.0.0.1"
+    conf = sc.getConf()
+    advertised = conf.get("spark.driver.host") or socket.gethostname()
+    return conf.get("spark.driver.bindAddress") or advertised, advertised
+
+
+def _configured_python(sc: Any) -> bool:
+    return bool(os.environ.get("PYSPARK_PYTHON") or sc.getConf().get("spark.pyspark.python"))
+
+
+@contextlib.contextmanager
+def _workers_on_driver_python(sc: Any) -> Iterator[None]:
+    """Make RDD functions wrapped in this block run on the driver's interpreter.
+
+    Applies only when the user configured no Python for workers (``PYSPARK_PYTHON`` or
+    ``spark.pyspark.python``); otherwise their choice stands.
+    """
+    if _configured_python(sc):
+        yield
+        return
+    saved = sc.pythonExec
+    sc.pythonExec = sys.executable
+    try:
+        yield
+    finally:
+        sc.pythonExec = saved
+
+
+def _executor_id(local: bool) -> str:
+    """A best-effort id of the executor this task runs on."""
+    if local:
+        return "driver"
+    cwd = os.getcwd()
+    standalone = re.search(r"app-[^/]+/([^/]+)/?$", cwd)  # <work>/app-<id>/<executor id>
+    if standalone:
+        return standalone.group(1)
+    yarn = re.search(r"(container_[\w]+)", cwd)
+    if yarn:
+        return yarn.group(1)
+    return f"{socket.gethostname()}:{os.getppid()}"
+
+
+def make_task(
+    address: tuple[str, int],
+    secret: bytes,
+    train_fn: Callable[..., Any],
+    runtime: Any,
+    optimization_key: str,
+    local: bool,
+) -> Callable[[int, Iterator[int]], Iterator[dict[str, Any]]]:
+    """Build the function every long-running Spark task runs.
+
+    Only the arguments are captured; they travel once, inside the task closure. Each task's
+    single input row is the job's generation (0, then 1, 2... for restarts), which keeps
+    worker ids unique across restarted jobs.
+    """
+
+    def task(partition: int, rows: Iterator[int]) -> Iterator[dict[str, Any]]:
+        from pyspark import TaskContext
+
+        generation = next(iter(rows), 0)
+        context = TaskContext.get()
+        attempt = context.attemptNumber() if context is not None else 0
+        cpus = context.cpus() if context is not None else 1
+        if "tensorflow" not in sys.modules:  # one TF thread pool per task slot, not per core
+            os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(cpus))
+            os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(cpus))
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+        from autoablation._client import ControllerClient, RpcChannel
+        from autoablation._worker import run_worker
+
+        executor = _executor_id(local)
+        job = f"/job{generation}" if generation else ""
+        worker_id = f"task{partition}.{attempt}{job}@{executor}"
+        info = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "partition": partition,
+            "attempt": attempt,
+            "executor": executor,
+            "cpus": cpus,
+        }
+        client = ControllerClient(RpcChannel(address, secret), RpcChannel(address, secret))
+        try:
+            summary = run_worker(
+                client,
+                train_fn,
+                runtime,
+                worker_id=worker_id,
+                info=info,
+                optimization_key=optimization_key,
+            )
+        finally:
+            client.close()
+        yield {"worker": summary.worker_id, "trials": list(summary.trials)}
+
+    return task
+
+
+def run_job(
+    sc: Any,
+    num_tasks: int,
+    task: Callable[[int, Iterator[int]], Iterator[dict[str, Any]]],
+    *,
+    group_id: str,
+    description: str,
+    generation: int = 0,
+) -> list[dict[str, Any]]:
+    """Run ``num_tasks`` long-running tasks in one Spark job and return their summaries.
+
+    Call it from the thread that should own the job group (the job group is thread-local).
+    """
+    sc.setJobGroup(group_id, description, interruptOnCancel=True)
+    rdd = sc.parallelize([generation] * num_tasks, num_tasks).mapPartitionsWithIndex(task)
+    with _workers_on_driver_python(sc):
+        rdd._jrdd  # noqa: B018 - wraps the task function now, with the interpreter chosen above
+    return list(rdd.collect())
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line saying why a Spark job failed, taken from the JVM's message when there is one."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.getMessage()) if java is not None else str(exc)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,64 @@
+"""The public surface is pinned, and importing it stays light."""
+
+import subprocess
+import sys
+
+import autoablation
+
+EXPECTED = [
+    "LOCO",
+    "AblationError",
+    "AblationStudy",
+    "Ablator",
+    "AuthenticationError",
+    "Component",
+    "ComponentKind",
+    "DatasetError",
+    "DatasetFunction",
+    "ExperimentError",
+    "ExperimentResult",
+    "FrameTooLargeError",
+    "ModelSurgeryError",
+    "ProtocolError",
+    "Reporter",
+    "ReturnValueError",
+    "StudyError",
+    "TrainFunctionError",
+    "Trial",
+    "TrialResult",
+    "TrialStatus",
+    "UnknownComponentError",
+    "__version__",
+    "experiment",
+]
+
+
+def test_all_is_pinned() -> None:  # ruff's RUF022 keeps it sorted
+    assert autoablation.__all__ == EXPECTED
+    for name in EXPECTED:
+        assert hasattr(autoablation, name)
+
+
+def test_exported_objects_claim_the_public_module() -> None:
+    assert autoablation.experiment.launch.__module__ == "autoablation.experiment"
+
+
+def test_every_exception_derives_from_the_root_and_its_builtin() -> None:
+    assert issubclass(autoablation.UnknownComponentError, (autoablation.StudyError, LookupError))
+    assert issubclass(autoablation.StudyError, ValueError)
+    assert issubclass(autoablation.ProtocolError, ConnectionError)
+    errors = [getattr(autoablation, n) for n in EXPECTED if n.endswith("Error")]
+    assert all(issubclass(e, autoablation.AblationError) for e in errors)
+
+
+def test_declaring_a_study_imports_neither_tensorflow_nor_spark() -> None:
+    code = (
+        "import sys, pandas as pd, autoablation as aa\n"
+        "s = aa.AblationStudy(pd.DataFrame({'a': [1, 2], 'y': [0, 1]}), label_name='y')\n"
+        "s.features.include('a')\n"
+        "s.model.layers.include('dense')\n"
+        "aa.LOCO().trials(s)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'pyspark') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
