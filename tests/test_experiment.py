@@ -196,3 +196,12 @@ def test_an_unknown_layer_fails_before_spark_starts() -> None:
     assert "layer 'my_dense_9' not found in the base model" in out
     assert "its layers are: input_layer, my_dense_one, my_dense_two, my_dense_three, output" in out
     assert "SPARK STARTED: False" in out
+
+
+def test_the_job_runs_under_a_group_and_description_naming_the_experiment(
+    spark: Any, result: ExperimentResult
+) -> None:
+    assert result.job_group.startswith("autoablation-e2e-")
+    tracker = spark.sparkContext.statusTracker()
+    (job_id,) = tracker.getJobIdsForGroup(result.job_group)
+    assert tracker.getJobInfo(job_id).status == "SUCCEEDED"

@@ -41,6 +41,7 @@ class ExperimentResult:
         direction: ``"max"`` if higher is better, ``"min"`` otherwise.
         ablator: The policy that produced the trials.
         duration_s: Wall time of the experiment on the driver.
+        job_group: The Spark job group the trials ran under (empty if none).
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class ExperimentResult:
         direction: str = "max",
         ablator: str = "loco",
         duration_s: float | None = None,
+        job_group: str = "",
     ) -> None:
         self.name = name
         self.trials = list(trials)
@@ -59,6 +61,7 @@ class ExperimentResult:
         self.direction = direction
         self.ablator = ablator
         self.duration_s = duration_s
+        self.job_group = job_group
 
     @property
     def base(self) -> TrialResult | None:

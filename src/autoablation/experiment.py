@@ -285,6 +285,7 @@ def launch(
         direction=direction,
         ablator=policy.name,
         duration_s=time.time() - started,
+        job_group=group_id,
     )
     if failure:
         raise ExperimentError(f"experiment {name!r} stopped: {failure[-1]}", result)
