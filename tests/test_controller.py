@@ -191,7 +191,7 @@ def test_a_trial_lost_on_every_attempt_is_final(harness: Harness) -> None:
     assert controller.wait(timeout=10)
     (result,) = controller.results()
     assert result.status is TrialStatus.LOST and result.attempts == 2
-    assert "attempt 2 of 2" in result.error
+    assert "the trial lost 2 of 2 allowed workers" in result.error
 
 
 def test_a_parked_worker_is_told_done_when_the_last_trial_finishes(harness: Harness) -> None:
@@ -237,7 +237,7 @@ def test_abort_cancels_what_has_not_finished(harness: Harness) -> None:
         ({"type": "next", "worker": "ghost"}, "worker 'ghost' is not registered"),
         ({"type": "next"}, "needs field 'worker'"),
         (
-            {"type": "result", "worker": "w", "trial": "nope", "status": "ok"},
+            {"type": "result", "worker": "w", "trial": "nope", "status": "ok", "metric": 1},
             "unknown trial 'nope'",
         ),
     ],
@@ -251,3 +251,142 @@ def test_malformed_requests_get_an_error_reply(
     with pytest.raises(ProtocolError, match=reason):
         channel.request(message)
     assert channel.request({"type": "next", "worker": "w"})["type"] == "trial"
+
+
+def channel_for(harness: Harness, worker: str, **info: Any) -> Any:
+    channel = harness.channel()
+    channel.request({"type": "register", "worker": worker, "info": info})
+    return channel
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"metric": "0.9"}, "field 'metric' must be a number; got str"),
+        ({"status": "OK"}, "status must be 'ok' or 'failed'; got 'OK'"),
+        ({"metric": 10**400}, "field 'metric' is out of range"),
+        ({"metric": None}, "an 'ok' result needs a finite metric"),
+        ({"metrics": 5}, "'metrics' must be a list of"),
+        ({"metrics": [[1.5, 0.3]]}, "'metrics' must be a list of"),
+        ({"logs": [1, 2]}, "'logs' must be a list of strings"),
+        ({"outputs": [1]}, "'outputs' must be an object"),
+    ],
+)
+def test_a_malformed_result_changes_nothing(
+    harness: Harness, fields: dict[str, Any], reason: str
+) -> None:
+    controller = harness.start(make_trials(2))
+    channel = channel_for(harness, "w")
+    trial = channel.request({"type": "next", "worker": "w"})["trial"]["trial_id"]
+    good = {"type": "result", "worker": "w", "trial": trial, "status": "ok", "metric": 1.0}
+    with pytest.raises(ProtocolError, match=reason):
+        channel.request({**good, **fields})
+    assert controller.progress().running == 1 and controller.results() == []
+    assert channel.request({"type": "next", "worker": "w"})["trial"]["trial_id"] == trial
+    channel.request({**good, "next": False})
+    assert [r.trial.trial_id for r in controller.results()] == [trial]
+
+
+def test_a_malformed_heartbeat_is_answered_with_an_error(harness: Harness) -> None:
+    harness.start(make_trials(1))
+    channel = channel_for(harness, "w")
+    trial = channel.request({"type": "next", "worker": "w"})["trial"]["trial_id"]
+    with pytest.raises(ProtocolError, match="'metrics' must be a list"):
+        channel.request({"type": "heartbeat", "worker": "w", "trial": trial, "metrics": "x"})
+    assert channel.request({"type": "heartbeat", "worker": "w", "trial": trial})["type"] == "ack"
+
+
+def test_goodbye_while_holding_a_trial_hands_it_on(harness: Harness) -> None:
+    controller = harness.start(make_trials(2))
+    leaving = channel_for(harness, "leaving")
+    held = leaving.request({"type": "next", "worker": "leaving"})["trial"]["trial_id"]
+    assert leaving.request({"type": "bye", "worker": "leaving"})["type"] == "ack"
+    summaries: dict[str, Any] = {}
+    worker_thread(harness, "staying", lambda: 1.0, summaries).join(timeout=60)
+    assert controller.wait(timeout=10) and controller.is_alive()
+    assert held in summaries["staying"].trials
+
+
+def test_tasks_killed_with_a_failed_job_do_not_use_up_their_trials(harness: Harness) -> None:
+    trials = make_trials(3)
+    controller = harness.start(trials, max_attempts=1)
+    culprit = channel_for(harness, "culprit", generation=0, partition=0)
+    bystander = channel_for(harness, "bystander", generation=0, partition=1)
+    bad = culprit.request({"type": "next", "worker": "culprit"})["trial"]["trial_id"]
+    innocent = bystander.request({"type": "next", "worker": "bystander"})["trial"]["trial_id"]
+    culprit.close()  # the crash
+    bystander.close()  # Spark kills the rest of the failed job...
+    controller.job_failed(0, 0)  # ...and the launcher learns which task failed
+    summaries: dict[str, Any] = {}
+    worker_thread(harness, "next-job", lambda: 1.0, summaries).join(timeout=60)
+    assert controller.wait(timeout=10)
+    results = {r.trial.trial_id: r for r in controller.results()}
+    assert results[bad].status is TrialStatus.LOST
+    assert results[innocent].status is TrialStatus.OK and results[innocent].attempts == 2
+
+
+def test_a_genuine_late_result_replaces_a_lost_verdict(harness: Harness) -> None:
+    controller = harness.start(make_trials(1), max_attempts=1, heartbeat_timeout=0.2)
+    slow = channel_for(harness, "slow")
+    trial = slow.request({"type": "next", "worker": "slow"})["trial"]["trial_id"]
+    assert controller.wait(timeout=10)  # silent past the timeout: lost on its only attempt
+    assert controller.results()[0].status is TrialStatus.LOST
+    slow.request(
+        {
+            "type": "result",
+            "worker": "slow",
+            "trial": trial,
+            "status": "ok",
+            "metric": 0.93,
+            "metrics": [[0, 0.5]],
+        }
+    )
+    (result,) = controller.results()
+    assert (result.status, result.metric, result.worker) == (TrialStatus.OK, 0.93, "slow")
+    assert result.history == ((0, 0.5),)
+
+
+def test_a_late_result_keeps_its_own_history_while_another_worker_reruns(
+    harness: Harness,
+) -> None:
+    controller = harness.start(make_trials(1), heartbeat_timeout=0.3, heartbeat_interval=0.05)
+    first = channel_for(harness, "first")
+    trial = first.request({"type": "next", "worker": "first"})["trial"]["trial_id"]
+    first.request({"type": "heartbeat", "worker": "first", "trial": trial, "metrics": [[0, 0.1]]})
+    second = channel_for(harness, "second")
+    again = second.request({"type": "next", "worker": "second"})  # parked until first is lost
+    assert again["trial"]["trial_id"] == trial and again["attempt"] == 2
+    second.request({"type": "heartbeat", "worker": "second", "trial": trial, "metrics": [[0, 0.9]]})
+    first.request(
+        {
+            "type": "result",
+            "worker": "first",
+            "trial": trial,
+            "status": "ok",
+            "metric": 0.5,
+            "metrics": [[1, 0.2]],
+        }
+    )
+    (result,) = controller.results()
+    assert (result.worker, result.attempts, result.history) == ("first", 1, ((0, 0.1), (1, 0.2)))
+    second.request(
+        {"type": "result", "worker": "second", "trial": trial, "status": "ok", "metric": 0.7}
+    )
+    assert controller.results()[0].metric == 0.5 and controller.wait(timeout=10)
+
+
+def test_oversized_logs_reach_the_driver_trimmed_instead_of_killing_the_task(
+    harness: Harness,
+) -> None:
+    controller = harness.start(make_trials(1))
+
+    def chatty(reporter: Any) -> float:
+        for _ in range(1000):
+            reporter.log("x" * 10_000)
+        return 1.0
+
+    summaries: dict[str, Any] = {}
+    worker_thread(harness, "w", chatty, summaries).join(timeout=60)
+    (result,) = controller.results()
+    assert result.status is TrialStatus.OK and result.attempts == 1
+    assert any("log lines dropped" in line for _, line in harness.recorder.logs)

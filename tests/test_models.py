@@ -116,3 +116,35 @@ def test_check_reports_parameter_counts() -> None:
 def test_bad_generators_are_refused(generator, message: str) -> None:
     with pytest.raises(StudyError, match=message):
         build_trial_model(generator, Trial.create("base", "base"))
+
+
+def test_surviving_layers_keep_the_base_models_weights() -> None:
+    def pretrained() -> keras.Model:
+        model = dense_model(5)
+        model.get_layer("my_dense_one").set_weights(
+            [w * 0 + 7 for w in model.get_layer("my_dense_one").get_weights()]
+        )
+        return model
+
+    model = build_trial_model(pretrained, layer_trial("my_dense_three"), base_width=5, width=5)
+    assert all((w == 7).all() for w in model.get_layer("my_dense_one").get_weights())
+    widened = build_trial_model(pretrained, feature_trial("sex"), base_width=5, width=4)
+    assert not (widened.get_layer("my_dense_one").get_weights()[0] == 7).all()  # input changed
+
+
+def test_a_removal_that_changes_the_output_shape_is_refused_before_launch() -> None:
+    def cnn() -> keras.Model:
+        return keras.Sequential(
+            [
+                keras.Input(shape=(8, 8, 1)),
+                keras.layers.Conv2D(2, 3, name="conv"),
+                keras.layers.Flatten(name="flatten"),
+                keras.layers.Dense(1, name="out"),
+            ]
+        )
+
+    trials = [Trial.create("base", "base"), layer_trial("flatten")]
+    with pytest.raises(
+        ModelSurgeryError, match=r"output shape changes from \(None, 1\) to \(None, 6, 6, 1\)"
+    ):
+        check_all_models(cnn, trials, None, None)

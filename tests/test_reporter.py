@@ -46,3 +46,28 @@ def test_steps_cannot_go_backwards() -> None:
 def test_the_reporter_describes_its_trial() -> None:
     r = reporter()
     assert (r.kind, r.ablated, r.seed, r.repeat) == ("base", "base", 5, 0)
+
+
+def test_the_buffer_keeps_the_newest_lines_within_its_budget() -> None:
+    from autoablation._reporter import MAX_LOG_CHARS, MAX_POINTS
+
+    r = reporter()
+    for i in range(300):
+        r.log(f"{i:05d}" + "x" * 9_995)
+    for step in range(MAX_POINTS + 10):
+        r.broadcast(1.0, step=step)
+    metrics, logs = r.drain()
+    assert logs[0] == "... 200 log lines dropped (logged too fast)"
+    assert logs[1] == "... 10 metric points dropped (sent too fast)"
+    assert logs[-1].startswith("00299") and sum(map(len, logs[2:])) <= MAX_LOG_CHARS
+    assert len(metrics) == MAX_POINTS and metrics[0][0] == 10
+
+
+def test_restored_data_goes_out_before_newer_data() -> None:
+    r = reporter()
+    r.log("old")
+    r.broadcast(0.1)
+    metrics, logs = r.drain()
+    r.log("new")
+    r.restore(metrics, logs)
+    assert r.drain() == ([(0, 0.1)], ["old", "new"])

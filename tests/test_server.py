@@ -196,3 +196,61 @@ def test_connections_over_the_limit_are_closed_on_accept() -> None:
         for sock in held:
             sock.close()
         d.stop()
+
+
+def test_idle_intruders_cannot_lock_out_a_task() -> None:
+    d = Driver(trials=1, max_unauthenticated=4)
+    intruders = [d.connect() for _ in range(8)]  # never authenticate
+    try:
+        channel = RpcChannel(d.server.address, d.secret)
+        reply = channel.request({"type": "register", "worker": "w", "info": {}})
+        assert reply["type"] == "registered"
+        channel.close()
+    finally:
+        for sock in intruders:
+            sock.close()
+        d.stop()
+
+
+def test_stopping_a_server_that_never_started_frees_its_port() -> None:
+    server = RpcServer(new_secret(), lambda conn, msg: None)
+    address = server.address
+    server.stop()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=5)
+
+
+DESCRIPTOR_EXHAUSTION = """
+import resource, socket, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+from autoablation._client import RpcChannel
+from autoablation._protocol import new_secret
+from autoablation._server import RpcServer
+
+secret = new_secret()
+server = RpcServer(secret, lambda conn, msg: server.send(conn, {"type": "registered"}),
+                   handshake_timeout=0.3)
+server.start()
+intruders = []
+for _ in range(80):  # more than the process may open: the server runs out of descriptors
+    try:
+        intruders.append(socket.create_connection(server.address, timeout=5))
+    except OSError:
+        break
+reply = RpcChannel(server.address, secret, connect_timeout=20).request({"type": "register"})
+print("served:", reply["type"], "intruders:", len(intruders))
+server.stop()
+"""
+
+
+def test_running_out_of_descriptors_pauses_accepting_and_service_resumes() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", DESCRIPTOR_EXHAUSTION], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "served: registered" in out.stdout
+    assert "cannot accept RPC connections" in out.stderr  # paused, logged, no busy loop
+    assert out.stderr.count("cannot accept RPC connections") < 50

@@ -106,3 +106,18 @@ def test_multi_input_models_cannot_take_the_feature_matrix() -> None:
     config = normalize_config(keras.Model([left, right], outputs).get_config())
     with pytest.raises(ModelSurgeryError, match="has 2 inputs"):
         set_input_width(config, 3, 2)
+
+
+def test_a_layer_whose_second_output_is_used_cannot_be_bypassed() -> None:
+    @keras.saving.register_keras_serializable(package="tests")
+    class Twin(keras.layers.Layer):
+        def call(self, x):  # type: ignore[no-untyped-def]
+            return x * 2.0, x * 3.0
+
+    inputs = keras.Input(shape=(3,), name="inp")
+    d = keras.layers.Dense(3, name="d")(inputs)
+    double, triple = Twin(name="twin")(d)
+    outputs = keras.layers.Subtract(name="sub")([double, triple])
+    config = normalize_config(keras.Model(inputs, outputs).get_config())
+    with pytest.raises(ModelSurgeryError, match="'twin' has several outputs in use"):
+        remove_layers(config, ["twin"])

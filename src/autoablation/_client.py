@@ -22,6 +22,16 @@ from autoablation._trial import Trial
 logger = logging.getLogger("autoablation.rpc")
 
 _RETRY_DELAYS = (0.2, 1.0, 3.0)
+_KEEPALIVE = {"TCP_KEEPIDLE": 30, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
+
+
+def _keepalive(sock: socket.socket) -> None:
+    """Probe an idle connection so a driver that vanished is noticed in about a minute."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in _KEEPALIVE.items():
+        option = getattr(socket, name, None)
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
 class Channel(Protocol):
@@ -46,14 +56,23 @@ class RpcChannel:
         address: ``(host, port)`` of the driver's server.
         secret: The experiment's secret.
         connect_timeout: Seconds to wait for the connection and the driver's HELLO.
+        timeout: Seconds to wait for a reply; None waits as long as the connection lives
+            (a parked ``next`` may wait as long as a trial runs). TCP keepalive notices a
+            driver that vanished within about a minute either way.
     """
 
     def __init__(
-        self, address: tuple[str, int], secret: bytes, *, connect_timeout: float = 30.0
+        self,
+        address: tuple[str, int],
+        secret: bytes,
+        *,
+        connect_timeout: float = 30.0,
+        timeout: float | None = None,
     ) -> None:
         self._address = address
         self._secret = secret
         self._connect_timeout = connect_timeout
+        self._timeout = timeout
         self._sock: socket.socket | None = None
         self._decoder: FrameDecoder | None = None
         self._encoder: FrameEncoder | None = None
@@ -63,17 +82,19 @@ class RpcChannel:
     def _connect(self) -> None:
         sock = socket.create_connection(self._address, timeout=self._connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        _keepalive(sock)
         decoder = FrameDecoder(self._secret, FrameKind.REPLY)
-        while decoder.nonce is None:
-            data = sock.recv(4096)
-            if not data:
-                sock.close()
-                raise ProtocolError(
-                    f"driver at {self._address[0]}:{self._address[1]} closed the connection"
-                )
-            self._pending.extend(decoder.feed(data))
-        sock.settimeout(None)  # replies to 'next' may legitimately take as long as a trial
+        try:
+            while decoder.nonce is None:
+                data = sock.recv(4096)
+                if not data:  # a full server, or one restarting: worth another try
+                    host, port = self._address
+                    raise ConnectionResetError(f"driver at {host}:{port} closed the connection")
+                self._pending.extend(decoder.feed(data))
+        except BaseException:
+            sock.close()
+            raise
+        sock.settimeout(self._timeout)
         self._sock, self._decoder = sock, decoder
         self._encoder = FrameEncoder(self._secret, FrameKind.REQUEST, decoder.nonce)
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from autoablation._exceptions import ProtocolError
+from autoablation._messages import Heartbeat, MessageError, Register, Result, text
 from autoablation._protocol import decode_message, encode_message
 from autoablation._trial import Trial, TrialResult, TrialStatus
 
@@ -88,14 +89,28 @@ class _Worker:
     info: dict[str, Any]
     conn: ConnKey | None
     last_seen: float
+    generation: int = 0
+    partition: int = -1
     trial_id: str | None = None
 
 
 @dataclass
 class _Running:
+    """One hand-out of a trial to a worker, and what that worker reported so far."""
+
     worker_id: str
     attempt: int
     history: list[tuple[int, float]] = field(default_factory=list)
+
+
+@dataclass
+class _Loss:
+    """A lost hand-out; ``charged`` when it counts against ``max_attempts``."""
+
+    trial_id: str
+    generation: int
+    partition: int
+    charged: bool
 
 
 @dataclass(frozen=True)
@@ -115,24 +130,7 @@ class Progress:
         return self.total - self.pending - self.running
 
 
-class _MessageError(Exception):
-    """A request that breaks the message schema; answered with an error reply."""
-
-
-def _field(message: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    value = message.get(name)
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise _MessageError(f"{message.get('type')!r} message needs field {name!r}")
-    return value
-
-
-def _optional_number(message: Mapping[str, Any], name: str) -> float | None:
-    value = message.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _MessageError(f"field {name!r} must be a number or null")
-    return float(value)
+_UNKNOWN_CULPRIT = -1
 
 
 class Controller:
@@ -142,7 +140,8 @@ class Controller:
         trials: Every trial of the study, in the order they are offered.
         heartbeat_interval: Seconds between a running worker's heartbeats.
         heartbeat_timeout: Seconds of silence after which a running worker counts as lost.
-        max_attempts: Times a trial may be handed out before a lost worker makes it final.
+        max_attempts: Lost workers a trial may survive; the last loss makes it ``lost``. Losses
+            caused by Spark killing the other tasks of a failed job are not counted.
         listener: Receives trial events (default: log lines).
     """
 
@@ -164,8 +163,12 @@ class Controller:
         self._listener: ControllerListener = listener or LoggingListener()
         self._pending: deque[str] = deque(self._trials)
         self._running: dict[str, _Running] = {}
+        self._orphans: dict[tuple[str, str], _Running] = {}
         self._results: dict[str, TrialResult] = {}
         self._attempts: dict[str, int] = dict.fromkeys(self._trials, 0)
+        self._charges: dict[str, int] = dict.fromkeys(self._trials, 0)
+        self._losses: list[_Loss] = []
+        self._failed_jobs: dict[int, int] = {}
         self._workers: dict[str, _Worker] = {}
         self._parked: dict[str, tuple[Reply, ConnKey | None]] = {}
         self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
@@ -192,6 +195,16 @@ class Controller:
         """Tell the controller a connection closed; a worker holding a trial on it is lost."""
         self._inbox.put(("closed", conn))
 
+    def job_failed(self, generation: int, culprit: int | None) -> None:
+        """Tell the controller Spark failed job ``generation`` because of task ``culprit``.
+
+        Spark then kills that job's other tasks; the trials they lose are run again without
+        counting against ``max_attempts``. With an unknown culprit every loss counts.
+        """
+        self._inbox.put(
+            ("job_failed", (generation, _UNKNOWN_CULPRIT if culprit is None else culprit))
+        )
+
     def abort(self, reason: str) -> None:
         """Stop handing out trials; every trial not yet final becomes ``cancelled``."""
         self._inbox.put(("abort", reason))
@@ -209,6 +222,10 @@ class Controller:
     def is_done(self) -> bool:
         """Whether every trial is final."""
         return self._done.is_set()
+
+    def is_alive(self) -> bool:
+        """Whether the controller thread runs."""
+        return self._thread is not None and self._thread.is_alive()
 
     def results(self) -> list[TrialResult]:
         """Final results so far, in trial order."""
@@ -230,88 +247,108 @@ class Controller:
 
     # ----------------------------------------------------------------- controller thread
     def _run(self) -> None:
-        self._check_done()
         while True:
             try:
-                kind, payload = self._inbox.get(timeout=self._next_deadline())
-            except queue.Empty:
-                kind, payload = "tick", None
-            if kind == "stop":
-                return
-            try:
+                with self._lock:
+                    self._check_done()
+                    timeout = self._next_deadline()
+                try:
+                    kind, payload = self._inbox.get(timeout=timeout)
+                except queue.Empty:
+                    kind, payload = "tick", None
+                if kind == "stop":
+                    return
                 with self._lock:
                     self._dispatch(kind, payload)
                     self._expire_silent_workers()
-                    self._check_done()
-            except Exception:
-                logger.exception("controller error while handling %s", kind)
+            except Exception:  # the controller thread must outlive any single bad event
+                logger.exception("controller error")
 
     def _next_deadline(self) -> float | None:
-        if not self._running:
-            return None
-        oldest = min(self._workers[r.worker_id].last_seen for r in self._running.values())
-        return max(0.0, oldest + self.heartbeat_timeout - time.monotonic())
+        seen = [
+            worker.last_seen
+            for running in self._running.values()
+            if (worker := self._workers.get(running.worker_id)) is not None
+        ]
+        if not seen:
+            return None if not self._running else 0.0
+        return max(0.0, min(seen) + self.heartbeat_timeout - time.monotonic())
 
     def _dispatch(self, kind: str, payload: Any) -> None:
         if kind == "message":
             message, reply, conn = payload
             try:
                 self._handle(message, reply, conn)
-            except _MessageError as exc:
+            except MessageError as exc:
                 reply({"type": "error", "message": str(exc)})
+            except Exception as exc:
+                logger.exception("controller failed on a %r request", message.get("type"))
+                reply({"type": "error", "message": f"internal controller error: {exc!r}"})
         elif kind == "closed":
             self._on_closed(payload)
+        elif kind == "job_failed":
+            self._on_job_failed(*payload)
         elif kind == "abort":
             self._on_abort(str(payload))
 
     def _handle(self, message: dict[str, Any], reply: Reply, conn: ConnKey | None) -> None:
         kind = message.get("type")
         if kind == "register":
-            self._on_register(message, reply, conn)
+            self._on_register(Register.parse(message), reply, conn)
             return
-        worker = self._known_worker(message)
+        if kind not in ("heartbeat", "next", "result", "bye"):
+            raise MessageError(f"unknown message type {kind!r}")
         if kind == "heartbeat":
-            self._on_heartbeat(worker, message)
+            beat = Heartbeat.parse(message)
+            self._on_heartbeat(self._known_worker(beat.worker), beat)
             reply({"type": "ack"})
             return
+        result = Result.parse(message) if kind == "result" else None
+        worker = self._known_worker(text(message, "worker"))
         worker.conn = conn
-        if kind == "next":
-            self._offer(worker, reply, conn)
-        elif kind == "result":
-            self._on_result(worker, message)
-            if message.get("next"):
-                self._offer(worker, reply, conn)
-            else:
+        if result is not None:
+            self._on_result(worker, result)
+            if not result.want_next:
                 reply({"type": "ack"})
-        elif kind == "bye":
-            self._workers.pop(worker.worker_id, None)
-            self._parked.pop(worker.worker_id, None)
+                return
+        if kind == "bye":
+            self._on_bye(worker)
             reply({"type": "ack"})
-        else:
-            raise _MessageError(f"unknown message type {kind!r}")
+            return
+        self._offer(worker, reply, conn)
 
-    def _known_worker(self, message: Mapping[str, Any]) -> _Worker:
-        worker_id = _field(message, "worker", str)
+    def _known_worker(self, worker_id: str) -> _Worker:
         worker = self._workers.get(worker_id)
         if worker is None:
-            raise _MessageError(f"worker {worker_id!r} is not registered; send 'register' first")
+            raise MessageError(f"worker {worker_id!r} is not registered; send 'register' first")
         worker.last_seen = time.monotonic()
         return worker
 
-    def _on_register(self, message: Mapping[str, Any], reply: Reply, conn: ConnKey | None) -> None:
-        worker_id = _field(message, "worker", str)
-        info = message.get("info") or {}
-        if not isinstance(info, dict):
-            raise _MessageError("'register' field 'info' must be an object")
-        previous = self._workers.get(worker_id)
+    def _on_register(self, message: Register, reply: Reply, conn: ConnKey | None) -> None:
+        previous = self._workers.get(message.worker)
         if previous is not None and previous.trial_id is not None:
             self._lose(previous, "it registered again while running the trial")
-        self._workers[worker_id] = _Worker(worker_id, info, conn, time.monotonic())
+        self._workers[message.worker] = _Worker(
+            message.worker,
+            message.info,
+            conn,
+            time.monotonic(),
+            generation=message.generation,
+            partition=message.partition,
+        )
         reply({"type": "registered", "heartbeat_interval": self.heartbeat_interval})
+
+    def _on_bye(self, worker: _Worker) -> None:
+        if worker.trial_id is not None:
+            self._lose(worker, "it said goodbye while running the trial")
+        self._workers.pop(worker.worker_id, None)
+        self._parked.pop(worker.worker_id, None)
 
     def _offer(self, worker: _Worker, reply: Reply, conn: ConnKey | None) -> None:
         if worker.trial_id is not None:  # a repeated 'next': the reply was lost on the way
-            reply({"type": "trial", "trial": self._trials[worker.trial_id].to_dict()})
+            attempt = self._attempts[worker.trial_id]
+            trial = self._trials[worker.trial_id]
+            reply({"type": "trial", "trial": trial.to_dict(), "attempt": attempt})
         elif self._pending and self._aborted is None:
             self._assign(worker, reply)
         elif self._running and self._aborted is None:
@@ -338,87 +375,125 @@ class Controller:
             if worker is not None:
                 self._assign(worker, reply)
 
-    def _on_heartbeat(self, worker: _Worker, message: Mapping[str, Any]) -> None:
-        trial_id = message.get("trial")
-        if not isinstance(trial_id, str):
-            raise _MessageError("'heartbeat' message needs field 'trial'")
-        running = self._running.get(trial_id)
+    def _on_heartbeat(self, worker: _Worker, beat: Heartbeat) -> None:
+        running = self._running.get(beat.trial)
         if running is None or running.worker_id != worker.worker_id:
             return  # a late heartbeat for a trial this worker no longer holds
-        self._record(trial_id, running, message)
+        self._record(beat.trial, running, beat.metrics, beat.logs)
 
-    def _record(self, trial_id: str, running: _Running, message: Mapping[str, Any]) -> None:
-        """Keep metrics and forward log lines carried by a heartbeat or result."""
-        for point in message.get("metrics") or ():
-            if isinstance(point, list) and len(point) == 2 and isinstance(point[0], int):
-                value = point[1]
-                if value is None or isinstance(value, (int, float)):  # None: a non-finite value
-                    running.history.append((point[0], float("nan") if value is None else value))
-        lines = [str(line) for line in message.get("logs") or ()]
-        if lines:
+    def _record(
+        self,
+        trial_id: str,
+        running: _Running,
+        metrics: Sequence[tuple[int, float]],
+        logs: Sequence[str],
+    ) -> None:
+        """Keep metrics and forward log lines carried by a heartbeat or a result."""
+        running.history.extend(metrics)
+        if logs:
             trial = self._trials[trial_id]
-            self._notify(self._listener.trial_logs, trial, running.worker_id, lines)
+            self._notify(self._listener.trial_logs, trial, running.worker_id, list(logs))
 
-    def _on_result(self, worker: _Worker, message: Mapping[str, Any]) -> None:
-        trial_id = _field(message, "trial", str)
+    def _on_result(self, worker: _Worker, message: Result) -> None:
+        trial_id = message.trial
         if trial_id not in self._trials:
-            raise _MessageError(f"unknown trial {trial_id!r}")
+            raise MessageError(f"unknown trial {trial_id!r}")
         if worker.trial_id == trial_id:
             worker.trial_id = None
-        if trial_id in self._results:
+        previous = self._results.get(trial_id)
+        if previous is not None and previous.status is not TrialStatus.LOST:
             logger.info("ignoring a second result for trial %s from %s", trial_id, worker.worker_id)
+            self._orphans.pop((trial_id, worker.worker_id), None)
             return
-        status = TrialStatus(_field(message, "status", str))
-        if status not in (TrialStatus.OK, TrialStatus.FAILED):
-            raise _MessageError("'result' status must be 'ok' or 'failed'")
-        running = self._running.pop(trial_id, None)
-        if running is None:  # requeued after a presumed loss, but the result arrived: keep it
-            if trial_id in self._pending:
-                self._pending.remove(trial_id)
-            running = _Running(worker.worker_id, max(1, self._attempts[trial_id]))
-        self._record(trial_id, running, message)
-        outputs = message.get("outputs") or {}
-        result = TrialResult(
-            trial=self._trials[trial_id],
-            status=status,
-            metric=_optional_number(message, "metric"),
-            error=str(message.get("error") or ""),
-            started_at=_optional_number(message, "started_at"),
-            finished_at=_optional_number(message, "finished_at"),
-            worker=worker.worker_id,
-            attempts=running.attempt,
-            outputs=outputs if isinstance(outputs, dict) else {},
-            history=tuple(running.history),
+        record = self._running.get(trial_id)
+        if record is not None and record.worker_id == worker.worker_id:
+            del self._running[trial_id]
+        else:
+            # A result from a worker presumed lost: use its own record. If another worker
+            # runs the trial again meanwhile, that run is moot now.
+            if record is not None:
+                del self._running[trial_id]
+                other = self._workers.get(record.worker_id)
+                if other is not None and other.trial_id == trial_id:
+                    other.trial_id = None
+            record = self._orphans.get((trial_id, worker.worker_id)) or _Running(
+                worker.worker_id, max(1, self._attempts[trial_id])
+            )
+        if trial_id in self._pending:
+            self._pending.remove(trial_id)
+        self._record(trial_id, record, message.metrics, message.logs)
+        self._finish(
+            TrialResult(
+                trial=self._trials[trial_id],
+                status=message.status,
+                metric=message.metric,
+                error=message.error,
+                started_at=message.started_at,
+                finished_at=message.finished_at,
+                worker=worker.worker_id,
+                attempts=record.attempt,
+                outputs=message.outputs,
+                history=tuple(record.history),
+            )
         )
-        self._finish(result)
 
     def _finish(self, result: TrialResult) -> None:
-        self._results[result.trial.trial_id] = result
+        trial_id = result.trial.trial_id
+        self._results[trial_id] = result
+        for key in [k for k in self._orphans if k[0] == trial_id]:
+            del self._orphans[key]
         self._notify(self._listener.trial_finished, result)
+
+    def _is_collateral(self, worker: _Worker) -> bool:
+        """Whether a loss is Spark killing a failed job's other tasks, not the trial's fault."""
+        culprit = self._failed_jobs.get(worker.generation)
+        return culprit is not None and culprit != _UNKNOWN_CULPRIT and culprit != worker.partition
 
     def _lose(self, worker: _Worker, reason: str) -> None:
         trial_id = worker.trial_id
         worker.trial_id = None
-        if trial_id is None or trial_id not in self._running:
+        running = self._running.get(trial_id) if trial_id is not None else None
+        if trial_id is None or running is None or running.worker_id != worker.worker_id:
             return
-        running = self._running.pop(trial_id)
+        del self._running[trial_id]
+        self._orphans[(trial_id, worker.worker_id)] = running
+        charged = not self._is_collateral(worker)
+        self._losses.append(_Loss(trial_id, worker.generation, worker.partition, charged))
+        self._charges[trial_id] += charged
         trial = self._trials[trial_id]
-        if running.attempt >= self.max_attempts:
+        if self._charges[trial_id] >= self.max_attempts:
             self._finish(
                 TrialResult(
                     trial=trial,
                     status=TrialStatus.LOST,
-                    error=f"worker {worker.worker_id} was lost ({reason}) on attempt "
-                    f"{running.attempt} of {self.max_attempts}",
+                    error=f"worker {worker.worker_id} was lost ({reason}); the trial lost "
+                    f"{self._charges[trial_id]} of {self.max_attempts} allowed workers",
                     worker=worker.worker_id,
                     attempts=running.attempt,
                     history=tuple(running.history),
                 )
             )
         else:
-            self._pending.appendleft(trial_id)
-            self._notify(self._listener.trial_requeued, trial, worker.worker_id, reason)
-            self._serve_parked()
+            self._requeue(trial, worker.worker_id, reason)
+
+    def _requeue(self, trial: Trial, worker_id: str, reason: str) -> None:
+        self._pending.appendleft(trial.trial_id)
+        self._notify(self._listener.trial_requeued, trial, worker_id, reason)
+        self._serve_parked()
+
+    def _on_job_failed(self, generation: int, culprit: int) -> None:
+        self._failed_jobs[generation] = culprit
+        if culprit == _UNKNOWN_CULPRIT:
+            return
+        for loss in self._losses:
+            if loss.generation != generation or loss.partition == culprit or not loss.charged:
+                continue
+            loss.charged = False
+            self._charges[loss.trial_id] -= 1
+            result = self._results.get(loss.trial_id)
+            if result is not None and result.status is TrialStatus.LOST and self._aborted is None:
+                del self._results[loss.trial_id]  # it was lost to a job kill, not its own fault
+                self._requeue(self._trials[loss.trial_id], result.worker, "its job was killed")
 
     def _on_closed(self, conn: ConnKey) -> None:
         for worker in list(self._workers.values()):
@@ -428,12 +503,13 @@ class Controller:
                     self._lose(worker, "its connection closed")
 
     def _expire_silent_workers(self) -> None:
-        if not self._running:
-            return
         now = time.monotonic()
-        for running in list(self._running.values()):
-            worker = self._workers[running.worker_id]
-            if now - worker.last_seen > self.heartbeat_timeout:
+        for trial_id, running in list(self._running.items()):
+            worker = self._workers.get(running.worker_id)
+            if worker is None:  # cannot happen through the protocol; recover anyway
+                self._running.pop(trial_id)
+                self._requeue(self._trials[trial_id], running.worker_id, "its worker vanished")
+            elif now - worker.last_seen > self.heartbeat_timeout:
                 self._lose(worker, f"no heartbeat for {now - worker.last_seen:.0f}s")
 
     def _on_abort(self, reason: str) -> None:

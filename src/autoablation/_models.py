@@ -145,13 +145,32 @@ def build_trial_model(
     model_class = keras.Model if is_functional(config) else keras.Sequential
     try:
         with fresh_layer_names():
-            return model_class.from_config(config, custom_objects=_custom_objects(model))
+            rebuilt = model_class.from_config(config, custom_objects=_custom_objects(model))
     except Exception as exc:
         removed = ", ".join(layers) or "no layer"
         raise ModelSurgeryError(
             f"{_entry(trial)}: removing {removed} leaves a model Keras cannot build: "
             f"{str(exc).strip()}"
         ) from exc
+    _carry_weights(model, rebuilt)
+    return rebuilt
+
+
+def _carry_weights(base: Any, rebuilt: Any) -> None:
+    """Give each surviving layer the base model's weights where their shapes still match.
+
+    Pretrained weights therefore survive a removal, and with random initialisation the layers
+    a trial keeps start where the base trial's do. A layer whose input changed keeps its own
+    fresh weights.
+    """
+    source = {layer.name: layer for layer in getattr(base, "layers", [])}
+    for layer in getattr(rebuilt, "layers", []):
+        old = source.get(layer.name)
+        if old is None or not layer.weights:
+            continue
+        weights = old.get_weights()
+        if [w.shape for w in weights] == [tuple(v.shape) for v in layer.weights]:
+            layer.set_weights(weights)
 
 
 @dataclass(frozen=True)
@@ -161,6 +180,7 @@ class ModelCheck:
     trial_id: str
     params: int
     layer_names: tuple[str, ...]
+    output_shapes: tuple[tuple[int | None, ...], ...] = ()
 
 
 def _probe_inputs(model: Any, width: int | None) -> Any:
@@ -189,19 +209,27 @@ def check_trial_model(
     Raises:
         StudyError: As `build_trial_model`, or the model cannot take the study's data.
     """
+    import keras
+
     model = build_trial_model(generator, trial, base_width=base_width, width=width)
     probe = _probe_inputs(model, width)
+    shapes: tuple[tuple[int | None, ...], ...] = ()
     if probe is not None:
         try:
-            model(probe, training=False)
+            outputs = model(probe, training=False)
         except Exception as exc:
             what = f"a batch of {width} feature columns" if width is not None else "its inputs"
             raise ModelSurgeryError(
                 f"{_entry(trial)}: the model cannot take {what}: {str(exc).strip()}"
             ) from exc
+        shapes = tuple(tuple(t.shape[1:]) for t in keras.tree.flatten(outputs))
     names = tuple(layer.name for layer in model.layers)
     params = int(model.count_params()) if model.built else 0
-    return ModelCheck(trial.trial_id, params, names)
+    return ModelCheck(trial.trial_id, params, names, shapes)
+
+
+def _shapes(shapes: tuple[tuple[int | None, ...], ...]) -> str:
+    return ", ".join(str((None, *shape)) for shape in shapes)
 
 
 def check_all_models(
@@ -218,7 +246,8 @@ def check_all_models(
     """
     checks: dict[str, ModelCheck] = {}
     errors: list[StudyError] = []
-    cache: dict[tuple[tuple[str, ...], int | None], ModelCheck] = {}
+    base = check_trial_model(generator, Trial.create("base", "base"), width=base_width)
+    cache: dict[tuple[tuple[str, ...], int | None], ModelCheck] = {((), base_width): base}
     for trial in trials:
         width = widths.get(trial.trial_id) if widths else None
         key = (trial.removed_layers, width)
@@ -226,7 +255,15 @@ def check_all_models(
             if key not in cache:
                 cache[key] = check_trial_model(generator, trial, base_width=base_width, width=width)
             hit = cache[key]
-            checks[trial.trial_id] = ModelCheck(trial.trial_id, hit.params, hit.layer_names)
+            if hit.output_shapes != base.output_shapes:
+                raise ModelSurgeryError(
+                    f"{_entry(trial)}: the model's output shape changes from "
+                    f"{_shapes(base.output_shapes)} to {_shapes(hit.output_shapes)}, so it "
+                    "cannot be trained on the same labels"
+                )
+            checks[trial.trial_id] = ModelCheck(
+                trial.trial_id, hit.params, hit.layer_names, hit.output_shapes
+            )
         except StudyError as exc:
             errors.append(exc)
     if errors:

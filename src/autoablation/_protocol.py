@@ -121,7 +121,7 @@ def decode_message(payload: bytes) -> dict[str, Any]:
     """
     try:
         message = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ProtocolError(f"payload is not UTF-8 JSON: {exc}") from exc
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise ProtocolError("message must be a JSON object with a string 'type'")

@@ -15,8 +15,13 @@ from autoablation._trial import Trial
 
 MAX_LINE = 10_000
 """Characters kept of one log line."""
-MAX_BUFFERED = 2_000
-"""Log lines held between two heartbeats; older ones are dropped (and counted)."""
+MAX_LOG_CHARS = 1_000_000
+"""Log characters held between two heartbeats; older lines are dropped (and counted)."""
+MAX_POINTS = 100_000
+"""Metric points held between two heartbeats; older points are dropped (and counted).
+
+Together these keep every heartbeat and result frame far below the protocol's 8 MiB limit.
+"""
 
 
 class Reporter:
@@ -35,7 +40,9 @@ class Reporter:
         self._lock = threading.Lock()
         self._metrics: list[tuple[int, float | None]] = []
         self._logs: list[str] = []
-        self._dropped = 0
+        self._log_chars = 0
+        self._dropped_lines = 0
+        self._dropped_points = 0
         self._last_step: int | None = None
 
     @property
@@ -96,26 +103,46 @@ class Reporter:
                 )
             self._last_step = step
             self._metrics.append((step, number if math.isfinite(number) else None))
+            self._trim()
 
     def log(self, message: object) -> None:
         """Send a line to the driver's log, prefixed there by the trial."""
         text = str(message)
         with self._lock:
             for line in text.splitlines() or [""]:
-                if len(self._logs) >= MAX_BUFFERED:
-                    self._logs.pop(0)
-                    self._dropped += 1
                 self._logs.append(line[:MAX_LINE])
+                self._log_chars += len(self._logs[-1])
+            self._trim()
+
+    def _trim(self) -> None:
+        while self._log_chars > MAX_LOG_CHARS and self._logs:
+            self._log_chars -= len(self._logs.pop(0))
+            self._dropped_lines += 1
+        if len(self._metrics) > MAX_POINTS:
+            excess = len(self._metrics) - MAX_POINTS
+            del self._metrics[:excess]
+            self._dropped_points += excess
 
     def drain(self) -> tuple[list[tuple[int, float | None]], list[str]]:
         """Take everything buffered since the last drain (used by the worker)."""
         with self._lock:
             metrics, logs = self._metrics, self._logs
-            if self._dropped:
-                logs.insert(0, f"... {self._dropped} log lines dropped (sent too fast)")
-                self._dropped = 0
-            self._metrics, self._logs = [], []
-            return metrics, logs
+            notes = []
+            if self._dropped_lines:
+                notes.append(f"... {self._dropped_lines} log lines dropped (logged too fast)")
+            if self._dropped_points:
+                notes.append(f"... {self._dropped_points} metric points dropped (sent too fast)")
+            self._metrics, self._logs, self._log_chars = [], [], 0
+            self._dropped_lines = self._dropped_points = 0
+            return metrics, notes + logs
+
+    def restore(self, metrics: list[tuple[int, float | None]], logs: list[str]) -> None:
+        """Put back what a failed heartbeat could not deliver, ahead of anything newer."""
+        with self._lock:
+            self._metrics[:0] = metrics
+            self._logs[:0] = logs
+            self._log_chars += sum(len(line) for line in logs)
+            self._trim()
 
     def __repr__(self) -> str:
         return f"Reporter(trial={self._trial.label!r}, seed={self.seed})"

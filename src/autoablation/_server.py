@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import logging
+import resource
 import selectors
 import socket
 import threading
@@ -39,6 +41,16 @@ CloseHandler = Callable[[int], None]
 _READ_CHUNK = 64 * 1024
 _LISTENER = "listener"
 _WAKER = "waker"
+_ACCEPT_PAUSE_S = 0.5
+_OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+def default_max_connections() -> int:
+    """Half the process's file-descriptor limit, at most 1024: room for Spark's own sockets."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(16, min(1024, soft // 2))
 
 
 @dataclass
@@ -73,7 +85,10 @@ class RpcServer:
         host: Address to listen on; the driver's address, never all interfaces by default.
         port: Port to listen on; 0 picks a free one.
         max_frame: Largest payload accepted from an authenticated connection.
-        max_connections: Connections held at once; further ones are closed on accept.
+        max_connections: Connections held at once; further ones are closed on accept
+            (default: half the file-descriptor limit, at most 1024).
+        max_unauthenticated: Connections held that have not yet sent a valid frame; past
+            it the oldest such connection is dropped, so idle intruders cannot lock tasks out.
         handshake_timeout: Seconds a new connection has to send its first valid frame.
     """
 
@@ -86,15 +101,18 @@ class RpcServer:
         host: str = "127.0.0.1",
         port: int = 0,
         max_frame: int = MAX_FRAME,
-        max_connections: int = 1024,
+        max_connections: int | None = None,
+        max_unauthenticated: int = 64,
         handshake_timeout: float = 10.0,
     ) -> None:
         self._secret = secret
         self._handler = handler
         self._on_close = on_close
         self._max_frame = max_frame
-        self._max_connections = max_connections
+        self._max_connections = max_connections or default_max_connections()
+        self._max_unauthenticated = max_unauthenticated
         self._handshake_timeout = handshake_timeout
+        self._accept_paused_until: float | None = None
         self._selector = selectors.DefaultSelector()
         self._listener = socket.create_server((host, port), backlog=256)
         self._listener.setblocking(False)
@@ -105,6 +123,7 @@ class RpcServer:
         self._connections: dict[int, _Connection] = {}
         self._next_id = 0
         self._running = False
+        self._closed = False
         self._thread: threading.Thread | None = None
         self.stats = ServerStats()
 
@@ -134,15 +153,16 @@ class RpcServer:
         self._wake()
 
     def stop(self) -> None:
-        """Stop serving and close every socket."""
-        if not self._running:
+        """Stop serving and close every socket (also when `start` never ran)."""
+        if self._closed:
             return
+        self._closed = True
         self._running = False
         self._wake()
         if self._thread is not None:
             self._thread.join(timeout=10)
         for conn in list(self._connections.values()):
-            self._drop(conn, "server stopping", notify=False)
+            self._drop(conn, "server stopping", notify=False, quiet=True)
         for sock in (self._listener, self._wake_r, self._wake_w):
             sock.close()
         self._selector.close()
@@ -160,23 +180,47 @@ class RpcServer:
 
     def _serve_once(self) -> None:
         deadlines = [c.deadline for c in self._connections.values() if c.deadline is not None]
+        if self._accept_paused_until is not None:
+            deadlines.append(self._accept_paused_until)
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         for key, mask in self._selector.select(timeout):
-            if key.data == _LISTENER:
-                self._accept()
-            elif key.data == _WAKER:
-                self._drain_waker()
-            else:
-                conn: _Connection = key.data
-                if mask & selectors.EVENT_READ:
-                    self._read(conn)
-                if mask & selectors.EVENT_WRITE and conn.conn_id in self._connections:
-                    self._flush(conn)
+            try:
+                self._handle_event(key, mask)
+            except Exception:  # one bad event must not starve the others
+                logger.exception("RPC server failed on an event")
         self._flush_outbox()
         now = time.monotonic()
         for conn in list(self._connections.values()):
             if conn.deadline is not None and now >= conn.deadline:
                 self._drop(conn, "sent no valid frame within the handshake timeout")
+        if self._accept_paused_until is not None and now >= self._accept_paused_until:
+            self._accept_paused_until = None
+            self._selector.register(self._listener, selectors.EVENT_READ, _LISTENER)
+
+    def _handle_event(self, key: selectors.SelectorKey, mask: int) -> None:
+        if key.data == _LISTENER:
+            self._accept()
+        elif key.data == _WAKER:
+            self._drain_waker()
+        else:
+            conn: _Connection = key.data
+            if mask & selectors.EVENT_READ:
+                self._read(conn)
+            if mask & selectors.EVENT_WRITE and conn.conn_id in self._connections:
+                self._flush(conn)
+
+    def _pause_accepting(self, exc: OSError) -> None:
+        """Out of descriptors: stop accepting for a moment instead of spinning on the listener."""
+        logger.warning("cannot accept RPC connections (%s); pausing %.1fs", exc, _ACCEPT_PAUSE_S)
+        self._selector.unregister(self._listener)
+        self._accept_paused_until = time.monotonic() + _ACCEPT_PAUSE_S
+
+    def _make_room_for_unauthenticated(self) -> None:
+        waiting = [c for c in self._connections.values() if c.deadline is not None]
+        if len(waiting) >= self._max_unauthenticated:
+            oldest = min(waiting, key=lambda c: c.deadline or 0.0)
+            self.stats.rejected += 1
+            self._drop(oldest, "still unauthenticated while newer connections wait")
 
     def _accept(self) -> None:
         while True:
@@ -184,6 +228,11 @@ class RpcServer:
                 sock, peer = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError as exc:
+                if exc.errno in _OUT_OF_DESCRIPTORS:
+                    self._pause_accepting(exc)
+                    return
+                continue  # the peer gave up before it was accepted (ECONNABORTED...)
             peer_name = f"{peer[0]}:{peer[1]}"
             if len(self._connections) >= self._max_connections:
                 self.stats.rejected += 1
@@ -192,8 +241,13 @@ class RpcServer:
                 )
                 sock.close()
                 continue
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                sock.close()
+                continue
+            self._make_room_for_unauthenticated()
             nonce = new_nonce()
             self._next_id += 1
             conn = _Connection(

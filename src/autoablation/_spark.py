@@ -18,6 +18,9 @@ from typing import Any
 
 logger = logging.getLogger("autoablation.spark")
 
+HEARTBEAT_TIMEOUT_S = 60.0
+"""Seconds a task waits for the driver to acknowledge a heartbeat."""
+
 _LOCAL = re.compile(r"local(?:\[\s*(\*|\d+)\s*(?:,\s*\d+\s*)?\])?")
 _LOCAL_CLUSTER = re.compile(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*\]")
 
@@ -153,6 +156,7 @@ def make_task(
         job = f"/job{generation}" if generation else ""
         worker_id = f"task{partition}.{attempt}{job}@{executor}"
         info = {
+            "generation": generation,
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "partition": partition,
@@ -160,7 +164,9 @@ def make_task(
             "executor": executor,
             "cpus": cpus,
         }
-        client = ControllerClient(RpcChannel(address, secret), RpcChannel(address, secret))
+        client = ControllerClient(
+            RpcChannel(address, secret), RpcChannel(address, secret, timeout=HEARTBEAT_TIMEOUT_S)
+        )
         try:
             summary = run_worker(
                 client,

@@ -161,6 +161,18 @@ def _bypass_functional(config: Config, name: str, entry: str) -> None:
             f"{entry}: layer {name!r} takes {len(sources)} inputs ({inputs}); only a "
             "single-input layer can be bypassed by wiring its input to its consumers"
         )
+    used = {
+        (history[1], history[2])
+        for layer in layers
+        for history in _histories(layer.get("inbound_nodes", []))
+        if history[0] == name
+    }
+    if used - {(0, 0)}:
+        outputs = ", ".join(f"output {t} of call {n}" for n, t in sorted(used))
+        raise ModelSurgeryError(
+            f"{entry}: layer {name!r} has several outputs in use ({outputs}); only a "
+            "single-output layer can be bypassed by wiring its input to its consumers"
+        )
     source = list(sources[0])
     del layers[index]
     for layer in layers:

@@ -34,6 +34,10 @@ logger = logging.getLogger("autoablation.worker")
 
 TrainFunction = Callable[..., Any]
 _PARAMETERS = ("dataset_function", "model_function", "reporter")
+MAX_ERROR_CHARS = 64_000
+"""Characters of a traceback sent to the driver; its end, where the exception is, is kept."""
+MAX_OUTPUTS = 256
+"""Extra values of a returned dict kept besides the metric."""
 
 
 def train_parameters(train_fn: TrainFunction) -> frozenset[str]:
@@ -109,8 +113,10 @@ def interpret_return(value: Any, optimization_key: str) -> tuple[float, dict[str
                 f"{optimization_key!r}; its keys are: {keys}"
             )
         metric = _as_metric(value[optimization_key], f"the returned {optimization_key!r}")
-        outputs = {str(k): _json_scalar(v) for k, v in value.items() if k != optimization_key}
-        return metric, outputs
+        extra = [(str(k)[:200], v) for k, v in value.items() if k != optimization_key]
+        if len(extra) > MAX_OUTPUTS:
+            logger.warning("keeping %d of %d returned values", MAX_OUTPUTS, len(extra))
+        return metric, {k: _json_scalar(v) for k, v in extra[:MAX_OUTPUTS]}
     return _as_metric(value, "the training function's return value"), {}
 
 
@@ -125,6 +131,12 @@ class TrialRuntime:
 
     model_generator: ModelGenerator | None
     data: DataHandle | None
+
+    def release(self) -> None:
+        """Free what the runtime holds on the cluster (the data broadcast), without waiting."""
+        unpersist = getattr(self.data, "unpersist", None)
+        if unpersist is not None:
+            unpersist(blocking=False)
 
     def dataset_function(self, trial: Trial) -> DatasetFunction | None:
         """The trial's ``dataset_function``: the data without the trial's features."""
@@ -203,7 +215,8 @@ class _Heartbeat:
             metrics, logs = self._reporter.drain()
             try:
                 self._client.heartbeat(self._worker_id, self._reporter.trial_id, metrics, logs)
-            except Exception as exc:  # best effort: the result carries what is left
+            except Exception as exc:  # best effort: the next heartbeat or the result carries it
+                self._reporter.restore(metrics, logs)
                 logger.warning("heartbeat for %s failed: %s", self._reporter.trial_id, exc)
 
 
@@ -248,6 +261,8 @@ def run_trial(
         error = str(exc)
     except Exception:
         error = traceback.format_exc()
+        if len(error) > MAX_ERROR_CHARS:
+            error = "... (traceback shortened)\n" + error[-MAX_ERROR_CHARS:]
     finally:
         with _active_lock:
             _active_trials -= 1

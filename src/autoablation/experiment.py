@@ -8,45 +8,44 @@ long-running tasks, one per worker slot, each of which pulls trials until none a
 
 from __future__ import annotations
 
-import logging
-import time
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import cloudpickle
 
 from autoablation._ablator import Ablator, check_unique, resolve_ablator
-from autoablation._controller import Controller, ControllerListener
+from autoablation._controller import ControllerListener
 from autoablation._data import PreparedData
-from autoablation._exceptions import (
-    ExperimentError,
-    StudyError,
-    TrainFunctionError,
-)
+from autoablation._exceptions import StudyError, TrainFunctionError
+from autoablation._launcher import ExperimentRun, RunOptions
 from autoablation._models import check_all_models
 from autoablation._result import ExperimentResult
-from autoablation._server import RpcServer
-from autoablation._spark import (
-    describe_failure,
-    driver_hosts,
-    get_session,
-    is_local_master,
-    make_task,
-    run_job,
-    task_slots,
-)
+from autoablation._spark import get_session
 from autoablation._study import AblationStudy
 from autoablation._trial import Trial
 from autoablation._worker import TrialRuntime, train_parameters
 
 __all__ = ["launch"]
 
-logger = logging.getLogger("autoablation")
+
+def _positive(name: str, value: Any, *, integer: bool = False, zero: bool = False) -> None:
+    kinds = (int,) if integer else (int, float)
+    ok = isinstance(value, kinds) and not isinstance(value, bool)
+    if not ok or value < 0 or (value == 0 and not zero):
+        what = "integer" if integer else "number"
+        bound = f"an {what} of 0 or more" if zero else f"a positive {what}"
+        raise StudyError(f"{name} must be {bound}; got {value!r}")
 
 
 def _check_options(
-    name: str, optimization_key: str, direction: str, num_workers: int | None
+    name: str,
+    optimization_key: str,
+    direction: str,
+    num_workers: int | None,
+    heartbeat_interval: float,
+    heartbeat_timeout: float | None,
+    max_attempts: int,
+    max_job_restarts: int,
 ) -> str:
     if not isinstance(name, str) or not name.strip():
         raise StudyError(f"the experiment name must be a non-empty string; got {name!r}")
@@ -54,10 +53,18 @@ def _check_options(
         raise StudyError(f"optimization_key must be a non-empty string; got {optimization_key!r}")
     if not isinstance(direction, str) or direction.lower() not in ("max", "min"):
         raise StudyError(f"direction must be 'max' or 'min'; got {direction!r}")
-    if num_workers is not None and (
-        isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1
-    ):
-        raise StudyError(f"num_workers must be a positive integer or None; got {num_workers!r}")
+    if num_workers is not None:
+        _positive("num_workers", num_workers, integer=True)
+    _positive("heartbeat_interval", heartbeat_interval)
+    if heartbeat_timeout is not None:
+        _positive("heartbeat_timeout", heartbeat_timeout)
+        if heartbeat_timeout <= heartbeat_interval:
+            raise StudyError(
+                f"heartbeat_timeout ({heartbeat_timeout}) must be longer than "
+                f"heartbeat_interval ({heartbeat_interval})"
+            )
+    _positive("max_attempts", max_attempts, integer=True)
+    _positive("max_job_restarts", max_job_restarts, integer=True, zero=True)
     return direction.lower()
 
 
@@ -176,7 +183,8 @@ def launch(
         heartbeat_interval: Seconds between a running task's heartbeats.
         heartbeat_timeout: Seconds of silence before a task's trial is handed to another
             (default: the larger of 30 s and ten intervals).
-        max_attempts: Times a trial may run when its worker is lost.
+        max_attempts: Lost workers a trial survives before it is ``lost``; losses from Spark
+            killing a failed job's other tasks do not count.
         max_job_restarts: Times the Spark job is started again if it dies with trials left.
         listener: Receives trial events on the driver (default: log lines).
 
@@ -188,105 +196,32 @@ def launch(
         TrainFunctionError: The training function cannot be called or shipped.
         ExperimentError: Spark kept failing; ``error.result`` holds what finished.
     """
-    direction = _check_options(name, optimization_key, direction, num_workers)
+    direction = _check_options(
+        name,
+        optimization_key,
+        direction,
+        num_workers,
+        heartbeat_interval,
+        heartbeat_timeout,
+        max_attempts,
+        max_job_restarts,
+    )
     policy, trials, data = prepare(train_fn, study, ablator)
+    generator = study.model.base_model_generator
 
-    session = get_session(spark)
-    sc = session.sparkContext
-    workers = min(num_workers or task_slots(sc), len(trials))
-    bind_host, advertised_host = driver_hosts(sc)
-    local = is_local_master(str(sc.master))
-    group_id = f"autoablation-{name}-{uuid.uuid4().hex[:8]}"
-    description = f"autoablation {name!r}: {policy.name}, {len(trials)} trials"
+    def runtime(sc: Any) -> TrialRuntime:
+        return TrialRuntime(generator, sc.broadcast(data) if data is not None else None)
 
-    from autoablation._protocol import new_secret
-
-    secret = new_secret()
-    controller = Controller(
-        trials,
-        heartbeat_interval=heartbeat_interval,
-        heartbeat_timeout=heartbeat_timeout,
-        max_attempts=max_attempts,
-        listener=listener,
-    )
-    server = RpcServer(
-        secret,
-        lambda conn, message: controller.submit(message, lambda r: server.send(conn, r), conn),
-        on_close=controller.connection_closed,
-        host=bind_host,
-    )
-    broadcast = sc.broadcast(data) if data is not None else None
-    runtime = TrialRuntime(study.model.base_model_generator, broadcast)
-    task = make_task(
-        (advertised_host, server.address[1]), secret, train_fn, runtime, optimization_key, local
-    )
-    failure: list[str] = []
-
-    def drive_jobs() -> None:
-        restarts = 0
-        while not controller.is_done():
-            try:
-                run_job(
-                    sc,
-                    workers,
-                    task,
-                    group_id=group_id,
-                    description=description,
-                    generation=restarts,
-                )
-                if controller.is_done():
-                    return
-                problem = "the Spark job ended before every trial finished"
-            except Exception as exc:
-                if controller.is_done():
-                    return
-                problem = f"the Spark job failed: {describe_failure(exc)}"
-            restarts += 1
-            if restarts > max_job_restarts:
-                failure.append(f"{problem} (after {max_job_restarts} restarts)")
-                controller.abort(failure[-1])
-                return
-            logger.warning("%s; starting it again (%d of %d)", problem, restarts, max_job_restarts)
-
-    from pyspark import InheritableThread
-
-    started = time.time()
-    controller.start()
-    server.start()
-    logger.info(
-        "experiment %r: %d trials on %d workers, driver at %s:%d",
-        name,
-        len(trials),
-        workers,
-        advertised_host,
-        server.address[1],
-    )
-    job_thread = InheritableThread(target=drive_jobs, name="autoablation-spark-job", daemon=True)
-    job_thread.start()
-    try:
-        controller.wait()
-        job_thread.join(timeout=10.0)
-        if job_thread.is_alive():  # a straggler still runs a trial that finished elsewhere
-            sc.cancelJobGroup(group_id)
-            job_thread.join(timeout=30.0)
-    except BaseException:
-        sc.cancelJobGroup(group_id)
-        controller.abort("the driver was interrupted")
-        raise
-    finally:
-        server.stop()
-        controller.stop()
-        if broadcast is not None:
-            broadcast.unpersist(blocking=False)
-    result = ExperimentResult(
-        name,
-        controller.results(),
+    options = RunOptions(
+        name=name,
         optimization_key=optimization_key,
         direction=direction,
         ablator=policy.name,
-        duration_s=time.time() - started,
-        job_group=group_id,
+        num_workers=num_workers,
+        heartbeat_interval=heartbeat_interval,
+        heartbeat_timeout=heartbeat_timeout,
+        max_attempts=max_attempts,
+        max_job_restarts=max_job_restarts,
     )
-    if failure:
-        raise ExperimentError(f"experiment {name!r} stopped: {failure[-1]}", result)
-    return result
+    run = ExperimentRun(get_session(spark), trials, train_fn, runtime, options, listener)
+    return run.execute()

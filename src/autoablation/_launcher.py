@@ -1,0 +1,227 @@
+"""Running a validated experiment on Spark: server, controller, job thread, watchdog.
+
+`ExperimentRun.execute` starts the controller and the RPC server, runs the Spark job of
+long-running tasks from a background thread (starting it again if Spark loses it while trials
+remain), waits for the controller to finish, and shuts everything down in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from autoablation._controller import Controller, ControllerListener
+from autoablation._exceptions import ExperimentError
+from autoablation._protocol import new_secret
+from autoablation._result import ExperimentResult
+from autoablation._server import RpcServer
+from autoablation._spark import (
+    describe_failure,
+    driver_hosts,
+    is_local_master,
+    make_task,
+    run_job,
+    task_slots,
+)
+from autoablation._trial import Trial
+from autoablation._worker import TrialRuntime
+
+logger = logging.getLogger("autoablation")
+
+_CULPRIT = re.compile(r"Lost task (\d+)\.\d+ in stage")
+_WATCHDOG_S = 1.0
+_STRAGGLER_GRACE_S = 10.0
+
+
+def failed_partition(message: str) -> int | None:
+    """The partition whose task made Spark abort a job, from Spark's failure message."""
+    match = _CULPRIT.search(message)
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How an experiment runs; validated by `experiment.launch`."""
+
+    name: str
+    optimization_key: str
+    direction: str
+    ablator: str
+    num_workers: int | None
+    heartbeat_interval: float
+    heartbeat_timeout: float | None
+    max_attempts: int
+    max_job_restarts: int
+
+
+class ExperimentRun:
+    """One execution of a validated experiment on a Spark session."""
+
+    def __init__(
+        self,
+        session: Any,
+        trials: list[Trial],
+        train_fn: Callable[..., Any],
+        runtime_factory: Callable[[Any], TrialRuntime],
+        options: RunOptions,
+        listener: ControllerListener | None = None,
+    ) -> None:
+        self._sc = session.sparkContext
+        self._trials = trials
+        self._train_fn = train_fn
+        self._runtime_factory = runtime_factory
+        self._options = options
+        self._listener = listener
+        self.group_id = f"autoablation-{options.name}-{uuid.uuid4().hex[:8]}"
+        self._failure: str | None = None
+
+    def execute(self) -> ExperimentResult:
+        """Run every trial and return the results.
+
+        Raises:
+            ExperimentError: Spark kept failing, or the driver's machinery stopped; the
+                error's ``result`` holds every trial that finished.
+            KeyboardInterrupt: The driver was interrupted; the job group is cancelled first.
+        """
+        options, sc = self._options, self._sc
+        workers = min(options.num_workers or task_slots(sc), len(self._trials))
+        bind_host, advertised_host = driver_hosts(sc)
+        secret = new_secret()
+        controller = Controller(
+            self._trials,
+            heartbeat_interval=options.heartbeat_interval,
+            heartbeat_timeout=options.heartbeat_timeout,
+            max_attempts=options.max_attempts,
+            listener=self._listener,
+        )
+        started = time.time()
+        server: RpcServer | None = None
+        runtime: TrialRuntime | None = None
+        try:
+            server = RpcServer(
+                secret,
+                lambda conn, msg: controller.submit(msg, lambda r: _send(server, conn, r), conn),
+                on_close=controller.connection_closed,
+                host=bind_host,
+            )
+            runtime = self._runtime_factory(sc)
+            task = make_task(
+                (advertised_host, server.address[1]),
+                secret,
+                self._train_fn,
+                runtime,
+                options.optimization_key,
+                is_local_master(str(sc.master)),
+            )
+            controller.start()
+            server.start()
+            logger.info(
+                "experiment %r: %d trials on %d workers, driver at %s:%d",
+                options.name,
+                len(self._trials),
+                workers,
+                advertised_host,
+                server.address[1],
+            )
+            self._run(controller, task, workers)
+        finally:
+            if server is not None:
+                server.stop()
+            controller.stop()
+            if runtime is not None:
+                runtime.release()
+        result = ExperimentResult(
+            options.name,
+            controller.results(),
+            optimization_key=options.optimization_key,
+            direction=options.direction,
+            ablator=options.ablator,
+            duration_s=time.time() - started,
+            job_group=self.group_id,
+        )
+        if self._failure is not None:
+            raise ExperimentError(f"experiment {options.name!r} stopped: {self._failure}", result)
+        return result
+
+    def _run(self, controller: Controller, task: Any, workers: int) -> None:
+        from pyspark import InheritableThread
+
+        thread = InheritableThread(
+            target=self._drive_jobs,
+            args=(controller, task, workers),
+            name="autoablation-spark-job",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            while not controller.wait(_WATCHDOG_S):
+                if not controller.is_alive():
+                    self._stop(controller, "the controller thread stopped unexpectedly")
+                    break
+            thread.join(timeout=_STRAGGLER_GRACE_S)
+            if thread.is_alive():  # a straggler still runs a trial that finished elsewhere
+                self._sc.cancelJobGroup(self.group_id)
+                thread.join(timeout=30.0)
+        except BaseException:
+            controller.abort("the driver was interrupted")
+            self._sc.cancelJobGroup(self.group_id)
+            raise
+
+    def _stop(self, controller: Controller, reason: str) -> None:
+        if self._failure is None:
+            self._failure = reason
+        controller.abort(reason)
+        self._sc.cancelJobGroup(self.group_id)
+
+    def _drive_jobs(self, controller: Controller, task: Any, workers: int) -> None:
+        options = self._options
+        description = (
+            f"autoablation {options.name!r}: {options.ablator}, {len(self._trials)} trials"
+        )
+        generation = 0
+        try:
+            while not controller.is_done():
+                try:
+                    run_job(
+                        self._sc,
+                        workers,
+                        task,
+                        group_id=self.group_id,
+                        description=description,
+                        generation=generation,
+                    )
+                    problem = "the Spark job ended before every trial finished"
+                except Exception as exc:
+                    if controller.is_done():
+                        return
+                    reason = describe_failure(exc)
+                    controller.job_failed(generation, failed_partition(reason))
+                    problem = f"the Spark job failed: {reason}"
+                if controller.is_done():
+                    return
+                generation += 1
+                if generation > options.max_job_restarts:
+                    self._stop(controller, f"{problem} (after {options.max_job_restarts} restarts)")
+                    return
+                logger.warning(
+                    "%s; starting it again (%d of %d)",
+                    problem,
+                    generation,
+                    options.max_job_restarts,
+                )
+        except BaseException as exc:
+            self._stop(controller, f"the Spark job thread stopped: {exc!r}")
+            raise
+        finally:
+            if not controller.is_done() and self._failure is None:
+                self._stop(controller, "the Spark job thread ended with trials left")
+
+
+def _send(server: RpcServer | None, conn: int, reply: dict[str, Any]) -> None:
+    if server is not None:
+        server.send(conn, reply)

@@ -1,0 +1,34 @@
+import pytest
+
+from autoablation import StudyError, experiment
+from autoablation._launcher import failed_partition
+
+SPARK_MESSAGE = (
+    "Job aborted due to stage failure: Task 1 in stage 3.0 failed 1 times, most recent "
+    "failure: Lost task 1.0 in stage 3.0 (TID 7) (127.0.0.1 executor driver): "
+    "org.apache.spark.SparkException: Python worker exited unexpectedly (crashed)"
+)
+
+
+def test_the_failed_task_is_read_from_sparks_message() -> None:
+    assert failed_partition(SPARK_MESSAGE) == 1
+    assert failed_partition("Job 3 cancelled because SparkContext was shut down") is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"heartbeat_interval": 0}, "heartbeat_interval must be a positive number; got 0"),
+        ({"heartbeat_timeout": 0.5}, r"heartbeat_timeout \(0.5\) must be longer than"),
+        ({"max_attempts": 0}, "max_attempts must be a positive integer; got 0"),
+        ({"max_job_restarts": -1}, "max_job_restarts must be an integer of 0 or more; got -1"),
+        ({"num_workers": 2.5}, "num_workers must be a positive integer; got 2.5"),
+        ({"name": " "}, "experiment name must be a non-empty string"),
+        ({"optimization_key": ""}, "optimization_key must be a non-empty string"),
+    ],
+)
+def test_bad_launch_options_are_refused_before_anything_starts(
+    options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(StudyError, match=message):
+        experiment.launch(lambda: 1.0, None, **options)  # type: ignore[arg-type]
