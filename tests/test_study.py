@@ -101,7 +101,7 @@ def test_study_without_data_needs_no_label_and_has_no_features() -> None:
 
 def test_non_callable_model_generator_is_refused() -> None:
     study = AblationStudy()
-    with pytest.raises(StudyError, match=r"zero-argument callable.*got str"):
+    with pytest.raises(StudyError, match="the base model generator must be callable; got str"):
         study.model.set_base_model_generator("model")  # type: ignore[arg-type]
 
 
@@ -112,3 +112,96 @@ def test_to_dict_summarises_the_declaration(titanic: pd.DataFrame) -> None:
     summary = study.to_dict()
     assert summary["features"] == ["sex"] and summary["layers"] == ["my_dense_two"]
     assert summary["seed"] == 7 and summary["has_base_model_generator"] is False
+
+
+def test_feature_groups_are_one_component_each(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include_groups(["sibsp", "parch"], ["age", "sex"])
+    study.features.include_groups(["pclass", "age"], name="class_and_age")
+    assert study.features.groups == (("sibsp", "parch"), ("age", "sex"), ("pclass", "age"))
+    assert [c.name for c in study.components()] == ["sibsp+parch", "age+sex", "class_and_age"]
+    study.features.exclude_groups("age+sex")
+    assert len(study.features.groups) == 2
+
+
+@pytest.mark.parametrize(
+    ("groups", "kwargs", "error", "message"),
+    [
+        ((["sibsp"],), {}, StudyError, "needs at least two names"),
+        (("sibsp",), {}, StudyError, r"use features.include\('sibsp'\)"),
+        ((["sibsp", "fare"],), {}, UnknownComponentError, "feature 'fare' is not a column"),
+        ((["sibsp", "sibsp"],), {}, StudyError, "names a feature twice"),
+        ((["sibsp", "survived"],), {}, StudyError, "is the study's label"),
+        ((["a", "b"], ["c", "d"]), {"name": "x"}, StudyError, "name= can only be given"),
+        ((), {}, StudyError, "needs at least one list"),
+    ],
+)
+def test_bad_feature_groups_are_refused(
+    titanic: pd.DataFrame, groups: tuple, kwargs: dict, error: type, message: str
+) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    with pytest.raises(error, match=message):
+        study.features.include_groups(*groups, **kwargs)
+    assert study.components() == []
+
+
+def test_layer_groups_take_lists_or_a_prefix(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.model.layers.include_groups(["my_dense_two", "my_dense_four"], prefix="my_dense")
+    groups = study.model.layers.groups
+    assert [(g.name, g.layers, g.prefixes) for g in groups] == [
+        ("my_dense_two+my_dense_four", ("my_dense_two", "my_dense_four"), ()),
+        ("my_dense*", (), ("my_dense",)),
+    ]
+    with pytest.raises(StudyError, match="already included"):
+        study.model.layers.include_groups(prefix="my_dense")
+    with pytest.raises(StudyError, match="needs at least two names"):
+        study.model.layers.include_groups(["my_dense_two"])
+
+
+def test_modules_and_custom_models_are_declared_on_the_model(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+
+    def tiny() -> None:
+        return None
+
+    study.model.add_module("mixed0", "mixed1")
+    study.model.add_custom_model_generator(tiny, "tiny")
+    assert study.model.modules == (("mixed0", "mixed1"),)
+    assert study.model.custom_models == {"tiny": tiny}
+    with pytest.raises(StudyError, match="already included"):
+        study.model.add_module("mixed0", "mixed1")
+    with pytest.raises(StudyError, match="two different layers"):
+        study.model.add_module("mixed0", "mixed0")
+    with pytest.raises(StudyError, match="'tiny' is already included"):
+        study.model.add_custom_model_generator(tiny, "tiny")
+    with pytest.raises(StudyError, match="must be callable"):
+        study.model.add_custom_model_generator("tiny", "other")  # type: ignore[arg-type]
+
+
+def test_the_shape_strategy_is_declared_and_checked() -> None:
+    study = AblationStudy()
+    assert study.model.shape_strategy == "error"
+    study.model.set_shape_strategy("project")
+    assert study.model.shape_strategy == "project"
+    with pytest.raises(StudyError, match="unknown shape strategy 'pad'; use one of error, project"):
+        study.model.set_shape_strategy("pad")  # type: ignore[arg-type]
+
+
+def test_maggys_constructor_form_is_accepted() -> None:
+    def generator(num_epochs, batch_size, ablated_feature=None):  # type: ignore[no-untyped-def]
+        return None
+
+    study = AblationStudy("titanic_train_dataset", 1, "survived", dataset_generator=generator)
+    assert (study.name, study.training_dataset_version, study.label_name) == (
+        "titanic_train_dataset",
+        1,
+        "survived",
+    )
+    assert study.dataset_generator is generator and study.table is None
+    named = AblationStudy("titanic_train_dataset", training_dataset_version=1, label_name="y")
+    assert named.name == "titanic_train_dataset" and named.table is None
+
+
+def test_the_label_may_be_given_positionally(titanic: pd.DataFrame) -> None:
+    assert AblationStudy(titanic, "survived").label_name == "survived"

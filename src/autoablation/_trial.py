@@ -21,33 +21,55 @@ class ComponentKind(enum.StrEnum):
     """What kind of thing a component is."""
 
     FEATURE = "feature"
+    FEATURE_GROUP = "feature_group"
     LAYER = "layer"
+    LAYER_GROUP = "layer_group"
+    MODULE = "module"
+    CUSTOM_MODEL = "custom_model"
 
 
 @dataclass(frozen=True)
 class Component:
-    """One ablatable unit of a study: a feature or a layer.
+    """One ablatable unit of a study.
 
     Attributes:
         kind: What the component is.
-        name: The name the study declared it under; shown in result tables.
+        name: The name shown in result tables (a feature or layer name, ``a+b`` for a group,
+            ``prefix*`` for a prefix group, ``start..end`` for a module, or the identifier of
+            a custom model).
         features: Dataset columns removed when this component is ablated.
-        layers: Model layers removed when this component is ablated.
+        layers: Model layers removed, by name.
+        prefixes: Every layer whose name starts with one of these is removed (except the
+            model's input and output layers).
+        modules: ``(start, end)`` pairs: each removes the layers strictly after ``start`` up to
+            and including ``end``, and feeds ``start``'s output to ``end``'s consumers.
+        custom_model: The identifier of a custom model generator that replaces the base model.
     """
 
     kind: ComponentKind
     name: str
     features: tuple[str, ...] = ()
     layers: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    modules: tuple[tuple[str, str], ...] = ()
+    custom_model: str | None = None
+
+    @property
+    def removes_model_parts(self) -> bool:
+        """Whether ablating this component edits the model."""
+        return bool(self.layers or self.prefixes or self.modules)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-compatible dict that `from_dict` reads back."""
-        return {
-            "kind": self.kind.value,
-            "name": self.name,
-            "features": list(self.features),
-            "layers": list(self.layers),
-        }
+        data: dict[str, Any] = {"kind": self.kind.value, "name": self.name}
+        for key in ("features", "layers", "prefixes"):
+            if getattr(self, key):
+                data[key] = list(getattr(self, key))
+        if self.modules:
+            data["modules"] = [list(m) for m in self.modules]
+        if self.custom_model is not None:
+            data["custom_model"] = self.custom_model
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Component:
@@ -57,6 +79,9 @@ class Component:
             name=str(data["name"]),
             features=tuple(data.get("features", ())),
             layers=tuple(data.get("layers", ())),
+            prefixes=tuple(data.get("prefixes", ())),
+            modules=tuple((str(a), str(b)) for a, b in data.get("modules", ())),
+            custom_model=data.get("custom_model"),
         )
 
 
@@ -113,8 +138,33 @@ class Trial:
 
     @property
     def removed_layers(self) -> tuple[str, ...]:
-        """Every model layer this trial removes, in declaration order."""
+        """Every model layer this trial removes by name, in declaration order."""
         return _unique(name for c in self.removed for name in c.layers)
+
+    @property
+    def removed_prefixes(self) -> tuple[str, ...]:
+        """Layer-name prefixes whose layers this trial removes."""
+        return _unique(p for c in self.removed for p in c.prefixes)
+
+    @property
+    def removed_modules(self) -> tuple[tuple[str, str], ...]:
+        """``(start, end)`` modules this trial removes."""
+        return tuple(dict.fromkeys(m for c in self.removed for m in c.modules))
+
+    @property
+    def custom_model(self) -> str | None:
+        """The custom model this trial trains instead of the base model, if any."""
+        return next((c.custom_model for c in self.removed if c.custom_model), None)
+
+    @property
+    def model_key(self) -> tuple[Any, ...]:
+        """Everything that decides this trial's model architecture (features aside)."""
+        return (
+            self.removed_layers,
+            self.removed_prefixes,
+            self.removed_modules,
+            self.custom_model,
+        )
 
     @property
     def label(self) -> str:
