@@ -58,3 +58,33 @@ def make_trials(count: int) -> list[Any]:
         component = Component(ComponentKind.FEATURE, f"f{i}", features=(f"f{i}",))
         trials.append(Trial.create("feature", component.name, (component,)))
     return trials
+
+
+def residual_model(projection_units: int = 12) -> Any:
+    """A small functional graph with a residual block and a stack of projections.
+
+    inp(8) -> stem(16) -> block_a(16) -> block_b(16) -> block_add(stem, block_b)
+           -> proj_1(units) -> proj_2(units) -> out(1)
+    """
+    import keras
+
+    inputs = keras.Input(shape=(8,), name="inp")
+    stem = keras.layers.Dense(16, activation="relu", name="stem")(inputs)
+    a = keras.layers.Dense(16, activation="relu", name="block_a")(stem)
+    b = keras.layers.Dense(16, name="block_b")(a)
+    added = keras.layers.Add(name="block_add")([stem, b])
+    p1 = keras.layers.Dense(projection_units, activation="relu", name="proj_1")(added)
+    p2 = keras.layers.Dense(projection_units, activation="relu", name="proj_2")(p1)
+    outputs = keras.layers.Dense(1, name="out")(p2)
+    return keras.Model(inputs, outputs)
+
+
+def dense_chain(width: int, units: list[int]) -> Any:
+    """A hand-built chain of Dense layers ending in one output unit."""
+    import keras
+
+    inputs = keras.Input(shape=(width,))
+    x = inputs
+    for n in units:
+        x = keras.layers.Dense(n)(x)
+    return keras.Model(inputs, keras.layers.Dense(1)(x))

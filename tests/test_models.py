@@ -4,7 +4,7 @@ import keras
 import pytest
 
 from autoablation import ModelSurgeryError, StudyError, Trial, UnknownComponentError
-from autoablation._models import build_trial_model, check_all_models, fresh_layer_names
+from autoablation._models import ModelRecipe, build_trial_model, check_all_models, fresh_layer_names
 from autoablation._trial import Component, ComponentKind
 from tests.helpers import dense_model
 
@@ -148,3 +148,87 @@ def test_a_removal_that_changes_the_output_shape_is_refused_before_launch() -> N
         ModelSurgeryError, match=r"output shape changes from \(None, 1\) to \(None, 6, 6, 1\)"
     ):
         check_all_models(cnn, trials, None, None)
+
+
+def module_trial(start: str, end: str) -> Trial:
+    component = Component(ComponentKind.MODULE, f"{start}..{end}", modules=((start, end),))
+    return Trial.create("module", component.name, (component,))
+
+
+def group_trial(*layers: str, prefix: str | None = None) -> Trial:
+    component = Component(
+        ComponentKind.LAYER_GROUP,
+        prefix or "+".join(layers),
+        layers=layers,
+        prefixes=(prefix,) if prefix else (),
+    )
+    return Trial.create("layer_group", component.name, (component,))
+
+
+def custom_trial(identifier: str) -> Trial:
+    component = Component(ComponentKind.CUSTOM_MODEL, identifier, custom_model=identifier)
+    return Trial.create("custom_model", identifier, (component,))
+
+
+def residual_by_hand(projections: list[int]) -> keras.Model:
+    """The residual model written out again, with the given projection stack."""
+    inputs = keras.Input(shape=(8,))
+    stem = keras.layers.Dense(16)(inputs)
+    block = keras.layers.Dense(16)(keras.layers.Dense(16)(stem))
+    x = keras.layers.Add()([stem, block])
+    for units in projections:
+        x = keras.layers.Dense(units)(x)
+    return keras.Model(inputs, keras.layers.Dense(1)(x))
+
+
+def test_each_kind_of_model_trial_has_the_parameters_of_the_network_built_by_hand() -> None:
+    from tests.helpers import dense_chain, residual_model
+
+    recipe = ModelRecipe(residual_model, {"wide": lambda: dense_chain(8, [32])})
+    cases = {
+        group_trial("proj_1", "proj_2"): residual_by_hand([]),
+        group_trial(prefix="proj_"): residual_by_hand([]),
+        module_trial("stem", "block_add"): dense_chain(8, [16, 12, 12]),
+        layer_trial("proj_1"): residual_by_hand([12]),
+        custom_trial("wide"): dense_chain(8, [32]),
+        Trial.create("base", "base"): residual_by_hand([12, 12]),
+    }
+    for trial, by_hand in cases.items():
+        assert recipe.build(trial).count_params() == by_hand.count_params(), trial.label
+
+
+def widening_block() -> keras.Model:
+    """block_b maps 24 features back to 16, so bypassing it breaks the Add."""
+    inputs = keras.Input(shape=(8,), name="inp")
+    stem = keras.layers.Dense(16, name="stem")(inputs)
+    a = keras.layers.Dense(24, name="block_a")(stem)
+    b = keras.layers.Dense(16, name="block_b")(a)
+    added = keras.layers.Add(name="block_add")([stem, b])
+    return keras.Model(inputs, keras.layers.Dense(1, name="out")(added))
+
+
+def test_a_shape_clash_names_the_trial_and_the_layer() -> None:
+    with pytest.raises(ModelSurgeryError) as caught:
+        ModelRecipe(widening_block).build(layer_trial("block_b"))
+    message = str(caught.value)
+    assert message.startswith(
+        "trial 'layer:block_b' (layers.include('block_b')): after the removal"
+    )
+    assert "layer 'block_add' (Add) cannot take inputs of shapes (None, 16), (None, 24)" in message
+    assert "set_shape_strategy('project')" in message
+
+
+def test_the_project_strategy_inserts_a_learned_projection_and_keeps_the_rest() -> None:
+    base = widening_block()
+    model = ModelRecipe(widening_block, shape_strategy="project").build(layer_trial("block_b"))
+    projection = model.get_layer("block_b_projection")
+    assert isinstance(projection, keras.layers.Dense) and projection.units == 16
+    assert {layer.name for layer in model.layers} == (
+        {layer.name for layer in base.layers} - {"block_b"} | {"block_b_projection"}
+    )
+    assert model(keras.ops.zeros((2, 8))).shape == (2, 1)
+
+
+def test_a_custom_model_trial_needs_its_generator() -> None:
+    with pytest.raises(StudyError, match="no custom model 'missing'"):
+        ModelRecipe(dense_model).build(custom_trial("missing"))

@@ -121,3 +121,77 @@ def test_a_layer_whose_second_output_is_used_cannot_be_bypassed() -> None:
     config = normalize_config(keras.Model(inputs, outputs).get_config())
     with pytest.raises(ModelSurgeryError, match="'twin' has several outputs in use"):
         remove_layers(config, ["twin"])
+
+
+def residual() -> dict:
+    from tests.helpers import residual_model
+
+    return normalize_config(residual_model().get_config())
+
+
+def test_a_module_is_every_layer_between_its_bounds() -> None:
+    from autoablation._surgery import module_layers
+
+    assert module_layers(residual(), "stem", "block_add") == ["block_a", "block_b", "block_add"]
+    assert module_layers(residual(), "block_add", "proj_2") == ["proj_1", "proj_2"]
+
+
+def test_removing_a_module_feeds_its_start_to_the_ends_consumers() -> None:
+    edited = remove_layers(residual(), modules=[("stem", "block_add")])
+    assert layer_names(edited) == ["inp", "stem", "proj_1", "proj_2", "out"]
+    proj = next(e for e in edited["layers"] if e["name"] == "proj_1")
+    assert proj["inbound_nodes"][0]["args"][0]["config"]["keras_history"] == ["stem", 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        (("proj_1", "stem"), "'proj_1' is not an ancestor of 'stem'"),
+        (("block_a", "block_add"), "'block_add' inside the module takes input from 'stem'"),
+        (("inp", "block_a"), "'stem' inside the module feeds layer 'block_add' outside it"),
+        (("stem", "nope"), r"layer 'nope' not found in the base model; its layers are: inp, stem"),
+    ],
+)
+def test_modules_that_cannot_be_cut_out_are_refused(bounds: tuple[str, str], message: str) -> None:
+    with pytest.raises((ModelSurgeryError, UnknownComponentError), match=message):
+        remove_layers(residual(), modules=[bounds], entry="model.add_module")
+
+
+def test_a_module_in_one_branch_of_a_two_input_two_output_graph() -> None:
+    from autoablation._surgery import module_layers
+
+    left, right = keras.Input(shape=(4,), name="left"), keras.Input(shape=(4,), name="right")
+    l1 = keras.layers.Dense(4, name="l1")(left)
+    l2 = keras.layers.Dense(4, name="l2")(l1)
+    l3 = keras.layers.Dense(4, name="l3")(l2)
+    joined = keras.layers.Concatenate(name="join")([l3, right])
+    outputs = [keras.layers.Dense(1, name="out_a")(joined), keras.layers.Dense(2, name="out_b")(l3)]
+    config = normalize_config(keras.Model([left, right], outputs).get_config())
+    assert module_layers(config, "l1", "l3") == ["l2", "l3"]
+    edited = remove_layers(config, modules=[("l1", "l3")])
+    assert "l2" not in layer_names(edited) and "l3" not in layer_names(edited)
+    rebuilt = keras.Model.from_config(edited)
+    assert [tuple(t.shape) for t in rebuilt.outputs] == [(None, 1), (None, 2)]
+
+
+def test_a_sequential_module_is_a_slice_of_the_stack() -> None:
+    edited = remove_layers(
+        normalize_config(dense_model().get_config()), modules=[("my_dense_one", "my_dense_three")]
+    )
+    assert layer_names(edited)[1:] == ["my_dense_one", "output"]
+
+
+def test_prefix_groups_spare_the_input_and_output_layers() -> None:
+    from autoablation._surgery import prefix_layers
+
+    config = normalize_config(dense_model().get_config())
+    assert prefix_layers(config, "my_dense") == ["my_dense_one", "my_dense_two", "my_dense_three"]
+    with pytest.raises(
+        UnknownComponentError, match="no layer that can be removed starts with 'out'"
+    ):
+        prefix_layers(config, "out")
+
+
+def test_a_module_and_a_layer_inside_it_are_removed_once() -> None:
+    edited = remove_layers(residual(), ["block_a"], modules=[("stem", "block_add")])
+    assert layer_names(edited) == ["inp", "stem", "proj_1", "proj_2", "out"]

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import collections
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+import copy
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from autoablation._exceptions import ModelSurgeryError, StudyError
+from autoablation._shapes import Projections, locate_clash
 from autoablation._surgery import (
     is_functional,
+    layer_names,
     normalize_config,
     remove_layers,
     set_input_width,
 )
-from autoablation._trial import Trial
+from autoablation._trial import Component, Trial
 
 ModelGenerator = Callable[[], Any]
 
@@ -92,11 +95,22 @@ def call_base_generator(generator: ModelGenerator) -> Any:
     return model
 
 
+def _declaration(component: Component) -> str:
+    """How the study declared a model component, e.g. ``layers.include('dense_1')``."""
+    if component.custom_model is not None:
+        return f"model.add_custom_model_generator(..., {component.custom_model!r})"
+    if component.modules:
+        return "; ".join(f"model.add_module({a!r}, {b!r})" for a, b in component.modules)
+    if component.prefixes:
+        return f"layers.include_groups(prefix={component.prefixes[0]!r})"
+    if len(component.layers) > 1:
+        return f"layers.include_groups({list(component.layers)!r})"
+    return f"layers.include({component.layers[0]!r})"
+
+
 def _entry(trial: Trial) -> str:
-    layers = ", ".join(repr(name) for name in trial.removed_layers)
-    return (
-        f"trial {trial.label!r} (layers.include({layers}))" if layers else f"trial {trial.label!r}"
-    )
+    parts = [_declaration(c) for c in trial.removed if c.removes_model_parts or c.custom_model]
+    return f"trial {trial.label!r} ({'; '.join(parts)})" if parts else f"trial {trial.label!r}"
 
 
 def build_trial_model(
@@ -105,52 +119,86 @@ def build_trial_model(
     *,
     base_width: int | None = None,
     width: int | None = None,
+    custom_models: Mapping[str, ModelGenerator] | None = None,
+    shape_strategy: str = "error",
 ) -> Any:
     """Return the uncompiled model of ``trial``.
 
     Args:
         generator: The study's base model generator.
-        trial: What to remove.
+        trial: What to remove (or which custom model to train).
         base_width: Number of feature columns in the full data, when the default dataset
             generator feeds the model.
         width: Number of feature columns this trial's data keeps.
+        custom_models: The study's custom model generators by identifier.
+        shape_strategy: ``"error"`` or ``"project"`` (see ``set_shape_strategy``).
 
     Raises:
-        StudyError: The generator failed or returned no model.
-        UnknownComponentError: A removed layer does not exist.
+        StudyError: A generator failed or returned no model.
+        UnknownComponentError: A removed layer or module bound does not exist.
         ModelSurgeryError: The removal cannot give a model Keras can build.
     """
     import keras
 
     global _models_built
     _models_built += 1
+    if trial.custom_model is not None:
+        custom = (custom_models or {}).get(trial.custom_model)
+        if custom is None:
+            raise StudyError(f"{_entry(trial)}: no custom model {trial.custom_model!r}")
+        generator = custom
     model = call_base_generator(generator)
-    layers = trial.removed_layers
+    removes = bool(trial.removed_layers or trial.removed_prefixes or trial.removed_modules)
     resize = base_width is not None and width is not None and width != base_width
-    if not layers and not resize:
+    if not removes and not resize:
         return model
+    entry = _entry(trial)
     try:
         raw_config = model.get_config()
     except NotImplementedError as exc:
         raise ModelSurgeryError(
-            f"{_entry(trial)}: the base model ({type(model).__name__}) has no config, so it "
+            f"{entry}: the base model ({type(model).__name__}) has no config, so it "
             "cannot be rebuilt without a component; use a Sequential or functional keras.Model"
         ) from exc
     config = normalize_config(raw_config)
-    if layers:
-        config = remove_layers(config, layers, entry=_entry(trial))
+    if removes:
+        adapter = (
+            Projections(model, entry, set(layer_names(config)))
+            if shape_strategy == "project"
+            else None
+        )
+        config = remove_layers(
+            config,
+            trial.removed_layers,
+            prefixes=trial.removed_prefixes,
+            modules=trial.removed_modules,
+            entry=entry,
+            adapter=adapter,
+        )
     if resize:
         assert base_width is not None and width is not None
         config = set_input_width(config, base_width, width)
     model_class = keras.Model if is_functional(config) else keras.Sequential
+    custom_objects = _custom_objects(model)
     try:
         with fresh_layer_names():
-            rebuilt = model_class.from_config(config, custom_objects=_custom_objects(model))
+            # from_config pops keys out of the dict it is given; keep ours for the diagnosis
+            rebuilt = model_class.from_config(copy.deepcopy(config), custom_objects=custom_objects)
     except Exception as exc:
-        removed = ", ".join(layers) or "no layer"
+        with fresh_layer_names():
+            clash = locate_clash(config, custom_objects)
+        if clash is not None:
+            hint = (
+                "; declare study.model.set_shape_strategy('project') to insert a learned "
+                "projection instead"
+                if shape_strategy == "error"
+                else ""
+            )
+            raise ModelSurgeryError(
+                f"{entry}: after the removal, {clash.describe()}{hint}"
+            ) from exc
         raise ModelSurgeryError(
-            f"{_entry(trial)}: removing {removed} leaves a model Keras cannot build: "
-            f"{str(exc).strip()}"
+            f"{entry}: the removal leaves a model Keras cannot build: {str(exc).strip()}"
         ) from exc
     _carry_weights(model, rebuilt)
     return rebuilt
@@ -197,8 +245,40 @@ def _probe_inputs(model: Any, width: int | None) -> Any:
     return arrays[0] if len(arrays) == 1 else arrays
 
 
+@dataclass(frozen=True)
+class ModelRecipe:
+    """How to build any trial's model; travels to executors in the Spark task closure.
+
+    Attributes:
+        generator: The study's base model generator.
+        custom_models: Custom model generators by identifier.
+        shape_strategy: ``"error"`` or ``"project"``.
+    """
+
+    generator: ModelGenerator
+    custom_models: Mapping[str, ModelGenerator] = field(default_factory=dict)
+    shape_strategy: str = "error"
+
+    def build(
+        self, trial: Trial, *, base_width: int | None = None, width: int | None = None
+    ) -> Any:
+        """Build the trial's uncompiled model (see `build_trial_model`)."""
+        return build_trial_model(
+            self.generator,
+            trial,
+            base_width=base_width,
+            width=width,
+            custom_models=self.custom_models,
+            shape_strategy=self.shape_strategy,
+        )
+
+
+def _recipe(recipe: ModelRecipe | ModelGenerator) -> ModelRecipe:
+    return recipe if isinstance(recipe, ModelRecipe) else ModelRecipe(recipe)
+
+
 def check_trial_model(
-    generator: ModelGenerator,
+    recipe: ModelRecipe | ModelGenerator,
     trial: Trial,
     *,
     base_width: int | None = None,
@@ -211,7 +291,7 @@ def check_trial_model(
     """
     import keras
 
-    model = build_trial_model(generator, trial, base_width=base_width, width=width)
+    model = _recipe(recipe).build(trial, base_width=base_width, width=width)
     probe = _probe_inputs(model, width)
     shapes: tuple[tuple[int | None, ...], ...] = ()
     if probe is not None:
@@ -233,27 +313,31 @@ def _shapes(shapes: tuple[tuple[int | None, ...], ...]) -> str:
 
 
 def check_all_models(
-    generator: ModelGenerator,
+    recipe: ModelRecipe | ModelGenerator,
     trials: Sequence[Trial],
-    widths: dict[str, int] | None,
+    widths: Mapping[str, int] | None,
     base_width: int | None,
 ) -> dict[str, ModelCheck]:
     """Check every trial's model, building each distinct architecture once.
 
+    Every model must build, take a batch shaped like its data, and give outputs shaped like
+    the base model's (or it could not train on the same labels).
+
     Raises:
-        StudyError: The first trial whose model cannot be built; the message lists how many
-            other trials failed too.
+        StudyError: The first trial whose model fails; the message lists the others too.
     """
+    recipe = _recipe(recipe)
     checks: dict[str, ModelCheck] = {}
     errors: list[StudyError] = []
-    base = check_trial_model(generator, Trial.create("base", "base"), width=base_width)
-    cache: dict[tuple[tuple[str, ...], int | None], ModelCheck] = {((), base_width): base}
+    base_trial = Trial.create("base", "base")
+    base = check_trial_model(recipe, base_trial, width=base_width)
+    cache: dict[tuple[Any, ...], ModelCheck] = {(base_trial.model_key, base_width): base}
     for trial in trials:
         width = widths.get(trial.trial_id) if widths else None
-        key = (trial.removed_layers, width)
+        key = (trial.model_key, width)
         try:
             if key not in cache:
-                cache[key] = check_trial_model(generator, trial, base_width=base_width, width=width)
+                cache[key] = check_trial_model(recipe, trial, base_width=base_width, width=width)
             hit = cache[key]
             if hit.output_shapes != base.output_shapes:
                 raise ModelSurgeryError(

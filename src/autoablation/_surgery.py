@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from autoablation._exceptions import ModelSurgeryError, UnknownComponentError
@@ -127,13 +127,21 @@ def output_layer_names(config: Config) -> list[str]:
     return [layer_name(config["layers"][-1])] if config["layers"] else []
 
 
+Adapter = Callable[[str, History], "Config | None"]
+"""Given a replaced layer and the tensor now feeding its consumers, return a layer entry to
+insert between them (``module``/``class_name``/``config``), or None when none is needed."""
+
+
+def _unknown(config: Config, name: str, entry: str) -> UnknownComponentError:
+    return UnknownComponentError(
+        f"{entry}: layer {name!r} not found in the base model; "
+        f"its layers are: {', '.join(layer_names(config))}"
+    )
+
+
 def _check_removable(config: Config, name: str, entry: str) -> None:
-    names = layer_names(config)
-    if name not in names:
-        raise UnknownComponentError(
-            f"{entry}: layer {name!r} not found in the base model; "
-            f"its layers are: {', '.join(names)}"
-        )
+    if name not in layer_names(config):
+        raise _unknown(config, name, entry)
     if name in input_layer_names(config):
         raise ModelSurgeryError(
             f"{entry}: layer {name!r} is the model's input; it cannot be removed"
@@ -144,26 +152,15 @@ def _check_removable(config: Config, name: str, entry: str) -> None:
         )
 
 
-def _bypass_functional(config: Config, name: str, entry: str) -> None:
-    """Remove one single-input layer from a functional config, wiring its input through."""
-    layers = config["layers"]
-    index = layer_names(config).index(name)
-    nodes = layers[index].get("inbound_nodes", [])
-    if len(nodes) != 1:
-        raise ModelSurgeryError(
-            f"{entry}: layer {name!r} is called {len(nodes)} times in the graph (a shared "
-            "layer); only a layer called once can be removed"
-        )
-    sources = list(_histories(nodes[0]))
-    if len(sources) != 1:
-        inputs = ", ".join(str(h[0]) for h in sources)
-        raise ModelSurgeryError(
-            f"{entry}: layer {name!r} takes {len(sources)} inputs ({inputs}); only a "
-            "single-input layer can be bypassed by wiring its input to its consumers"
-        )
+def _sources(entry: Config) -> list[str]:
+    """Names of the layers whose outputs a functional layer entry reads."""
+    return [str(h[0]) for h in _histories(entry.get("inbound_nodes", []))]
+
+
+def _check_single_output(config: Config, name: str, entry: str) -> None:
     used = {
         (history[1], history[2])
-        for layer in layers
+        for layer in config["layers"]
         for history in _histories(layer.get("inbound_nodes", []))
         if history[0] == name
     }
@@ -173,35 +170,224 @@ def _bypass_functional(config: Config, name: str, entry: str) -> None:
             f"{entry}: layer {name!r} has several outputs in use ({outputs}); only a "
             "single-output layer can be bypassed by wiring its input to its consumers"
         )
-    source = list(sources[0])
-    del layers[index]
-    for layer in layers:
+
+
+def _tensors(node: Any) -> Iterator[Config]:
+    """Yield every serialised tensor reference (``__keras_tensor__`` dict) inside ``node``."""
+    if isinstance(node, dict):
+        if node.get("class_name") == _TENSOR:
+            yield node
+            return
+        for value in node.values():
+            yield from _tensors(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _tensors(value)
+
+
+def _rewire(config: Config, replaced: str, source: Config, adapter: Adapter | None) -> None:
+    """Point every reference to ``replaced``'s output at the ``source`` tensor (or an adapter)."""
+    history = list(source["config"]["keras_history"])
+    target = history
+    inserted = adapter(replaced, history) if adapter is not None else None
+    if inserted is not None:
+        name = inserted["config"]["name"]
+        node = {"args": [copy.deepcopy(source)], "kwargs": {}}
+        config["layers"].append({**inserted, "name": name, "inbound_nodes": [node]})
+        target = [name, 0, 0]
+    for layer in config["layers"]:
         for history in _histories(layer.get("inbound_nodes", [])):
-            if history[0] == name:
-                history[:] = source
-    config["output_layers"] = _replace_endpoint(config["output_layers"], name, source)
+            if history[0] == replaced:
+                history[:] = target
+    config["output_layers"] = _replace_endpoint(config["output_layers"], replaced, target)
 
 
-def remove_layers(config: Config, names: Iterable[str], *, entry: str = "layers") -> Config:
-    """Return a copy of ``config`` without the named layers.
+def _bypass_functional(config: Config, name: str, entry: str, adapter: Adapter | None) -> None:
+    """Remove one single-input layer from a functional config, wiring its input through."""
+    layers = config["layers"]
+    index = layer_names(config).index(name)
+    nodes = layers[index].get("inbound_nodes", [])
+    if len(nodes) != 1:
+        raise ModelSurgeryError(
+            f"{entry}: layer {name!r} is called {len(nodes)} times in the graph (a shared "
+            "layer); only a layer called once can be removed"
+        )
+    sources = list(_tensors(nodes[0]))
+    if len(sources) != 1:
+        inputs = ", ".join(str(t["config"]["keras_history"][0]) for t in sources)
+        raise ModelSurgeryError(
+            f"{entry}: layer {name!r} takes {len(sources)} inputs ({inputs}); only a "
+            "single-input layer can be bypassed (remove a block with model.add_module)"
+        )
+    _check_single_output(config, name, entry)
+    del layers[index]
+    _rewire(config, name, sources[0], adapter)
+
+
+def _remove_sequential(
+    config: Config, names: list[str], entry: str, adapter: Adapter | None
+) -> None:
+    """Drop entries from a Sequential stack; an adapter takes the first one's place."""
+    order = layer_names(config)
+    first = min(order.index(n) for n in names)
+    last = max(order.index(n) for n in names)
+    contiguous = set(order[first : last + 1]) == set(names)
+    inserted = None
+    if adapter is not None and contiguous and first > 0:
+        inserted = adapter(order[last], [order[first - 1], 0, 0])
+    kept = [e for e in config["layers"] if layer_name(e) not in names]
+    if inserted is not None:
+        kept.insert(first, inserted)
+    config["layers"] = kept
+
+
+def module_layers(config: Config, start: str, end: str, *, entry: str = "module") -> list[str]:
+    """The layers of the module from ``start`` (excluded) to ``end`` (included), in order.
+
+    Raises:
+        UnknownComponentError: A bound is not a layer of the model.
+        ModelSurgeryError: ``start`` does not lead to ``end``, or layers outside the module
+            feed into it or read from inside it.
+    """
+    names = layer_names(config)
+    for bound in (start, end):
+        if bound not in names:
+            raise _unknown(config, bound, entry)
+    if not is_functional(config):
+        i, j = names.index(start), names.index(end)
+        if i >= j:
+            raise ModelSurgeryError(f"{entry}: {start!r} does not come before {end!r} in the model")
+        if names[j] in output_layer_names(config):
+            raise ModelSurgeryError(f"{entry}: {end!r} is the model's output layer")
+        return names[i + 1 : j + 1]
+    inbound = {layer_name(e): _sources(e) for e in config["layers"]}
+    consumers: dict[str, set[str]] = {n: set() for n in names}
+    for layer, sources in inbound.items():
+        for source in sources:
+            consumers[source].add(layer)
+    after_start = _reach(start, consumers)
+    before_end = _reach(end, {n: set(s) for n, s in inbound.items()})
+    if end not in after_start:
+        raise ModelSurgeryError(
+            f"{entry}: {start!r} is not an ancestor of {end!r}, so there is no module between them"
+        )
+    module = (after_start & before_end) | {end}
+    outputs = set(output_layer_names(config))
+    for layer in module:
+        for source in inbound[layer]:
+            if source not in module and source != start:
+                raise ModelSurgeryError(
+                    f"{entry}: layer {layer!r} inside the module takes input from {source!r}, "
+                    "which is outside it; a module may only read from its start layer"
+                )
+        if layer == end:
+            continue
+        escaping = sorted(consumers[layer] - module)
+        if escaping or layer in outputs:
+            reader = f"layer {escaping[0]!r}" if escaping else "the model's outputs"
+            raise ModelSurgeryError(
+                f"{entry}: layer {layer!r} inside the module feeds {reader} outside it; only "
+                f"the end layer {end!r} may be read from outside"
+            )
+    return [n for n in names if n in module]
+
+
+def _reach(origin: str, edges: dict[str, set[str]]) -> set[str]:
+    """Every node reachable from ``origin`` along ``edges`` (``origin`` excluded)."""
+    seen: set[str] = set()
+    stack = list(edges.get(origin, ()))
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(edges.get(node, ()))
+    return seen
+
+
+def _remove_module(
+    config: Config, start: str, end: str, entry: str, adapter: Adapter | None
+) -> None:
+    members = module_layers(config, start, end, entry=entry)
+    if not is_functional(config):
+        _remove_sequential(config, members, entry, adapter)
+        return
+    _check_single_output(config, end, entry)
+    starts = {
+        tuple(t["config"]["keras_history"]): t
+        for e in config["layers"]
+        if layer_name(e) in members
+        for t in _tensors(e.get("inbound_nodes", []))
+        if t["config"]["keras_history"][0] == start
+    }
+    if len(starts) != 1:
+        raise ModelSurgeryError(
+            f"{entry}: the module reads {len(starts)} different outputs of {start!r}; "
+            "it must read exactly one"
+        )
+    (source,) = starts.values()
+    config["layers"] = [e for e in config["layers"] if layer_name(e) not in members]
+    _rewire(config, end, source, adapter)
+
+
+def prefix_layers(config: Config, prefix: str, *, entry: str = "prefix") -> list[str]:
+    """Layers whose name starts with ``prefix``, the model's inputs and outputs excepted.
+
+    Raises:
+        UnknownComponentError: No removable layer matches.
+    """
+    protected = set(input_layer_names(config)) | set(output_layer_names(config))
+    matches = [n for n in layer_names(config) if n.startswith(prefix) and n not in protected]
+    if not matches:
+        raise UnknownComponentError(
+            f"{entry}: no layer that can be removed starts with {prefix!r}; "
+            f"the model's layers are: {', '.join(layer_names(config))}"
+        )
+    return matches
+
+
+def remove_layers(
+    config: Config,
+    names: Iterable[str] = (),
+    *,
+    prefixes: Iterable[str] = (),
+    modules: Iterable[tuple[str, str]] = (),
+    entry: str = "layers",
+    adapter: Adapter | None = None,
+) -> Config:
+    """Return a copy of ``config`` without the given modules, named layers and prefixed layers.
+
+    Modules go first; a named or prefixed layer a module already removed is not removed twice.
 
     Args:
         config: A normalised model config (see `normalize_config`).
-        names: Layers to remove.
+        names: Layers to remove by name.
+        prefixes: Remove every layer whose name starts with one of these.
+        modules: ``(start, end)`` pairs; see `module_layers`.
         entry: How the study declared them, used to open error messages.
+        adapter: Inserts a layer where a removal would change the shape consumers receive.
 
     Raises:
         UnknownComponentError: A name is not a layer of the model.
-        ModelSurgeryError: A layer is an input or output layer, is shared, or takes several
-            inputs in a functional graph.
+        ModelSurgeryError: A removal the graph cannot take (input or output layer, shared or
+            multi-input or multi-output layer, a module with outside connections).
     """
     result = copy.deepcopy(config)
-    for name in names:
+    original = set(layer_names(config))
+    for start, end in modules:
+        _remove_module(result, start, end, entry, adapter)
+    wanted = list(names)
+    for prefix in prefixes:
+        wanted += prefix_layers(config, prefix, entry=entry)
+    for name in dict.fromkeys(wanted):
+        if name not in original:
+            raise _unknown(config, name, entry)
+        if name not in layer_names(result):
+            continue  # a module of this trial already removed it
         _check_removable(result, name, entry)
         if is_functional(result):
-            _bypass_functional(result, name, entry)
+            _bypass_functional(result, name, entry, adapter)
         else:
-            result["layers"] = [e for e in result["layers"] if layer_name(e) != name]
+            _remove_sequential(result, [name], entry, adapter)
     return result
 
 
