@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from autoablation import LOCO, AblationStudy, Ablator, StudyError, Trial
+from autoablation import LOCO, AblationStudy, Ablator, KeepOne, Pairs, StudyError, Trial
 from autoablation._ablator import check_unique, resolve_ablator
 
 
@@ -70,3 +70,74 @@ def test_duplicate_trials_are_refused(titanic: pd.DataFrame) -> None:
     trials = LOCO().trials(study_with(titanic, ["sex"], []))
     with pytest.raises(StudyError, match="remove the same components"):
         check_unique([*trials, trials[1]])
+
+
+def mixed_study(titanic: pd.DataFrame) -> AblationStudy:
+    """Every kind: feature, feature group, layer, layer groups, module, custom model."""
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include("sex")
+    study.features.include_groups(["sibsp", "parch"])
+    study.model.layers.include("d2")
+    study.model.layers.include_groups(["d3", "d4"], prefix="proj")
+    study.model.add_module("a", "b")
+    study.model.add_custom_model_generator(lambda: None, "tiny")
+    return study
+
+
+def describe(trials: list[Trial]) -> list[tuple[str, str]]:
+    return [(t.kind, t.ablated) for t in trials]
+
+
+LOCO_TRIALS = [
+    ("base", "base"),
+    ("feature", "sex"),
+    ("feature_group", "sibsp+parch"),
+    ("layer", "d2"),
+    ("layer_group", "d3+d4"),
+    ("layer_group", "proj*"),
+    ("module", "a..b"),
+    ("custom_model", "tiny"),
+]
+
+
+def test_loco_gives_base_then_each_component_of_every_kind(titanic: pd.DataFrame) -> None:
+    trials = LOCO().trials(mixed_study(titanic))
+    assert describe(trials) == LOCO_TRIALS
+    group = trials[2]
+    assert group.removed_features == ("sibsp", "parch")
+    assert trials[4].removed_layers == ("d3", "d4") and trials[5].removed_prefixes == ("proj",)
+    assert trials[6].removed_modules == (("a", "b"),) and trials[7].custom_model == "tiny"
+
+
+def test_pairs_adds_every_pair_of_removals_but_no_custom_model(titanic: pd.DataFrame) -> None:
+    trials = Pairs().trials(mixed_study(titanic))
+    removals = ["sex", "sibsp+parch", "d2", "d3+d4", "proj*", "a..b"]
+    pairs = [("pair", f"{a} & {b}") for i, a in enumerate(removals) for b in removals[i + 1 :]]
+    assert describe(trials) == LOCO_TRIALS + pairs
+    sex_and_module = trials[len(LOCO_TRIALS) + 4]
+    assert sex_and_module.ablated == "sex & a..b"
+    assert sex_and_module.removed_features == ("sex",)
+    assert sex_and_module.removed_modules == (("a", "b"),)
+    check_unique(trials)
+
+
+def test_keep_one_removes_everything_then_keeps_each_component_alone(
+    titanic: pd.DataFrame,
+) -> None:
+    trials = KeepOne().trials(mixed_study(titanic))
+    removals = ["sex", "sibsp+parch", "d2", "d3+d4", "proj*", "a..b"]
+    assert describe(trials) == [("base", "none kept")] + [("keep_one", n) for n in removals]
+    base = trials[0]
+    assert base.removed_features == ("sex", "sibsp", "parch")
+    assert base.removed_layers == ("d2", "d3", "d4") and base.removed_modules == (("a", "b"),)
+    keep_sex = trials[1]
+    assert keep_sex.removed_features == ("sibsp", "parch")
+    assert "sex" not in {c.name for c in keep_sex.removed}
+    assert all(t.custom_model is None for t in trials)
+
+
+def test_policies_resolve_by_name(titanic: pd.DataFrame) -> None:
+    assert isinstance(resolve_ablator("pairs"), Pairs)
+    assert isinstance(resolve_ablator("keep_one"), KeepOne)
+    with pytest.raises(StudyError, match="keep_one, loco, pairs"):
+        resolve_ablator("all")

@@ -4,19 +4,25 @@ An ablator only enumerates trials. It imports neither Spark nor TensorFlow and n
 model, so it is cheap to test and safe to call anywhere. The controller owns what happens to the
 trials afterwards.
 
-To write your own, subclass `Ablator`, give it a ``name`` and implement `Ablator.trials`; pass an
-instance as ``experiment.launch(..., ablator=MyAblator())``.
+Shipped policies: ``"loco"`` (leave one component out), ``"pairs"`` (LOCO plus every pair,
+for interactions) and ``"keep_one"`` (add one in). To write your own, subclass `Ablator`, give
+it a ``name`` and implement `Ablator.trials`, then pass an instance as
+``experiment.launch(..., ablator=MyAblator())``; see ``docs/ablators.md``.
 """
 
 from __future__ import annotations
 
 import abc
+import itertools
 from collections.abc import Sequence
 from typing import ClassVar
 
 from autoablation._exceptions import StudyError
 from autoablation._study import AblationStudy
-from autoablation._trial import BASE, Component, Trial
+from autoablation._trial import BASE, Component, ComponentKind, Trial
+
+PAIR = "pair"
+KEEP_ONE = "keep_one"
 
 
 class Ablator(abc.ABC):
@@ -53,15 +59,22 @@ class Ablator(abc.ABC):
         if not components:
             raise StudyError(
                 "the study includes nothing to ablate: declare at least one component with "
-                "study.features.include(...) or study.model.layers.include(...)"
+                "study.features.include(...), study.model.layers.include(...), "
+                "study.model.add_module(...) or study.model.add_custom_model_generator(...)"
             )
         return components
+
+    @staticmethod
+    def removals(components: Sequence[Component]) -> list[Component]:
+        """The components that remove something (all but custom models, which replace)."""
+        return [c for c in components if c.kind is not ComponentKind.CUSTOM_MODEL]
 
 
 class LOCO(Ablator):
     """Leave one component out: the base trial, then one trial per component.
 
-    Order: base, features in declaration order, then model components in declaration order.
+    Order: base, data components (features, feature groups), then model components (layers,
+    layer groups, modules, custom models), each in declaration order.
     """
 
     name = "loco"
@@ -72,7 +85,47 @@ class LOCO(Ablator):
         return [self.base_trial(study)] + [self.removal_trial(study, c) for c in components]
 
 
-_REGISTRY: dict[str, type[Ablator]] = {LOCO.name: LOCO}
+class Pairs(LOCO):
+    """LOCO, plus one trial per pair of components removed together, to expose interactions.
+
+    With n removal components that adds n(n-1)/2 trials, after the LOCO trials. Custom models
+    replace the model rather than remove part of it, so they take part in LOCO only.
+    """
+
+    name = "pairs"
+
+    def trials(self, study: AblationStudy) -> list[Trial]:
+        """Return the LOCO trials and one trial per pair of removal components."""
+        trials = super().trials(study)
+        for first, second in itertools.combinations(self.removals(study.components()), 2):
+            label = f"{first.name} & {second.name}"
+            trials.append(Trial.create(PAIR, label, (first, second), seed=study.seed))
+        return trials
+
+
+class KeepOne(Ablator):
+    """Add one in: a base trial without every component, then one trial keeping each one.
+
+    The base trial removes every removal component at once; the trial for component c removes
+    all of them except c. A positive difference to the base (for a metric to maximise) means
+    the component helps on its own. Custom models take no part.
+    """
+
+    name = "keep_one"
+
+    def trials(self, study: AblationStudy) -> list[Trial]:
+        """Return the all-removed base trial and one trial per component kept alone."""
+        removals = self.removals(self.require_components(study))
+        if not removals:
+            raise StudyError("keep_one needs components to remove; custom models only replace")
+        trials = [Trial.create(BASE, "none kept", removals, seed=study.seed)]
+        for kept in removals:
+            others = [c for c in removals if c is not kept]
+            trials.append(Trial.create(KEEP_ONE, kept.name, others, seed=study.seed))
+        return trials
+
+
+_REGISTRY: dict[str, type[Ablator]] = {cls.name: cls for cls in (LOCO, Pairs, KeepOne)}
 
 
 def resolve_ablator(ablator: str | Ablator) -> Ablator:
