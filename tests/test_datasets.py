@@ -58,3 +58,92 @@ def test_training_order_is_seeded(handle: LocalData) -> None:
 def test_bad_arguments_are_refused(handle: LocalData, args: tuple, message: str) -> None:
     with pytest.raises(DatasetError, match=message):
         DatasetFunction(handle)(*args)
+
+
+def test_parquet_staging_gives_back_exactly_the_same_data(handle: LocalData, tmp_path) -> None:
+    from autoablation._datasets import ParquetData, write_parquet
+
+    path = str(tmp_path / "data.parquet")
+    write_parquet(handle.value, path)
+    staged = ParquetData(path, cleanup=path)
+    data, again = handle.value, staged.value
+    np.testing.assert_array_equal(data.x, again.x)
+    np.testing.assert_array_equal(data.y, again.y)
+    np.testing.assert_array_equal(data.test_mask, again.test_mask)
+    assert (again.feature_names, again.codings, again.label) == (
+        data.feature_names,
+        data.codings,
+        data.label,
+    )
+    assert again.y.dtype == data.y.dtype
+    assert staged.value is again  # read once per process
+    staged.unpersist()
+    assert not (tmp_path / "data.parquet").exists()
+
+
+def test_a_pickled_parquet_handle_never_deletes_the_file(tmp_path) -> None:
+    import pickle
+
+    from autoablation._datasets import ParquetData
+
+    path = tmp_path / "data.parquet"
+    path.write_bytes(b"x")
+    pickle.loads(pickle.dumps(ParquetData(str(path), cleanup=str(path)))).unpersist()
+    assert path.exists()
+
+
+def test_a_custom_generator_is_told_the_split_and_the_ablated_features() -> None:
+    from autoablation import GeneratedDataset
+
+    calls: list[tuple] = []
+
+    def generator(num_epochs, batch_size, split, ablated_feature, ablated_features):  # type: ignore[no-untyped-def]
+        calls.append((num_epochs, batch_size, split, ablated_feature, ablated_features))
+        return "dataset"
+
+    assert GeneratedDataset(generator, ("sex",))(3, 16) == "dataset"
+    GeneratedDataset(generator, ("sibsp", "parch"))(1, 8, split="test")
+    GeneratedDataset(generator, ())(1, 8)
+    assert calls == [
+        (3, 16, "train", "sex", ("sex",)),
+        (1, 8, "test", ("sibsp", "parch"), ("sibsp", "parch")),
+        (1, 8, "train", None, ()),
+    ]
+
+
+def test_a_generator_without_split_cannot_give_the_test_split() -> None:
+    from autoablation import GeneratedDataset
+
+    dataset = GeneratedDataset(lambda num_epochs, batch_size, ablated_feature: "d", ())
+    assert dataset(1, 1) == "d"
+    with pytest.raises(DatasetError, match="declares no 'split' parameter"):
+        dataset(1, 1, split="test")
+
+
+class FakeContext:
+    """Stands in for a SparkContext in the transport decision (a unit test)."""
+
+    def __init__(self, master: str) -> None:
+        self.master = master
+        self.broadcasts: list[object] = []
+
+    def broadcast(self, value: object) -> str:
+        self.broadcasts.append(value)
+        return "broadcast"
+
+
+def test_transport_follows_size_and_choice(handle: LocalData, tmp_path, monkeypatch) -> None:
+    from autoablation import StudyError, _spark
+    from autoablation._datasets import ParquetData
+
+    data = handle.value
+    assert _spark.stage_data(FakeContext("local[2]"), data, "auto", None) == "broadcast"
+    monkeypatch.setattr(_spark, "BROADCAST_LIMIT", 10)
+    staged = _spark.stage_data(FakeContext("local[2]"), data, "auto", None)
+    assert isinstance(staged, ParquetData) and staged.value.x.shape == data.x.shape
+    staged.unpersist()
+    assert _spark.stage_data(FakeContext("yarn"), data, "auto", None) == "broadcast"
+    kept = _spark.stage_data(FakeContext("yarn"), data, "parquet", str(tmp_path))
+    assert isinstance(kept, ParquetData) and kept.path.startswith(str(tmp_path))
+    with pytest.raises(StudyError, match="needs data_dir"):
+        _spark.stage_data(FakeContext("yarn"), data, "parquet", None)

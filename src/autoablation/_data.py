@@ -24,7 +24,7 @@ import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -40,19 +40,30 @@ _CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
 
 
-def load_table(source: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
-    """Return the study's table from a DataFrame, a CSV file or a Parquet file or folder.
+def is_spark_dataframe(value: object) -> bool:
+    """Whether ``value`` is a Spark DataFrame (checked without importing PySpark)."""
+    return type(value).__module__.startswith("pyspark.") and hasattr(value, "toPandas")
+
+
+def load_table(source: Any) -> pd.DataFrame:
+    """Return the study's table from a pandas or Spark DataFrame, a CSV file or Parquet data.
+
+    A Spark DataFrame is collected to the driver (through Arrow when the session enables it):
+    the driver encodes the table once for every trial.
 
     Raises:
-        DatasetError: The path does not exist, its format is unknown, or ``source`` is neither a
-            DataFrame nor a path.
+        DatasetError: The path does not exist, its format is unknown, or ``source`` is none of
+            the above.
     """
     if isinstance(source, pd.DataFrame):
         return source
+    if is_spark_dataframe(source):
+        table: pd.DataFrame = source.toPandas()
+        return table
     if not isinstance(source, (str, os.PathLike)):
         raise DatasetError(
-            f"training data must be a pandas DataFrame or a path to a CSV or Parquet file; "
-            f"got {type(source).__name__}"
+            "training data must be a pandas or Spark DataFrame, or a path to a CSV or Parquet "
+            f"file; got {type(source).__name__}"
         )
     path = Path(source)
     if not path.exists():

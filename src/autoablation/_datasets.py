@@ -10,14 +10,20 @@ also tells the training loop what it needs to size an epoch::
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import json
 import math
+import os
+import shutil
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from autoablation._data import SPLITS, PreparedData, Split
-from autoablation._exceptions import DatasetError
+from autoablation._data import SPLITS, ColumnCoding, LabelCoding, PreparedData, Split
+from autoablation._exceptions import DatasetError, StudyError
 
 
 class DataHandle(Protocol):
@@ -126,3 +132,166 @@ class DatasetFunction:
     def __repr__(self) -> str:
         dropped = ", ".join(self.ablated_features) or "nothing"
         return f"DatasetFunction(width={self.input_width}, without {dropped})"
+
+
+_GENERATOR_EXTRAS = ("split", "ablated_feature", "ablated_features")
+
+
+def generator_extras(generator: Callable[..., Any]) -> frozenset[str]:
+    """Which of ``split``, ``ablated_feature``, ``ablated_features`` a generator declares.
+
+    Raises:
+        StudyError: It cannot be called as ``generator(num_epochs, batch_size)``.
+    """
+    try:
+        signature = inspect.signature(generator)
+    except (TypeError, ValueError) as exc:
+        raise StudyError(f"cannot read the dataset generator's signature: {exc}") from exc
+    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        extras = frozenset(_GENERATOR_EXTRAS)
+    else:
+        extras = frozenset(name for name in _GENERATOR_EXTRAS if name in signature.parameters)
+    try:
+        signature.bind(1, 1, **dict.fromkeys(extras))  # how GeneratedDataset calls it
+    except TypeError as exc:
+        raise StudyError(
+            f"the dataset generator must accept (num_epochs, batch_size) positionally: {exc}"
+        ) from exc
+    return extras
+
+
+class GeneratedDataset:
+    """``dataset_function`` for a study's own dataset generator, told what the trial removes.
+
+    Unlike Maggy, which called a custom generator the same way in every trial, the generator
+    receives ``ablated_feature`` (the feature's name, a tuple for a group, or None) and
+    ``ablated_features`` (always a tuple) when it declares them, and ``split``.
+    """
+
+    def __init__(self, generator: Callable[..., Any], ablated_features: tuple[str, ...]) -> None:
+        self._generator = generator
+        self._extras = generator_extras(generator)
+        self.ablated_features = ablated_features
+
+    def __call__(self, num_epochs: int = 1, batch_size: int = 32, split: str = "train") -> Any:
+        """Call the generator for this trial.
+
+        Raises:
+            DatasetError: A split other than ``"train"`` from a generator without ``split``.
+        """
+        kwargs: dict[str, Any] = {}
+        if "split" in self._extras:
+            kwargs["split"] = split
+        elif split != "train":
+            raise DatasetError(
+                f"the study's dataset generator declares no 'split' parameter, so it cannot "
+                f"give the {split!r} split"
+            )
+        if "ablated_feature" in self._extras:
+            removed = self.ablated_features
+            kwargs["ablated_feature"] = (
+                None if not removed else removed[0] if len(removed) == 1 else removed
+            )
+        if "ablated_features" in self._extras:
+            kwargs["ablated_features"] = self.ablated_features
+        return self._generator(num_epochs, batch_size, **kwargs)
+
+    def __repr__(self) -> str:
+        dropped = ", ".join(self.ablated_features) or "nothing"
+        name = getattr(self._generator, "__name__", "generator")
+        return f"GeneratedDataset({name}, without {dropped})"
+
+
+_PARQUET_CACHE: dict[str, PreparedData] = {}
+_META_KEY = b"autoablation"
+
+
+def write_parquet(data: PreparedData, path: str) -> None:
+    """Write prepared data as one Parquet file that `ParquetData` reads back exactly."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns: dict[str, Any] = {f"x{i}": data.x[:, i] for i in range(data.x.shape[1])}
+    columns["label"] = data.y
+    columns["test"] = data.test_mask
+    meta = {
+        "feature_names": list(data.feature_names),
+        "codings": [dataclasses.asdict(c) for c in data.codings],
+        "label": dataclasses.asdict(data.label),
+        "label_dtype": str(data.y.dtype),
+    }
+    table = pa.table(columns).replace_schema_metadata({_META_KEY: json.dumps(meta)})
+    with pa.OSFile(path, "wb") if "://" not in path else _remote_sink(path) as sink:
+        pq.write_table(table, sink)
+
+
+def _remote_sink(path: str) -> Any:
+    from pyarrow import fs
+
+    filesystem, inner = fs.FileSystem.from_uri(path)
+    return filesystem.open_output_stream(inner)
+
+
+def read_parquet(path: str) -> PreparedData:
+    """Read what `write_parquet` wrote."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[_META_KEY])
+    names = tuple(meta["feature_names"])
+    x = (
+        np.stack([table.column(f"x{i}").to_numpy() for i in range(len(names))], axis=1).astype(
+            np.float32
+        )
+        if names
+        else np.zeros((table.num_rows, 0), dtype=np.float32)
+    )
+    return PreparedData(
+        feature_names=names,
+        x=x,
+        y=table.column("label").to_numpy().astype(meta["label_dtype"]),
+        test_mask=table.column("test").to_numpy(zero_copy_only=False).astype(bool),
+        codings=tuple(
+            ColumnCoding(**{**c, "categories": _tuple(c["categories"])}) for c in meta["codings"]
+        ),
+        label=LabelCoding(meta["label"]["name"], _tuple(meta["label"]["classes"])),
+    )
+
+
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)
+
+
+class ParquetData:
+    """A `DataHandle` for data too large to broadcast: executors read one Parquet file.
+
+    Each executor process reads the file once and keeps it for every trial it runs.
+
+    Args:
+        path: Where the file is; a local path or a URI every executor can read.
+        cleanup: A local file or folder to delete when the experiment releases the data.
+    """
+
+    def __init__(self, path: str, *, cleanup: str | None = None) -> None:
+        self.path = path
+        self._cleanup = cleanup
+
+    @property
+    def value(self) -> PreparedData:
+        """The prepared data, read on first use in this process."""
+        data = _PARQUET_CACHE.get(self.path)
+        if data is None:
+            data = _PARQUET_CACHE[self.path] = read_parquet(self.path)
+        return data
+
+    def unpersist(self, blocking: bool = False) -> None:
+        """Delete what this run staged locally (never the user's own folder)."""
+        if self._cleanup is None:
+            return
+        if os.path.isdir(self._cleanup):
+            shutil.rmtree(self._cleanup, ignore_errors=True)
+        elif os.path.exists(self._cleanup):
+            os.remove(self._cleanup)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_cleanup": None}  # executors never delete it
