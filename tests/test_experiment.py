@@ -205,3 +205,34 @@ def test_the_job_runs_under_a_group_and_description_naming_the_experiment(
     tracker = spark.sparkContext.statusTracker()
     (job_id,) = tracker.getJobIdsForGroup(result.job_group)
     assert tracker.getJobInfo(job_id).status == "SUCCEEDED"
+
+
+def unnamed_model() -> Any:
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=(5,)),
+            keras.layers.Dense(16),
+            keras.layers.Dense(8),
+            keras.layers.Dense(1),
+        ]
+    )
+
+
+def busy_train(model_function: Any) -> dict[str, Any]:
+    for _ in range(3):
+        unnamed_model()  # this worker process has built models before
+    model = model_function()
+    return {"metric": 1.0, "layers": ",".join(layer.name for layer in model.layers)}
+
+
+def test_auto_generated_names_mean_the_same_layer_on_executors(spark: Any) -> None:
+    study = AblationStudy()
+    study.model.set_base_model_generator(unnamed_model)
+    study.model.layers.include("dense_1")
+    frame = experiment.launch(busy_train, study, name="names", spark=spark).to_pandas()
+    assert frame.set_index("ablated")["layers"].to_dict() == {
+        "base": "dense,dense_1,dense_2",
+        "dense_1": "dense,dense_2",
+    }

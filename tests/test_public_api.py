@@ -7,6 +7,7 @@ import autoablation
 
 EXPECTED = [
     "LOCO",
+    "AblationConfig",
     "AblationError",
     "AblationStudy",
     "Ablator",
@@ -18,7 +19,10 @@ EXPECTED = [
     "ExperimentError",
     "ExperimentResult",
     "FrameTooLargeError",
+    "GeneratedDataset",
+    "KeepOne",
     "ModelSurgeryError",
+    "Pairs",
     "ProtocolError",
     "Reporter",
     "ReturnValueError",

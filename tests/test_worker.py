@@ -8,6 +8,7 @@ import pytest
 
 from autoablation import AblationStudy, ReturnValueError, TrainFunctionError, Trial
 from autoablation._datasets import LocalData
+from autoablation._models import ModelRecipe
 from autoablation._reporter import Reporter
 from autoablation._worker import TrialRuntime, interpret_return, run_trial, train_parameters
 from tests.helpers import dense_model
@@ -76,7 +77,7 @@ def titanic_runtime(titanic: pd.DataFrame) -> tuple[TrialRuntime, AblationStudy]
     study.model.set_base_model_generator(dense_model)
     data = study.prepared_data()
     assert data is not None
-    return TrialRuntime(dense_model, LocalData(data)), study
+    return TrialRuntime(ModelRecipe(dense_model), LocalData(data)), study
 
 
 def test_a_trial_trains_a_real_model_on_its_own_columns(titanic: pd.DataFrame) -> None:

@@ -13,8 +13,8 @@ Example:
 from importlib.metadata import PackageNotFoundError, version
 
 from autoablation import experiment
-from autoablation._ablator import LOCO, Ablator
-from autoablation._datasets import DatasetFunction
+from autoablation._ablator import LOCO, Ablator, KeepOne, Pairs
+from autoablation._datasets import DatasetFunction, GeneratedDataset
 from autoablation._exceptions import (
     AblationError,
     AuthenticationError,
@@ -32,6 +32,7 @@ from autoablation._reporter import Reporter
 from autoablation._result import ExperimentResult
 from autoablation._study import AblationStudy
 from autoablation._trial import Component, ComponentKind, Trial, TrialResult, TrialStatus
+from autoablation.experiment import AblationConfig
 
 try:
     __version__ = version("autoablation")
@@ -40,6 +41,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "LOCO",
+    "AblationConfig",
     "AblationError",
     "AblationStudy",
     "Ablator",
@@ -51,7 +53,10 @@ __all__ = [
     "ExperimentError",
     "ExperimentResult",
     "FrameTooLargeError",
+    "GeneratedDataset",
+    "KeepOne",
     "ModelSurgeryError",
+    "Pairs",
     "ProtocolError",
     "Reporter",
     "ReturnValueError",

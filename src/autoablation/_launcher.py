@@ -8,6 +8,7 @@ remain), waits for the controller to finish, and shuts everything down in order.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 import uuid
@@ -16,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoablation._controller import Controller, ControllerListener
-from autoablation._exceptions import ExperimentError
+from autoablation._exceptions import ExperimentError, StudyError
 from autoablation._protocol import new_secret
 from autoablation._result import ExperimentResult
 from autoablation._server import RpcServer
 from autoablation._spark import (
+    TRANSPORTS,
     describe_failure,
     driver_hosts,
     is_local_master,
@@ -44,19 +46,64 @@ def failed_partition(message: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _positive(name: str, value: Any, *, integer: bool = False, zero: bool = False) -> None:
+    kinds = (int,) if integer else (int, float)
+    ok = isinstance(value, kinds) and not isinstance(value, bool)
+    if not ok or value < 0 or (value == 0 and not zero):
+        what = "integer" if integer else "number"
+        bound = f"an {what} of 0 or more" if zero else f"a positive {what}"
+        raise StudyError(f"{name} must be {bound}; got {value!r}")
+
+
 @dataclass(frozen=True)
 class RunOptions:
-    """How an experiment runs; validated by `experiment.launch`."""
+    """How an experiment runs; checked when created.
 
-    name: str
-    optimization_key: str
-    direction: str
-    ablator: str
-    num_workers: int | None
-    heartbeat_interval: float
-    heartbeat_timeout: float | None
-    max_attempts: int
-    max_job_restarts: int
+    Raises:
+        StudyError: An option out of its range, named with the value given.
+    """
+
+    name: str = "ablation"
+    optimization_key: str = "metric"
+    direction: str = "max"
+    ablator: str = "loco"
+    num_workers: int | None = None
+    heartbeat_interval: float = 1.0
+    heartbeat_timeout: float | None = None
+    max_attempts: int = 3
+    max_job_restarts: int = 3
+    data_transport: str = "auto"
+    data_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise StudyError(f"the experiment name must be a non-empty string; got {self.name!r}")
+        if not isinstance(self.optimization_key, str) or not self.optimization_key:
+            raise StudyError(
+                f"optimization_key must be a non-empty string; got {self.optimization_key!r}"
+            )
+        if not isinstance(self.direction, str) or self.direction.lower() not in ("max", "min"):
+            raise StudyError(f"direction must be 'max' or 'min'; got {self.direction!r}")
+        object.__setattr__(self, "direction", self.direction.lower())
+        if self.num_workers is not None:
+            _positive("num_workers", self.num_workers, integer=True)
+        _positive("heartbeat_interval", self.heartbeat_interval)
+        if self.heartbeat_timeout is not None:
+            _positive("heartbeat_timeout", self.heartbeat_timeout)
+            if self.heartbeat_timeout <= self.heartbeat_interval:
+                raise StudyError(
+                    f"heartbeat_timeout ({self.heartbeat_timeout}) must be longer than "
+                    f"heartbeat_interval ({self.heartbeat_interval})"
+                )
+        _positive("max_attempts", self.max_attempts, integer=True)
+        _positive("max_job_restarts", self.max_job_restarts, integer=True, zero=True)
+        if self.data_transport not in TRANSPORTS:
+            raise StudyError(
+                f"data_transport must be one of {', '.join(TRANSPORTS)}; "
+                f"got {self.data_transport!r}"
+            )
+        if self.data_dir is not None and not isinstance(self.data_dir, (str, os.PathLike)):
+            raise StudyError(f"data_dir must be a path or URI; got {self.data_dir!r}")
 
 
 class ExperimentRun:

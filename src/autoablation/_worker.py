@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from autoablation._client import ControllerClient
-from autoablation._datasets import DataHandle, DatasetFunction
+from autoablation._datasets import DataHandle, DatasetFunction, GeneratedDataset
 from autoablation._exceptions import ReturnValueError, TrainFunctionError
-from autoablation._models import ModelGenerator, build_trial_model, models_built
+from autoablation._models import ModelRecipe, models_built
 from autoablation._reporter import Reporter
 from autoablation._trial import Trial
 
@@ -125,37 +125,42 @@ class TrialRuntime:
     """What a worker needs to turn any trial into its factories; travels in the task closure.
 
     Attributes:
-        model_generator: The study's base model generator, or None.
-        data: The prepared data (a Spark broadcast or a local holder), or None.
+        model: How to build each trial's model, or None for a study without models.
+        data: The default generator's prepared data (a Spark broadcast, a Parquet file or a
+            local holder), or None.
+        dataset_generator: The study's own dataset generator, or None.
     """
 
-    model_generator: ModelGenerator | None
+    model: ModelRecipe | None
     data: DataHandle | None
+    dataset_generator: Callable[..., Any] | None = None
 
     def release(self) -> None:
-        """Free what the runtime holds on the cluster (the data broadcast), without waiting."""
+        """Free what the runtime holds on the cluster (broadcast, staged file), without waiting."""
         unpersist = getattr(self.data, "unpersist", None)
         if unpersist is not None:
             unpersist(blocking=False)
 
-    def dataset_function(self, trial: Trial) -> DatasetFunction | None:
+    def dataset_function(self, trial: Trial) -> DatasetFunction | GeneratedDataset | None:
         """The trial's ``dataset_function``: the data without the trial's features."""
+        if self.dataset_generator is not None:
+            return GeneratedDataset(self.dataset_generator, trial.removed_features)
         if self.data is None:
             return None
         return DatasetFunction(self.data, trial.removed_features, seed=trial.seed)
 
     def model_function(self, trial: Trial) -> Callable[[], Any] | None:
-        """The trial's ``model_function``: builds the base model minus the trial's layers."""
-        generator = self.model_generator
-        if generator is None:
+        """The trial's ``model_function``: the base model without the trial's components."""
+        recipe = self.model
+        if recipe is None:
             return None
         base_width = width = None
-        if self.data is not None:
+        if self.data is not None and self.dataset_generator is None:
             base_width = len(self.data.value.feature_names)
             width = base_width - len(trial.removed_features)
 
         def model_function() -> Any:
-            return build_trial_model(generator, trial, base_width=base_width, width=width)
+            return recipe.build(trial, base_width=base_width, width=width)
 
         return model_function
 

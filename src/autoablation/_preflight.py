@@ -1,0 +1,128 @@
+"""Everything `experiment.launch` checks on the driver before Spark is touched.
+
+The training function's signature, the trials the ablator makes, every trial's data columns,
+every trial's model (built once with a forward pass), and whether what must travel to executors
+can be serialised. A study that passes runs; one that does not is refused with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cloudpickle
+
+from autoablation._ablator import Ablator, check_unique, resolve_ablator
+from autoablation._data import PreparedData
+from autoablation._datasets import generator_extras
+from autoablation._exceptions import StudyError, TrainFunctionError
+from autoablation._models import ModelRecipe, check_all_models
+from autoablation._study import AblationStudy
+from autoablation._trial import Trial
+from autoablation._worker import train_parameters
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """A study that passed every check, ready to run."""
+
+    ablator: Ablator
+    trials: list[Trial]
+    data: PreparedData | None
+    recipe: ModelRecipe | None
+    dataset_generator: Callable[..., Any] | None
+
+
+def _check_data(
+    study: AblationStudy, trials: Sequence[Trial], data: PreparedData | None
+) -> dict[str, int] | None:
+    """Check every trial's features against the data; return each trial's input width."""
+    generator = study.dataset_generator
+    if generator is not None:
+        extras = generator_extras(generator)
+        if any(t.removed_features for t in trials) and not extras & {
+            "ablated_feature",
+            "ablated_features",
+        }:
+            raise StudyError(
+                "the study ablates features, but its dataset generator declares no "
+                "'ablated_feature' (or 'ablated_features') parameter, so it cannot leave them out"
+            )
+        return None
+    if data is None:
+        if any(t.removed_features for t in trials):
+            raise StudyError(
+                "the study includes features but has no training data; pass a DataFrame, a "
+                "CSV/Parquet path or a Spark DataFrame to AblationStudy(...), or set a "
+                "dataset generator"
+            )
+        return None
+    widths: dict[str, int] = {}
+    for trial in trials:
+        kept = data.column_indices(trial.removed_features)
+        if not kept:
+            raise StudyError(
+                f"trial {trial.label!r} removes every feature column, leaving no input"
+            )
+        widths[trial.trial_id] = len(kept)
+    return widths
+
+
+def _recipe(study: AblationStudy, trials: Sequence[Trial]) -> ModelRecipe | None:
+    generator = study.model.base_model_generator
+    if generator is None:
+        if any(t.removed_layers or t.removed_prefixes or t.removed_modules for t in trials):
+            raise StudyError(
+                "the study removes model components but has no base model generator; call "
+                "study.model.set_base_model_generator(fn) first"
+            )
+        if any(t.custom_model for t in trials):
+            raise StudyError(
+                "the study has custom models but no base model generator for its base trial; "
+                "call study.model.set_base_model_generator(fn) first"
+            )
+        return None
+    return ModelRecipe(generator, study.model.custom_models, study.model.shape_strategy)
+
+
+def _check_shippable(what: str, value: Any, error: type[Exception] = StudyError) -> None:
+    """Serialise what travels in the task closure now, to name what cannot travel."""
+    try:
+        cloudpickle.dumps(value)
+    except Exception as exc:
+        raise error(
+            f"{what} cannot be sent to executors ({type(exc).__name__}: {exc}); define it at "
+            "module level and create clients or sessions inside it"
+        ) from exc
+
+
+def preflight(
+    train_fn: Callable[..., Any], study: AblationStudy, ablator: str | Ablator = "loco"
+) -> Preflight:
+    """Check a study against everything that can be known before Spark starts.
+
+    Raises:
+        StudyError: The study cannot run (with the subclass naming the reason).
+        TrainFunctionError: The training function cannot be called or shipped.
+    """
+    if not isinstance(study, AblationStudy):
+        raise StudyError(f"study must be an AblationStudy; got {type(study).__name__}")
+    train_parameters(train_fn)
+    policy = resolve_ablator(ablator)
+    trials = policy.trials(study)
+    check_unique(trials)
+    data = study.prepared_data()
+    widths = _check_data(study, trials, data)
+    recipe = _recipe(study, trials)
+    if recipe is not None:
+        base_width = len(data.feature_names) if data is not None else None
+        check_all_models(recipe, trials, widths, base_width)
+    _check_shippable("the training function", train_fn, TrainFunctionError)
+    if recipe is not None:
+        _check_shippable("the base model generator", recipe.generator)
+        for identifier, generator in recipe.custom_models.items():
+            _check_shippable(f"custom model {identifier!r}", generator)
+    if study.dataset_generator is not None:
+        _check_shippable("the dataset generator", study.dataset_generator)
+    return Preflight(policy, trials, data, recipe, study.dataset_generator)

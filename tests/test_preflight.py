@@ -1,0 +1,92 @@
+"""What launch refuses before Spark starts, for the study language of issue 3."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from autoablation import AblationStudy, StudyError, TrainFunctionError
+from autoablation._preflight import preflight
+from tests.helpers import dense_model
+
+
+def train(dataset_function: Any, model_function: Any) -> float:
+    return 1.0
+
+
+def test_a_generator_that_cannot_leave_features_out_is_refused(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include("sex")
+    study.set_dataset_generator(lambda num_epochs, batch_size: None)
+    with pytest.raises(StudyError, match="declares no 'ablated_feature'"):
+        preflight(train, study)
+
+
+def test_a_generator_with_the_wrong_signature_is_refused(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.model.set_base_model_generator(dense_model)
+    study.model.layers.include("my_dense_two")
+    study.set_dataset_generator(lambda: None)
+    with pytest.raises(StudyError, match=r"must accept \(num_epochs, batch_size\)"):
+        preflight(train, study)
+
+
+@pytest.mark.parametrize(
+    ("declare", "message"),
+    [
+        (lambda s: s.model.add_module("a", "b"), "removes model components but has no base"),
+        (
+            lambda s: s.model.add_custom_model_generator(dense_model, "c"),
+            "custom models but no base model generator",
+        ),
+    ],
+)
+def test_model_components_need_a_base_model(declare: Any, message: str) -> None:
+    study = AblationStudy()
+    declare(study)
+    with pytest.raises(StudyError, match=message):
+        preflight(train, study)
+
+
+def test_a_training_function_that_cannot_travel_is_named() -> None:
+    lock = threading.Lock()
+
+    def locked_train(dataset_function: Any, model_function: Any) -> float:
+        with lock:
+            return 1.0
+
+    study = AblationStudy()
+    study.model.set_base_model_generator(dense_model)
+    study.model.layers.include("my_dense_two")
+    with pytest.raises(TrainFunctionError, match="the training function cannot be sent"):
+        preflight(locked_train, study)
+
+
+def test_a_prefix_that_matches_nothing_is_refused_before_launch() -> None:
+    study = AblationStudy()
+    study.model.set_base_model_generator(dense_model)
+    study.model.layers.include_groups(prefix="conv")
+    with pytest.raises(StudyError, match="no layer that can be removed starts with 'conv'"):
+        preflight(train, study)
+
+
+def test_keep_one_over_every_feature_leaves_no_input(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include(["pclass", "sex", "age", "sibsp", "parch"])
+    with pytest.raises(StudyError, match="removes every feature column"):
+        preflight(train, study, "keep_one")
+
+
+def test_a_checked_study_carries_what_executors_need(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include_groups(["sibsp", "parch"])
+    study.model.set_base_model_generator(dense_model)
+    study.model.add_module("my_dense_one", "my_dense_two")
+    study.model.set_shape_strategy("project")
+    checked = preflight(train, study, "pairs")
+    assert [t.kind for t in checked.trials] == ["base", "feature_group", "module", "pair"]
+    assert checked.recipe is not None and checked.recipe.shape_strategy == "project"
+    assert checked.data is not None and checked.dataset_generator is None
