@@ -141,3 +141,47 @@ def test_policies_resolve_by_name(titanic: pd.DataFrame) -> None:
     assert isinstance(resolve_ablator("keep_one"), KeepOne)
     with pytest.raises(StudyError, match="keep_one, loco, pairs"):
         resolve_ablator("all")
+
+
+def overlapping(titanic: pd.DataFrame) -> AblationStudy:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include("sibsp")
+    study.features.include_groups(["sibsp", "parch"])
+    study.model.layers.include("dense_1")
+    study.model.layers.include_groups(prefix="dense")
+    return study
+
+
+def test_pairs_skip_a_pair_that_trains_what_one_of_its_members_does(titanic: pd.DataFrame) -> None:
+    names = [t.ablated for t in Pairs().trials(overlapping(titanic))]
+    assert "sibsp & sibsp+parch" not in names and "dense_1 & dense*" not in names
+    assert "sibsp & dense_1" in names
+
+
+def test_keep_one_refuses_components_that_overlap(titanic: pd.DataFrame) -> None:
+    with pytest.raises(
+        StudyError, match="cannot keep 'sibsp' alone while removing 'sibsp\\+parch'"
+    ):
+        KeepOne().trials(overlapping(titanic))
+
+
+def test_the_same_group_in_another_order_is_the_same_component(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include_groups(["sibsp", "parch"])
+    with pytest.raises(StudyError, match="already included"):
+        study.features.include_groups(["parch", "sibsp"])
+
+
+def test_trials_that_remove_the_same_things_are_refused() -> None:
+    from autoablation._trial import Component, ComponentKind
+
+    a = Component(ComponentKind.FEATURE, "a", features=("a",))
+    b = Component(ComponentKind.FEATURE, "b", features=("b",))
+    with pytest.raises(StudyError, match="remove the same components"):
+        check_unique([Trial.create("pair", "a & b", (a, b)), Trial.create("pair", "b & a", (b, a))])
+
+
+def test_the_keep_one_base_is_labelled_as_such(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include(["sex", "age"])
+    assert KeepOne().trials(study)[0].label == "base:none kept"

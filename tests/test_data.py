@@ -127,3 +127,19 @@ def test_unknown_file_format_is_refused(tmp_path) -> None:
     path.write_text("x")
     with pytest.raises(DatasetError, match="cannot tell the format"):
         load_table(path)
+
+
+def test_decimal_objects_are_numbers_and_dates_are_refused() -> None:
+    import datetime
+    import decimal
+
+    table = small_table().assign(
+        price=[decimal.Decimal(v) for v in ("9.99", "10.50", "100.00", "2.00", "55.10")] * 2
+    )
+    data = prepare_table(table, "label", test_fraction=0.2, standardize=False)
+    price = data.feature_names.index("price")
+    assert data.codings[price].categories is None
+    np.testing.assert_allclose(data.x[:5, price], [9.99, 10.5, 100.0, 2.0, 55.1], rtol=1e-6)
+    dated = small_table().assign(day=[datetime.date(2020, 1, d) for d in range(1, 11)])
+    with pytest.raises(DatasetError, match="column 'day' holds dates or times"):
+        prepare_table(dated, "label")

@@ -147,3 +147,27 @@ def test_transport_follows_size_and_choice(handle: LocalData, tmp_path, monkeypa
     assert isinstance(kept, ParquetData) and kept.path.startswith(str(tmp_path))
     with pytest.raises(StudyError, match="needs data_dir"):
         _spark.stage_data(FakeContext("yarn"), data, "parquet", None)
+
+
+def test_one_staged_table_is_kept_per_process(handle: LocalData, tmp_path) -> None:
+    from autoablation._datasets import _PARQUET_CACHE, ParquetData, write_parquet
+
+    for name in ("first", "second"):
+        path = str(tmp_path / f"{name}.parquet")
+        write_parquet(handle.value, path)
+        assert ParquetData(path).value.x.shape == handle.value.x.shape
+    assert list(_PARQUET_CACHE) == [str(tmp_path / "second.parquet")]
+
+
+def test_a_relative_data_dir_is_made_absolute_and_only_the_staged_file_deleted(
+    handle: LocalData, tmp_path, monkeypatch
+) -> None:
+    from autoablation import _spark
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "keep.txt").write_text("the user's file")
+    staged = _spark.stage_data(FakeContext("yarn"), handle.value, "parquet", "shared")
+    assert staged.path.startswith(str(tmp_path / "shared") + "/")
+    staged.unpersist()
+    assert [p.name for p in (tmp_path / "shared").iterdir()] == ["keep.txt"]

@@ -103,7 +103,9 @@ def test_check_finds_a_base_model_that_cannot_take_the_data() -> None:
 def test_check_reports_parameter_counts() -> None:
     trials = [Trial.create("base", "base"), layer_trial("my_dense_two")]
     checks = check_all_models(dense_model, trials, None, None)
-    assert checks[trials[1].trial_id].params == hand_built(5, [FULL[0], FULL[2]]).count_params()
+    assert (
+        checks.trials[trials[1].trial_id].params == hand_built(5, [FULL[0], FULL[2]]).count_params()
+    )
 
 
 @pytest.mark.parametrize(
@@ -232,3 +234,137 @@ def test_the_project_strategy_inserts_a_learned_projection_and_keeps_the_rest() 
 def test_a_custom_model_trial_needs_its_generator() -> None:
     with pytest.raises(StudyError, match="no custom model 'missing'"):
         ModelRecipe(dense_model).build(custom_trial("missing"))
+
+
+def chained_blocks() -> keras.Model:
+    """inp -> a -> [b1, b = a + b1] -> [c1, c = b + c1] -> out: two residual blocks in a row."""
+    inputs = keras.Input(shape=(8,), name="inp")
+    a = keras.layers.Dense(8, name="a")(inputs)
+    b = keras.layers.Add(name="b")([a, keras.layers.Dense(8, name="b1")(a)])
+    c = keras.layers.Add(name="c")([b, keras.layers.Dense(8, name="c1")(b)])
+    return keras.Model(inputs, keras.layers.Dense(1, name="out")(c))
+
+
+def modules_trial(*bounds: tuple[str, str]) -> Trial:
+    removed = tuple(
+        Component(ComponentKind.MODULE, f"{s}..{e}", modules=((s, e),)) for s, e in bounds
+    )
+    return Trial.create("pair", " & ".join(c.name for c in removed), removed)
+
+
+@pytest.mark.parametrize("order", [(("a", "b"), ("b", "c")), (("b", "c"), ("a", "b"))])
+def test_chained_modules_are_removed_whatever_their_order(order: tuple) -> None:
+    model = ModelRecipe(chained_blocks).build(modules_trial(*order))
+    assert [layer.name for layer in model.layers] == ["inp", "a", "out"]
+
+
+def test_a_functional_module_cannot_end_at_an_output() -> None:
+    with pytest.raises(ModelSurgeryError, match="'out' is an output layer of the model; a module"):
+        ModelRecipe(chained_blocks).build(module_trial("c", "out"))
+
+
+def widening_chain() -> keras.Model:
+    """inp -> a(16) -> blk_b(32) -> blk_c(64) -> add(blk_c, side(64)) -> out."""
+    inputs = keras.Input(shape=(8,), name="inp")
+    a = keras.layers.Dense(16, name="a")(inputs)
+    c = keras.layers.Dense(64, name="blk_c")(keras.layers.Dense(32, name="blk_b")(a))
+    added = keras.layers.Add(name="add")([c, keras.layers.Dense(64, name="side")(inputs)])
+    return keras.Model(inputs, keras.layers.Dense(1, name="out")(added))
+
+
+@pytest.mark.parametrize(
+    "trial",
+    [group_trial(prefix="blk"), group_trial("blk_b", "blk_c"), group_trial("blk_c", "blk_b")],
+    ids=["prefix", "in-order", "reversed"],
+)
+def test_projections_follow_the_graph_as_it_is_edited(trial: Trial) -> None:
+    model = ModelRecipe(widening_chain, shape_strategy="project").build(trial)
+    assert {"blk_b", "blk_c"}.isdisjoint(layer.name for layer in model.layers)
+    assert model.get_layer("add").input[0].shape == (None, 64)
+    assert model(keras.ops.zeros((2, 8))).shape == (2, 1)
+
+
+def conv_stack() -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input(shape=(16, 16, 3)),
+            keras.layers.Conv2D(8, 3, strides=2, padding="same", name="c1"),
+            keras.layers.Conv2D(16, 3, strides=2, padding="same", name="c2"),
+            keras.layers.Conv2D(32, 3, strides=2, padding="same", name="c3"),
+            keras.layers.Flatten(name="flat"),
+            keras.layers.Dense(1, name="out"),
+        ]
+    )
+
+
+@pytest.mark.parametrize("names", [("c2", "c3"), ("c3", "c2")])
+def test_a_sequential_run_gets_one_projection_to_the_shape_after_it(names: tuple) -> None:
+    base = conv_stack()
+    model = ModelRecipe(conv_stack, shape_strategy="project").build(group_trial(*names))
+    assert [layer.name for layer in model.layers] == ["c1", "c3_projection", "flat", "out"]
+    assert model.get_layer("flat").output.shape == base.get_layer("flat").output.shape
+
+
+def test_a_feature_and_a_layer_removed_together_are_projected_from_the_new_width() -> None:
+    def residual_input() -> keras.Model:
+        inputs = keras.Input(shape=(8,), name="inp")
+        a = keras.layers.Dense(8, name="a")(inputs)  # bypassed: its consumers read the input
+        side = keras.layers.Dense(8, name="side")(inputs)
+        return keras.Model(
+            inputs, keras.layers.Dense(1, name="out")(keras.layers.Add(name="add")([a, side]))
+        )
+
+    feature = Component(ComponentKind.FEATURE, "f0", features=("f0",))
+    layer = Component(ComponentKind.LAYER, "a", layers=("a",))
+    trial = Trial.create("pair", "f0 & a", (feature, layer))
+    model = ModelRecipe(residual_input, shape_strategy="project").build(
+        trial, base_width=8, width=7
+    )
+    assert model.input_shape == (None, 7)
+    assert model.get_layer("a_projection").input.shape == (None, 7)
+    assert model(keras.ops.zeros((2, 7))).shape == (2, 1)
+
+
+def test_a_layer_called_outside_the_model_does_not_confuse_the_shapes() -> None:
+    def reused() -> keras.Model:
+        b = keras.layers.Dense(16, name="b")
+        b(keras.Input(shape=(4, 8)))  # a call outside the model shifts b's node indices
+        inputs = keras.Input(shape=(10, 8), name="inp")
+        c = keras.layers.Dense(32, name="c")(b(inputs))
+        added = keras.layers.Add(name="add")([c, keras.layers.Dense(32, name="side")(inputs)])
+        return keras.Model(inputs, keras.layers.Dense(1, name="out")(added))
+
+    model = ModelRecipe(reused, shape_strategy="project").build(layer_trial("c"))
+    projection = model.get_layer("c_projection")
+    assert projection.input.shape == (None, 10, 16) and projection.output.shape == (None, 10, 32)
+
+
+def test_the_project_strategy_refuses_channels_first_tensors() -> None:
+    def channels_first() -> keras.Model:
+        inputs = keras.Input(shape=(4, 8, 8), name="inp")
+        a = keras.layers.Conv2D(32, 1, data_format="channels_first", name="a")(inputs)
+        b = keras.layers.Conv2D(16, 1, strides=2, data_format="channels_first", name="b")(a)
+        side = keras.layers.Conv2D(16, 1, strides=2, data_format="channels_first", name="side")(
+            inputs
+        )
+        added = keras.layers.Add(name="add")([b, side])
+        return keras.Model(inputs, keras.layers.Dense(1, name="out")(keras.layers.Flatten()(added)))
+
+    with pytest.raises(ModelSurgeryError, match="'b' is channels-first"):
+        ModelRecipe(channels_first, shape_strategy="project").build(layer_trial("b"))
+
+
+def test_token_and_variable_length_inputs_pass_the_driver_check() -> None:
+    def tokens() -> keras.Model:
+        inputs = keras.Input(shape=(None,), dtype="int32", name="ids")
+        x = keras.layers.Embedding(100, 8, name="embed")(inputs)
+        x = keras.layers.Conv1D(8, 3, name="conv")(x)
+        x = keras.layers.Dense(8, name="extra")(x)
+        x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+        return keras.Model(inputs, keras.layers.Dense(1, name="out")(x))
+
+    checks = check_all_models(
+        tokens, [Trial.create("base", "base"), layer_trial("extra")], None, None
+    )
+    assert checks.base.output_shapes == ((1,),)
+    assert "extra" not in checks.trials[layer_trial("extra").trial_id].layer_names

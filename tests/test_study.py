@@ -205,3 +205,15 @@ def test_maggys_constructor_form_is_accepted() -> None:
 
 def test_the_label_may_be_given_positionally(titanic: pd.DataFrame) -> None:
     assert AblationStudy(titanic, "survived").label_name == "survived"
+
+
+def test_maggys_form_reads_a_name_even_when_a_folder_has_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "titanic").mkdir()
+    study = AblationStudy("titanic", 1, "survived", dataset_generator=lambda e, b: None)
+    assert study.name == "titanic" and study.table is None
+
+
+def test_a_missing_data_file_in_maggys_form_is_an_error(tmp_path) -> None:
+    with pytest.raises(DatasetError, match=r"titanic_typo.csv' does not exist"):
+        AblationStudy(str(tmp_path / "titanic_typo.csv"), 1, "survived")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import itertools
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from autoablation._exceptions import StudyError
 from autoablation._study import AblationStudy
@@ -98,6 +98,8 @@ class Pairs(LOCO):
         """Return the LOCO trials and one trial per pair of removal components."""
         trials = super().trials(study)
         for first, second in itertools.combinations(self.removals(study.components()), 2):
+            if first.covers(second) or second.covers(first):
+                continue  # the pair would train exactly what the larger component's trial does
             label = f"{first.name} & {second.name}"
             trials.append(Trial.create(PAIR, label, (first, second), seed=study.seed))
         return trials
@@ -118,6 +120,12 @@ class KeepOne(Ablator):
         removals = self.removals(self.require_components(study))
         if not removals:
             raise StudyError("keep_one needs components to remove; custom models only replace")
+        for first, second in itertools.combinations(removals, 2):
+            if first.overlaps(second):
+                raise StudyError(
+                    f"keep_one cannot keep {first.name!r} alone while removing {second.name!r}: "
+                    "they remove something in common; declare components that do not overlap"
+                )
         trials = [Trial.create(BASE, "none kept", removals, seed=study.seed)]
         for kept in removals:
             others = [c for c in removals if c is not kept]
@@ -148,13 +156,45 @@ def check_unique(trials: Sequence[Trial]) -> None:
     """Raise if two trials would run the same configuration.
 
     Raises:
-        StudyError: Two trials share an id (they remove the same components).
+        StudyError: Two trials share an id, or remove the same things in another order.
     """
-    seen: dict[str, Trial] = {}
+    seen: dict[Any, Trial] = {}
     for trial in trials:
-        if trial.trial_id in seen:
-            raise StudyError(
-                f"trials {seen[trial.trial_id].label!r} and {trial.label!r} remove the same "
-                "components; declare each component once"
-            )
-        seen[trial.trial_id] = trial
+        for key in (trial.trial_id, trial.removal):
+            if key in seen:
+                raise StudyError(
+                    f"trials {seen[key].label!r} and {trial.label!r} remove the same "
+                    "components; declare each component once"
+                )
+            seen[key] = trial
+
+
+def repeat_seeds(study_seed: int, repeats: int) -> list[int]:
+    """One seed per repeat, shared by every component (common random numbers).
+
+    Repeat 0 uses the study's seed itself, so a study with one repeat trains as declared;
+    later repeats draw independent seeds from NumPy's ``SeedSequence``.
+    """
+    import numpy as np
+
+    spawned = np.random.SeedSequence(study_seed).spawn(max(0, repeats - 1))
+    return [study_seed] + [int(s.generate_state(1)[0]) for s in spawned]
+
+
+def with_repeats(trials: Sequence[Trial], repeats: int, study_seed: int) -> list[Trial]:
+    """Every trial ``repeats`` times: repeat i of every trial gets the same seed s_i.
+
+    Trials come repeat by repeat (all of repeat 0, then repeat 1...), so an interrupted study
+    has compared every component before it repeats any.
+
+    Raises:
+        StudyError: ``repeats`` is not a positive integer.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise StudyError(f"repeats must be a positive integer; got {repeats!r}")
+    seeds = repeat_seeds(study_seed, repeats)
+    return [
+        Trial.create(t.kind, t.ablated, t.removed, repeat=i, seed=seeds[i])
+        for i in range(repeats)
+        for t in trials
+    ]

@@ -20,6 +20,8 @@ No TensorFlow here: this module runs on the driver before Spark or Keras are tou
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import os
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -177,10 +179,28 @@ def _is_categorical(series: pd.Series) -> bool:
     )
 
 
+def _objects_as_numbers(series: pd.Series) -> pd.Series:
+    """Object columns of decimals (Spark's DecimalType) become floats; dates are refused."""
+    if not pd.api.types.is_object_dtype(series):
+        return series
+    values = series.dropna()
+    if any(isinstance(v, (datetime.date, datetime.time)) for v in values):
+        raise DatasetError(
+            f"column {series.name!r} holds dates or times, which autoablation cannot encode; "
+            "convert it to numbers (e.g. days since an origin) or drop it from the table"
+        )
+    if len(values) and all(
+        isinstance(v, (decimal.Decimal, int, float)) and not isinstance(v, bool) for v in values
+    ):
+        return series.astype(float)
+    return series
+
+
 def _code_feature(
     series: pd.Series, train: npt.NDArray[np.bool_], standardize: bool
 ) -> tuple[npt.NDArray[np.float64], ColumnCoding]:
     name = str(series.name)
+    series = _objects_as_numbers(series)
     if pd.api.types.is_bool_dtype(series):
         series = series.astype(float)
     if _is_categorical(series):
@@ -216,6 +236,7 @@ def _code_feature(
 
 def _code_label(series: pd.Series) -> tuple[npt.NDArray[np.generic], LabelCoding]:
     name = str(series.name)
+    series = _objects_as_numbers(series)
     missing = int(series.isna().sum())
     if missing:
         raise DatasetError(

@@ -278,20 +278,32 @@ class ParquetData:
 
     @property
     def value(self) -> PreparedData:
-        """The prepared data, read on first use in this process."""
+        """The prepared data, read on first use in this process.
+
+        One table is kept per process: Spark reuses Python workers across experiments, and
+        data large enough to be staged must not pile up in them.
+        """
         data = _PARQUET_CACHE.get(self.path)
         if data is None:
+            _PARQUET_CACHE.clear()
             data = _PARQUET_CACHE[self.path] = read_parquet(self.path)
         return data
 
     def unpersist(self, blocking: bool = False) -> None:
-        """Delete what this run staged locally (never the user's own folder)."""
-        if self._cleanup is None:
+        """Delete what this run staged (never anything else in a folder the user gave)."""
+        target = self._cleanup
+        self._cleanup = None
+        if target is None:
             return
-        if os.path.isdir(self._cleanup):
-            shutil.rmtree(self._cleanup, ignore_errors=True)
-        elif os.path.exists(self._cleanup):
-            os.remove(self._cleanup)
+        if "://" in target:
+            from pyarrow import fs
+
+            filesystem, inner = fs.FileSystem.from_uri(target)
+            filesystem.delete_file(inner)
+        elif os.path.isdir(target):
+            shutil.rmtree(target, ignore_errors=True)
+        elif os.path.exists(target):
+            os.remove(target)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "_cleanup": None}  # executors never delete it

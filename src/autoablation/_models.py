@@ -10,6 +10,10 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
+import dataclasses
+import hashlib
+import json
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +32,7 @@ from autoablation._surgery import (
 from autoablation._trial import Component, Trial
 
 ModelGenerator = Callable[[], Any]
+logger = logging.getLogger("autoablation.models")
 
 _models_built = 0
 
@@ -138,8 +143,6 @@ def build_trial_model(
         UnknownComponentError: A removed layer or module bound does not exist.
         ModelSurgeryError: The removal cannot give a model Keras can build.
     """
-    import keras
-
     global _models_built
     _models_built += 1
     if trial.custom_model is not None:
@@ -161,12 +164,15 @@ def build_trial_model(
             "cannot be rebuilt without a component; use a Sequential or functional keras.Model"
         ) from exc
     config = normalize_config(raw_config)
+    custom_objects = _custom_objects(model)
+    if resize:
+        assert base_width is not None and width is not None
+        config = set_input_width(config, base_width, width)
     if removes:
-        adapter = (
-            Projections(model, entry, set(layer_names(config)))
-            if shape_strategy == "project"
-            else None
-        )
+        adapter = None
+        if shape_strategy == "project":
+            reference = _rebuild(config, custom_objects, entry)  # shapes before the removals
+            adapter = Projections(reference, entry, set(layer_names(config)))
         config = remove_layers(
             config,
             trial.removed_layers,
@@ -175,15 +181,22 @@ def build_trial_model(
             entry=entry,
             adapter=adapter,
         )
-    if resize:
-        assert base_width is not None and width is not None
-        config = set_input_width(config, base_width, width)
+    rebuilt = _rebuild(config, custom_objects, entry, shape_strategy)
+    _carry_weights(model, rebuilt)
+    return rebuilt
+
+
+def _rebuild(
+    config: dict[str, Any], custom_objects: dict[str, Any], entry: str, strategy: str = "error"
+) -> Any:
+    """Build a model from an edited config; a failure names the layer whose inputs clash."""
+    import keras
+
     model_class = keras.Model if is_functional(config) else keras.Sequential
-    custom_objects = _custom_objects(model)
     try:
         with fresh_layer_names():
             # from_config pops keys out of the dict it is given; keep ours for the diagnosis
-            rebuilt = model_class.from_config(copy.deepcopy(config), custom_objects=custom_objects)
+            return model_class.from_config(copy.deepcopy(config), custom_objects=custom_objects)
     except Exception as exc:
         with fresh_layer_names():
             clash = locate_clash(config, custom_objects)
@@ -191,7 +204,7 @@ def build_trial_model(
             hint = (
                 "; declare study.model.set_shape_strategy('project') to insert a learned "
                 "projection instead"
-                if shape_strategy == "error"
+                if strategy == "error"
                 else ""
             )
             raise ModelSurgeryError(
@@ -200,8 +213,6 @@ def build_trial_model(
         raise ModelSurgeryError(
             f"{entry}: the removal leaves a model Keras cannot build: {str(exc).strip()}"
         ) from exc
-    _carry_weights(model, rebuilt)
-    return rebuilt
 
 
 def _carry_weights(base: Any, rebuilt: Any) -> None:
@@ -229,20 +240,52 @@ class ModelCheck:
     params: int
     layer_names: tuple[str, ...]
     output_shapes: tuple[tuple[int | None, ...], ...] = ()
+    config_digest: str = ""
+
+
+def config_digest(model: Any) -> str:
+    """A digest of a model's architecture (its config without build shapes)."""
+    try:
+        config = normalize_config(model.get_config())
+    except Exception:  # subclassed models have no full config
+        return f"class:{type(model).__module__}.{type(model).__qualname__}"
+    text = json.dumps(config, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ModelChecks:
+    """The driver's checks: the base model's, and each trial's by id."""
+
+    base: ModelCheck
+    trials: dict[str, ModelCheck]
+
+
+PROBE_LENGTH = 32
+"""Length given to input dimensions the model leaves open (sequences, images of any size)."""
+
+
+def _zeros(tensor: Any) -> Any:
+    shape = (2, *[PROBE_LENGTH if d is None else int(d) for d in tensor.shape[1:]])
+    dtype = str(getattr(tensor, "dtype", "float32"))
+    if dtype == "string":
+        return np.full(shape, "", dtype=object)
+    return np.zeros(shape, dtype=dtype)
 
 
 def _probe_inputs(model: Any, width: int | None) -> Any:
-    """Zeros shaped like the model's inputs (or like the study's data)."""
+    """Zeros shaped and typed like the model's inputs (or like the study's data)."""
     if width is not None:
         return np.zeros((2, width), dtype=np.float32)
-    inputs = getattr(model, "inputs", None) or []
-    arrays = [
-        np.zeros((2, *[1 if d is None else int(d) for d in tensor.shape[1:]]), dtype=np.float32)
-        for tensor in inputs
-    ]
+    arrays = [_zeros(tensor) for tensor in getattr(model, "inputs", None) or []]
     if not arrays:
         return None
     return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _symbolic_shapes(model: Any) -> tuple[tuple[int | None, ...], ...]:
+    outputs = getattr(model, "outputs", None) or []
+    return tuple(tuple(t.shape[1:]) for t in outputs)
 
 
 @dataclass(frozen=True)
@@ -283,8 +326,16 @@ def check_trial_model(
     *,
     base_width: int | None = None,
     width: int | None = None,
+    forward: bool = True,
 ) -> ModelCheck:
     """Build a trial's model and run one forward pass on zeros to prove it works.
+
+    Args:
+        recipe: How to build the trial's model (or a base model generator).
+        trial: The trial.
+        base_width: Feature columns of the full data, when the default dataset feeds it.
+        width: Feature columns the trial keeps; the probe batch has this width.
+        forward: Run the forward pass; without it, output shapes come from the graph.
 
     Raises:
         StudyError: As `build_trial_model`, or the model cannot take the study's data.
@@ -292,8 +343,8 @@ def check_trial_model(
     import keras
 
     model = _recipe(recipe).build(trial, base_width=base_width, width=width)
-    probe = _probe_inputs(model, width)
-    shapes: tuple[tuple[int | None, ...], ...] = ()
+    probe = _probe_inputs(model, width) if forward else None
+    shapes = _symbolic_shapes(model)
     if probe is not None:
         try:
             outputs = model(probe, training=False)
@@ -305,7 +356,7 @@ def check_trial_model(
         shapes = tuple(tuple(t.shape[1:]) for t in keras.tree.flatten(outputs))
     names = tuple(layer.name for layer in model.layers)
     params = int(model.count_params()) if model.built else 0
-    return ModelCheck(trial.trial_id, params, names, shapes)
+    return ModelCheck(trial.trial_id, params, names, shapes, config_digest(model))
 
 
 def _shapes(shapes: tuple[tuple[int | None, ...], ...]) -> str:
@@ -317,7 +368,7 @@ def check_all_models(
     trials: Sequence[Trial],
     widths: Mapping[str, int] | None,
     base_width: int | None,
-) -> dict[str, ModelCheck]:
+) -> ModelChecks:
     """Check every trial's model, building each distinct architecture once.
 
     Every model must build, take a batch shaped like its data, and give outputs shaped like
@@ -330,14 +381,27 @@ def check_all_models(
     checks: dict[str, ModelCheck] = {}
     errors: list[StudyError] = []
     base_trial = Trial.create("base", "base")
-    base = check_trial_model(recipe, base_trial, width=base_width)
+    forward = True
+    try:
+        base = check_trial_model(recipe, base_trial, width=base_width)
+    except ModelSurgeryError as exc:
+        if base_width is not None:
+            raise
+        # Zeros do not suit every input (token ids, strings...): check the graphs only.
+        logger.warning(
+            "the base model cannot take a batch of zeros (%s); checking shapes only", exc
+        )
+        forward = False
+        base = check_trial_model(recipe, base_trial, forward=False)
     cache: dict[tuple[Any, ...], ModelCheck] = {(base_trial.model_key, base_width): base}
     for trial in trials:
         width = widths.get(trial.trial_id) if widths else None
         key = (trial.model_key, width)
         try:
             if key not in cache:
-                cache[key] = check_trial_model(recipe, trial, base_width=base_width, width=width)
+                cache[key] = check_trial_model(
+                    recipe, trial, base_width=base_width, width=width, forward=forward
+                )
             hit = cache[key]
             if hit.output_shapes != base.output_shapes:
                 raise ModelSurgeryError(
@@ -345,9 +409,7 @@ def check_all_models(
                     f"{_shapes(base.output_shapes)} to {_shapes(hit.output_shapes)}, so it "
                     "cannot be trained on the same labels"
                 )
-            checks[trial.trial_id] = ModelCheck(
-                trial.trial_id, hit.params, hit.layer_names, hit.output_shapes
-            )
+            checks[trial.trial_id] = dataclasses.replace(hit, trial_id=trial.trial_id)
         except StudyError as exc:
             errors.append(exc)
     if errors:
@@ -356,4 +418,4 @@ def check_all_models(
             others = "; ".join(str(e) for e in errors[1:])
             raise type(first)(f"{first} (and {len(errors) - 1} more: {others})") from first
         raise first
-    return checks
+    return ModelChecks(base, checks)

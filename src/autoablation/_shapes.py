@@ -67,28 +67,53 @@ def projection_layer(name: str, source: Shape, target: Shape, entry: str) -> Any
 
 
 class Projections:
-    """The ``"project"`` strategy as a surgery adapter, using the base model's shapes."""
+    """The ``"project"`` strategy as a surgery adapter.
 
-    def __init__(self, base: Any, entry: str, taken: set[str]) -> None:
-        self._base = base
+    Shapes come from ``reference``: the model built from the config about to be edited (input
+    already resized), so the node indices match the config's. Each projection inserted is
+    remembered with its output shape, so later removals of the same trial that read from it
+    see the graph as it is being edited.
+    """
+
+    def __init__(self, reference: Any, entry: str, taken: set[str]) -> None:
+        self._reference = reference
         self._entry = entry
         self._taken = taken
+        self._inserted: dict[str, Shape] = {}
+
+    def _shape(self, history: list[Any]) -> Shape | None:
+        if history[0] in self._inserted:
+            return self._inserted[history[0]]
+        return output_shape(self._reference, history)
 
     def __call__(self, replaced: str, source: list[Any]) -> dict[str, Any] | None:
         """The projection to insert where ``source`` now feeds ``replaced``'s consumers."""
         import keras
 
-        expected = output_shape(self._base, [replaced, 0, 0])
-        given = output_shape(self._base, source)
+        expected = self._shape([replaced, 0, 0])
+        given = self._shape(source)
         if expected is None or given is None or expected == given:
             return None
+        self._refuse_channels_first(replaced)
         name = f"{replaced}_projection"
         while name in self._taken:
             name += "_"
         self._taken.add(name)
         layer = projection_layer(name, given, expected, self._entry)
+        self._inserted[name] = expected
         serialised: dict[str, Any] = json.loads(json.dumps(keras.layers.serialize(layer)))
         return serialised
+
+    def _refuse_channels_first(self, replaced: str) -> None:
+        try:
+            layer = self._reference.get_layer(replaced)
+        except ValueError:
+            return
+        if getattr(layer, "data_format", None) == "channels_first":
+            raise ModelSurgeryError(
+                f"{self._entry}: layer {replaced!r} is channels-first; the 'project' shape "
+                "strategy handles channels-last tensors only"
+            )
 
 
 @dataclass(frozen=True)

@@ -256,12 +256,13 @@ def stage_data(sc: Any, data: PreparedData, transport: str, data_dir: str | None
             "data_transport='parquet' on a cluster needs data_dir=<a path or URI every "
             "executor can read>"
         )
-    cleanup = None
+    folder = None
     if data_dir is None:
-        data_dir = cleanup = tempfile.mkdtemp(prefix="autoablation-data-")
+        data_dir = folder = tempfile.mkdtemp(prefix="autoablation-data-")
+    elif "://" not in data_dir:
+        data_dir = os.path.abspath(data_dir)  # executors do not share the driver's directory
     path = f"{data_dir.rstrip('/')}/{uuid.uuid4().hex}.parquet"
-    if cleanup is None and "://" not in path:
-        cleanup = path
+    cleanup = folder or path  # the temporary folder, or only the file written into data_dir
     write_parquet(data, path)
     logger.info("staged %.0f MiB of data at %s", size / 2**20, path)
     return ParquetData(path, cleanup=cleanup)

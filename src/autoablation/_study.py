@@ -119,13 +119,7 @@ class _Components:
 
 
 def _same_removal(a: Component, b: Component) -> bool:
-    return (a.features, a.layers, a.prefixes, a.modules, a.custom_model) == (
-        b.features,
-        b.layers,
-        b.prefixes,
-        b.modules,
-        b.custom_model,
-    )
+    return a.removal == b.removal
 
 
 class Features(_Components):
@@ -389,6 +383,13 @@ class ModelDeclaration(_Components):
         return self.layers.components() + super().components()
 
 
+_DATA_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
+
+
+def _looks_like_data_file(text: str) -> bool:
+    return Path(text).suffix.lower() in _DATA_SUFFIXES
+
+
 def _callable(what: str, value: Any) -> Any:
     if not callable(value):
         raise StudyError(f"{what} must be callable; got {type(value).__name__}")
@@ -447,10 +448,9 @@ class AblationStudy:
         self._dataset_generator: DatasetGenerator | None = None
         if dataset_generator is not None:
             self.set_dataset_generator(dataset_generator)
-        if (
-            isinstance(training_data, str)
-            and (dataset_generator is not None or training_dataset_version is not None)
-            and not Path(training_data).exists()
+        if isinstance(training_data, str) and (
+            dataset_generator is not None
+            or (training_dataset_version is not None and not _looks_like_data_file(training_data))
         ):
             self.name = training_data  # Maggy's form: a dataset name, not a path
             training_data = None

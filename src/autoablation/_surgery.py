@@ -202,42 +202,99 @@ def _rewire(config: Config, replaced: str, source: Config, adapter: Adapter | No
     config["output_layers"] = _replace_endpoint(config["output_layers"], replaced, target)
 
 
-def _bypass_functional(config: Config, name: str, entry: str, adapter: Adapter | None) -> None:
-    """Remove one single-input layer from a functional config, wiring its input through."""
-    layers = config["layers"]
-    index = layer_names(config).index(name)
-    nodes = layers[index].get("inbound_nodes", [])
-    if len(nodes) != 1:
-        raise ModelSurgeryError(
-            f"{entry}: layer {name!r} is called {len(nodes)} times in the graph (a shared "
-            "layer); only a layer called once can be removed"
-        )
-    sources = list(_tensors(nodes[0]))
-    if len(sources) != 1:
-        inputs = ", ".join(str(t["config"]["keras_history"][0]) for t in sources)
-        raise ModelSurgeryError(
-            f"{entry}: layer {name!r} takes {len(sources)} inputs ({inputs}); only a "
-            "single-input layer can be bypassed (remove a block with model.add_module)"
-        )
-    _check_single_output(config, name, entry)
-    del layers[index]
-    _rewire(config, name, sources[0], adapter)
+class _Surgery:
+    """Removals on one functional config, remembering what stands in for each removed layer.
+
+    Removals of one trial may chain (module ``a..b`` then ``b..c``) or overlap (a module and a
+    layer inside it): a name an earlier removal took out resolves to the layer now feeding its
+    consumers, so the result does not depend on the order of declaration.
+    """
+
+    def __init__(self, config: Config, entry: str, adapter: Adapter | None) -> None:
+        self.config = config
+        self.entry = entry
+        self.adapter = adapter
+        self.aliases: dict[str, str] = {}
+
+    def resolve(self, name: str) -> str:
+        while name in self.aliases:
+            name = self.aliases[name]
+        return name
+
+    def bypass(self, name: str) -> None:
+        """Remove one single-input layer, wiring its input to its consumers."""
+        if name in self.aliases:
+            return  # an earlier removal of this trial took it out
+        config, entry = self.config, self.entry
+        _check_removable(config, name, entry)
+        layers = config["layers"]
+        index = layer_names(config).index(name)
+        nodes = layers[index].get("inbound_nodes", [])
+        if len(nodes) != 1:
+            raise ModelSurgeryError(
+                f"{entry}: layer {name!r} is called {len(nodes)} times in the graph (a shared "
+                "layer); only a layer called once can be removed"
+            )
+        sources = list(_tensors(nodes[0]))
+        if len(sources) != 1:
+            inputs = ", ".join(str(t["config"]["keras_history"][0]) for t in sources)
+            raise ModelSurgeryError(
+                f"{entry}: layer {name!r} takes {len(sources)} inputs ({inputs}); only a "
+                "single-input layer can be bypassed (remove a block with model.add_module)"
+            )
+        _check_single_output(config, name, entry)
+        del layers[index]
+        self.aliases[name] = str(sources[0]["config"]["keras_history"][0])
+        _rewire(config, name, sources[0], self.adapter)
+
+    def remove_module(self, start: str, end: str) -> None:
+        """Remove a module; see `module_layers`."""
+        if end in self.aliases:
+            return  # an earlier, larger removal of this trial took its end out already
+        config, entry = self.config, self.entry
+        start = self.resolve(start)
+        members = module_layers(config, start, end, entry=entry)
+        _check_single_output(config, end, entry)
+        starts = {
+            tuple(t["config"]["keras_history"]): t
+            for e in config["layers"]
+            if layer_name(e) in members
+            for t in _tensors(e.get("inbound_nodes", []))
+            if t["config"]["keras_history"][0] == start
+        }
+        if len(starts) != 1:
+            raise ModelSurgeryError(
+                f"{entry}: the module reads {len(starts)} different outputs of {start!r}; "
+                "it must read exactly one"
+            )
+        (source,) = starts.values()
+        config["layers"] = [e for e in config["layers"] if layer_name(e) not in members]
+        for member in members:
+            self.aliases[member] = start
+        _rewire(config, end, source, self.adapter)
 
 
 def _remove_sequential(
-    config: Config, names: list[str], entry: str, adapter: Adapter | None
+    config: Config, names: Iterable[str], entry: str, adapter: Adapter | None
 ) -> None:
-    """Drop entries from a Sequential stack; an adapter takes the first one's place."""
-    order = layer_names(config)
-    first = min(order.index(n) for n in names)
-    last = max(order.index(n) for n in names)
-    contiguous = set(order[first : last + 1]) == set(names)
-    inserted = None
-    if adapter is not None and contiguous and first > 0:
-        inserted = adapter(order[last], [order[first - 1], 0, 0])
-    kept = [e for e in config["layers"] if layer_name(e) not in names]
-    if inserted is not None:
-        kept.insert(first, inserted)
+    """Drop entries from a Sequential stack; each contiguous run may become one adapter."""
+    removed = set(names)
+    for name in removed:
+        _check_removable(config, name, entry)
+    kept: list[Config] = []
+    run: list[str] = []
+    for item in [*config["layers"], None]:
+        current = layer_name(item) if item is not None else None
+        if current is not None and current in removed:
+            run.append(current)
+            continue
+        if run and adapter is not None and kept:
+            inserted = adapter(run[-1], [layer_name(kept[-1]), 0, 0])
+            if inserted is not None:
+                kept.append(inserted)
+        run = []
+        if item is not None:
+            kept.append(item)
     config["layers"] = kept
 
 
@@ -273,6 +330,10 @@ def module_layers(config: Config, start: str, end: str, *, entry: str = "module"
         )
     module = (after_start & before_end) | {end}
     outputs = set(output_layer_names(config))
+    if end in outputs:
+        raise ModelSurgeryError(
+            f"{entry}: {end!r} is an output layer of the model; a module cannot end there"
+        )
     for layer in module:
         for source in inbound[layer]:
             if source not in module and source != start:
@@ -302,31 +363,6 @@ def _reach(origin: str, edges: dict[str, set[str]]) -> set[str]:
             seen.add(node)
             stack.extend(edges.get(node, ()))
     return seen
-
-
-def _remove_module(
-    config: Config, start: str, end: str, entry: str, adapter: Adapter | None
-) -> None:
-    members = module_layers(config, start, end, entry=entry)
-    if not is_functional(config):
-        _remove_sequential(config, members, entry, adapter)
-        return
-    _check_single_output(config, end, entry)
-    starts = {
-        tuple(t["config"]["keras_history"]): t
-        for e in config["layers"]
-        if layer_name(e) in members
-        for t in _tensors(e.get("inbound_nodes", []))
-        if t["config"]["keras_history"][0] == start
-    }
-    if len(starts) != 1:
-        raise ModelSurgeryError(
-            f"{entry}: the module reads {len(starts)} different outputs of {start!r}; "
-            "it must read exactly one"
-        )
-    (source,) = starts.values()
-    config["layers"] = [e for e in config["layers"] if layer_name(e) not in members]
-    _rewire(config, end, source, adapter)
 
 
 def prefix_layers(config: Config, prefix: str, *, entry: str = "prefix") -> list[str]:
@@ -372,22 +408,25 @@ def remove_layers(
             multi-input or multi-output layer, a module with outside connections).
     """
     result = copy.deepcopy(config)
-    original = set(layer_names(config))
-    for start, end in modules:
-        _remove_module(result, start, end, entry, adapter)
+    original = layer_names(config)
+    modules = list(modules)
     wanted = list(names)
-    for prefix in prefixes:
-        wanted += prefix_layers(config, prefix, entry=entry)
-    for name in dict.fromkeys(wanted):
+    for name in [*wanted, *(bound for module in modules for bound in module)]:
         if name not in original:
             raise _unknown(config, name, entry)
-        if name not in layer_names(result):
-            continue  # a module of this trial already removed it
-        _check_removable(result, name, entry)
-        if is_functional(result):
-            _bypass_functional(result, name, entry, adapter)
-        else:
-            _remove_sequential(result, [name], entry, adapter)
+    for prefix in prefixes:
+        wanted += prefix_layers(config, prefix, entry=entry)
+    if not is_functional(result):
+        inside = [
+            m for start, end in modules for m in module_layers(config, start, end, entry=entry)
+        ]
+        _remove_sequential(result, dict.fromkeys([*inside, *wanted]), entry, adapter)
+        return result
+    surgery = _Surgery(result, entry, adapter)
+    for start, end in modules:
+        surgery.remove_module(start, end)
+    for name in dict.fromkeys(wanted):
+        surgery.bypass(name)
     return result
 
 

@@ -59,6 +59,39 @@ class Component:
         """Whether ablating this component edits the model."""
         return bool(self.layers or self.prefixes or self.modules)
 
+    @property
+    def removal(self) -> tuple[frozenset[Any], ...]:
+        """What ablating this component removes, whatever order it was declared in."""
+        return (
+            frozenset(self.features),
+            frozenset(self.layers),
+            frozenset(self.prefixes),
+            frozenset(self.modules),
+            frozenset({self.custom_model} - {None}),
+        )
+
+    def covers(self, other: Component) -> bool:
+        """Whether ablating this component also removes everything ``other`` removes."""
+        return (
+            set(other.features) <= set(self.features)
+            and all(n in self.layers or n.startswith(self.prefixes) for n in other.layers)
+            and set(other.prefixes) <= set(self.prefixes)
+            and set(other.modules) <= set(self.modules)
+            and other.custom_model is None
+            and self.custom_model is None
+        )
+
+    def overlaps(self, other: Component) -> bool:
+        """Whether the two components remove something in common."""
+        return bool(
+            set(self.features) & set(other.features)
+            or set(self.layers) & set(other.layers)
+            or any(n.startswith(self.prefixes) for n in other.layers)
+            or any(n.startswith(other.prefixes) for n in self.layers)
+            or set(self.prefixes) & set(other.prefixes)
+            or set(self.modules) & set(other.modules)
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-compatible dict that `from_dict` reads back."""
         data: dict[str, Any] = {"kind": self.kind.value, "name": self.name}
@@ -169,7 +202,18 @@ class Trial:
     @property
     def label(self) -> str:
         """Short human-readable tag used to prefix logs, e.g. ``feature:pclass``."""
-        return BASE if self.kind == BASE else f"{self.kind}:{self.ablated}"
+        return BASE if self.kind == BASE and self.ablated == BASE else f"{self.kind}:{self.ablated}"
+
+    @property
+    def removal(self) -> tuple[Any, ...]:
+        """What this trial removes, order aside, and its repeat: equal means same training."""
+        parts = [c.removal for c in self.removed]
+        merged = (
+            tuple(frozenset().union(*column) for column in zip(*parts, strict=True))
+            if parts
+            else ()
+        )
+        return (merged, self.repeat)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-compatible dict that `from_dict` reads back."""
