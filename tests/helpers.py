@@ -29,6 +29,7 @@ class Recorder:
     def __init__(self) -> None:
         import threading
 
+        self.metrics: list[tuple[str, int, float]] = []
         self.started: list[tuple[str, str, int]] = []
         self.finished: list[Any] = []
         self.requeued: list[tuple[str, str, str]] = []
@@ -47,6 +48,15 @@ class Recorder:
 
     def trial_logs(self, trial: Any, worker: str, lines: Any) -> None:
         self.logs.extend((trial.trial_id, line) for line in lines)
+
+    def trial_metrics(self, trial: Any, worker: str, points: Any) -> None:
+        self.metrics.extend((trial.trial_id, step, value) for step, value in points)
+
+    def experiment_started(self, name: str, trials: Any, done: int) -> None:
+        pass
+
+    def experiment_ended(self, status: str) -> None:
+        pass
 
 
 def make_trials(count: int) -> list[Any]:
@@ -88,3 +98,39 @@ def dense_chain(width: int, units: list[int]) -> Any:
     for n in units:
         x = keras.layers.Dense(n)(x)
     return keras.Model(inputs, keras.layers.Dense(1)(x))
+
+
+def synthetic_results(
+    effects: dict[str, float], repeats: int = 5, *, history: bool = False
+) -> list[Any]:
+    """Final results of a study whose components shift the base metric by known amounts."""
+    import numpy as np
+
+    from autoablation._ablator import repeat_seeds
+    from autoablation._trial import Component, ComponentKind, Trial, TrialResult, TrialStatus
+
+    rng = np.random.default_rng(0)
+    seeds = repeat_seeds(0, repeats)
+    results = []
+    for repeat, seed in enumerate(seeds):
+        base = 0.8 + rng.normal(0, 0.01)
+        configs = [("base", "base", (), 0.0)] + [
+            ("feature", n, (Component(ComponentKind.FEATURE, n, features=(n,)),), e)
+            for n, e in effects.items()
+        ]
+        for kind, name, removed, effect in configs:
+            trial = Trial.create(kind, name, removed, repeat=repeat, seed=seed)
+            metric = base + effect + rng.normal(0, 0.003)
+            curve = tuple((s, metric - 0.1 * (3 - s)) for s in range(4)) if history else ()
+            results.append(
+                TrialResult(
+                    trial,
+                    TrialStatus.OK,
+                    metric=metric,
+                    started_at=1.0,
+                    finished_at=2.0,
+                    worker="w",
+                    history=curve,
+                )
+            )
+    return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,18 +25,23 @@ def run(command: list[str]) -> str:
     return done.stdout
 
 
-def check_table(out: str) -> None:
-    assert "Ablation study 'titanic' (loco): 8 trials (8 ok)" in out
-    lines = out[out.index("rank  kind") :].splitlines()
-    assert len([line for line in lines[1:] if line.strip()]) == 8
+def check_table(out: str, repeats: int) -> None:
+    trials = 8 * repeats
+    policy = f"loco, {repeats} repeats" if repeats > 1 else "loco"
+    assert f"Ablation study 'titanic' ({policy}): {trials} trials ({trials} ok)" in out
+    rows = re.findall(r"^\s*\d+\s{2}(?:feature|layer|base)\s", out, flags=re.M)
+    assert len(rows) == 8
     names = {"sex", "pclass", "age", "sibsp", "parch", "my_dense_two", "my_dense_three", "base"}
     assert names <= set(out.split())
 
 
 def test_quickstart_runs_with_python() -> None:
-    check_table(run([sys.executable, str(QUICKSTART), "--epochs", "1", "--master", "local[2]"]))
+    out = run([sys.executable, str(QUICKSTART), "--epochs", "1", "--master", "local[2]"])
+    check_table(out, repeats=3)
+    assert "p (Holm)" in out and "journal, logs and plots:" in out
 
 
 def test_quickstart_runs_with_spark_submit() -> None:
     spark_submit = Path(sys.executable).parent / "spark-submit"
-    check_table(run([str(spark_submit), "--master", "local[2]", str(QUICKSTART), "--epochs", "1"]))
+    command = [str(spark_submit), "--master", "local[2]", str(QUICKSTART), "--epochs", "1"]
+    check_table(run([*command, "--repeats", "1"]), repeats=1)

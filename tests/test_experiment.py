@@ -96,8 +96,8 @@ def test_layer_trials_have_the_parameters_of_the_network_built_without_the_layer
 
 
 def test_the_printed_table_is_ranked(result: ExperimentResult) -> None:
-    table = result.table()
-    assert table["metric"].is_monotonic_increasing
+    ranking = result.ranking()
+    assert ranking["delta"].is_monotonic_increasing
     assert "Ablation study 'e2e' (loco): 5 trials (5 ok)" in str(result)
 
 

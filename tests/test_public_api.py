@@ -21,6 +21,7 @@ EXPECTED = [
     "FrameTooLargeError",
     "GeneratedDataset",
     "KeepOne",
+    "Listener",
     "ModelSurgeryError",
     "Pairs",
     "ProtocolError",
@@ -34,6 +35,7 @@ EXPECTED = [
     "UnknownComponentError",
     "__version__",
     "experiment",
+    "load",
 ]
 
 

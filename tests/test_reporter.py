@@ -71,3 +71,29 @@ def test_restored_data_goes_out_before_newer_data() -> None:
     r.log("new")
     r.restore(metrics, logs)
     assert r.drain() == ([(0, 0.1)], ["old", "new"])
+
+
+def test_the_keras_callback_broadcasts_every_epoch(tmp_path) -> None:
+    import keras
+    import numpy as np
+
+    r = Reporter(Trial.create("base", "base"), tensorboard_root=str(tmp_path))
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+    model.fit(x, y, epochs=3, verbose=0, validation_data=(x, y), callbacks=[r.keras_callback()])
+    metrics, _ = r.drain()
+    assert [step for step, _ in metrics] == [0, 1, 2]
+    with pytest.raises(
+        ReturnValueError, match="epoch logs have no 'auc'; they have: loss, val_loss"
+    ):
+        model.fit(
+            x, y, epochs=1, verbose=0, validation_data=(x, y), callbacks=[r.keras_callback("auc")]
+        )
+
+
+def test_each_trial_has_its_own_tensorboard_folder(tmp_path) -> None:
+    first = Reporter(Trial.create("base", "base"), tensorboard_root=str(tmp_path))
+    second = Reporter(Trial.create("base", "base", repeat=1), tensorboard_root=str(tmp_path))
+    assert first.tensorboard_dir != second.tensorboard_dir
+    assert (tmp_path / first.trial_id).is_dir()

@@ -1,5 +1,3 @@
-import pandas as pd
-
 from autoablation import ExperimentResult, TrialResult, TrialStatus
 from tests.helpers import make_trials
 
@@ -43,27 +41,27 @@ def test_to_pandas_has_one_row_per_trial_with_the_documented_columns() -> None:
     ]
 
 
-def test_the_table_puts_the_most_harmful_removal_first_for_max() -> None:
-    table = ExperimentResult("e", results([0.8, 0.6, 0.9])).table()
-    assert table["ablated"].tolist() == ["f1", "base", "f2"]
-    assert table["rank"].tolist() == [1, 2, 3]
-    assert table["delta"].round(3).tolist() == [-0.2, 0.0, 0.1]
+def test_the_ranking_puts_the_most_harmful_removal_first_for_max() -> None:
+    ranking = ExperimentResult("e", results([0.8, 0.6, 0.9])).ranking()
+    assert ranking["ablated"].tolist() == ["f1", "base", "f2"]
+    assert ranking["delta"].round(3).tolist() == [-0.2, 0.0, 0.1]
 
 
 def test_for_min_the_largest_metric_is_the_most_harmful() -> None:
-    table = ExperimentResult("e", results([0.3, 0.5, 0.1]), direction="min").table()
-    assert table["ablated"].tolist() == ["f1", "base", "f2"]
+    ranking = ExperimentResult("e", results([0.3, 0.5, 0.1]), direction="min").ranking()
+    assert ranking["ablated"].tolist() == ["f1", "base", "f2"]
 
 
-def test_failed_trials_come_last_unranked_and_are_explained() -> None:
+def test_failed_trials_come_last_and_are_explained() -> None:
     result = ExperimentResult(
-        "e", results([0.8, None, 0.7], [TrialStatus.OK, TrialStatus.FAILED, TrialStatus.OK])
+        "e",
+        results([0.8, None, 0.7], [TrialStatus.OK, TrialStatus.FAILED, TrialStatus.OK]),
     )
-    table = result.table()
-    assert table["ablated"].tolist() == ["f2", "base", "f1"]
-    assert pd.isna(table["rank"].iloc[-1])
+    ranking = result.ranking()
+    assert ranking["ablated"].tolist() == ["f2", "base", "f1"]
+    assert ranking.iloc[-1]["note"] == "no repeat succeeded" and ranking.iloc[-1]["failed"] == 1
     text = str(result)
-    assert "feature:f1: ValueError: bad" in text and "(2 ok, 1 failed)" in text
+    assert "feature:f1#0: ValueError: bad" in text and "(2 ok, 1 failed)" in text
     assert not result.ok
 
 
@@ -82,3 +80,4 @@ def test_printing_shows_a_ranked_table() -> None:
         == "Ablation study 'titanic' (loco): 2 trials (2 ok), 'metric', higher is better, 12.0s"
     )
     assert "-0.2000" in text and "0.6000" in text
+    assert "note: one paired repeat: no interval or test" in text

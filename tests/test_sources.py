@@ -33,7 +33,7 @@ def run(spark: Any, source: Any, **options: Any) -> pd.DataFrame:
     study.features.include_groups(["sibsp", "parch"])
     study.model.set_base_model_generator(dense_model)
     study.model.layers.include("my_dense_two")
-    result = experiment.launch(train, study, name="sources", spark=spark, **options)
+    result = experiment.launch(train, study, name="sources", spark=spark, overwrite=True, **options)
     frame = result.to_pandas().set_index("ablated")
     assert (frame["status"] == "ok").all(), frame["error"].tolist()
     return frame[["metric", "test_loss", "train_loss"]]

@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from autoablation import experiment
 from autoablation._ablator import LOCO, Ablator, KeepOne, Pairs
 from autoablation._datasets import DatasetFunction, GeneratedDataset
+from autoablation._events import Listener
 from autoablation._exceptions import (
     AblationError,
     AuthenticationError,
@@ -29,7 +30,7 @@ from autoablation._exceptions import (
     UnknownComponentError,
 )
 from autoablation._reporter import Reporter
-from autoablation._result import ExperimentResult
+from autoablation._result import ExperimentResult, load
 from autoablation._study import AblationStudy
 from autoablation._trial import Component, ComponentKind, Trial, TrialResult, TrialStatus
 from autoablation.experiment import AblationConfig
@@ -55,6 +56,7 @@ __all__ = [
     "FrameTooLargeError",
     "GeneratedDataset",
     "KeepOne",
+    "Listener",
     "ModelSurgeryError",
     "Pairs",
     "ProtocolError",
@@ -68,4 +70,5 @@ __all__ = [
     "UnknownComponentError",
     "__version__",
     "experiment",
+    "load",
 ]

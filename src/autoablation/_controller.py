@@ -28,8 +28,9 @@ from collections import deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from autoablation._events import Listener, LoggingListener
 from autoablation._exceptions import ProtocolError
 from autoablation._messages import Heartbeat, MessageError, Register, Result, text
 from autoablation._protocol import decode_message, encode_message
@@ -39,48 +40,6 @@ logger = logging.getLogger("autoablation.controller")
 
 Reply = Callable[[dict[str, Any]], None]
 ConnKey = Hashable
-
-
-class ControllerListener(Protocol):
-    """Receives trial events on the controller thread; implementations must return quickly."""
-
-    def trial_started(self, trial: Trial, worker: str, attempt: int) -> None:
-        """A worker took the trial."""
-
-    def trial_finished(self, result: TrialResult) -> None:
-        """The trial reached a final state."""
-
-    def trial_requeued(self, trial: Trial, worker: str, reason: str) -> None:
-        """The trial's worker was lost; the trial waits for another worker."""
-
-    def trial_logs(self, trial: Trial, worker: str, lines: Sequence[str]) -> None:
-        """Log lines from the trial's training function."""
-
-
-class LoggingListener:
-    """The default listener: one log line per event on the ``autoablation`` logger."""
-
-    def trial_started(self, trial: Trial, worker: str, attempt: int) -> None:
-        """Log the start."""
-        again = f" (attempt {attempt})" if attempt > 1 else ""
-        logger.info("[%s] started on %s%s", trial.label, worker, again)
-
-    def trial_finished(self, result: TrialResult) -> None:
-        """Log the outcome."""
-        if result.status is TrialStatus.OK:
-            logger.info("[%s] ok: metric %.6g", result.trial.label, result.metric)
-        else:
-            reason = result.error.strip().splitlines()[-1] if result.error.strip() else ""
-            logger.warning("[%s] %s: %s", result.trial.label, result.status.value, reason)
-
-    def trial_requeued(self, trial: Trial, worker: str, reason: str) -> None:
-        """Log the loss."""
-        logger.warning("[%s] lost %s (%s); it will run again", trial.label, worker, reason)
-
-    def trial_logs(self, trial: Trial, worker: str, lines: Sequence[str]) -> None:
-        """Forward the trial's log lines."""
-        for line in lines:
-            logger.info("[%s] %s", trial.label, line)
 
 
 @dataclass
@@ -152,7 +111,7 @@ class Controller:
         heartbeat_interval: float = 1.0,
         heartbeat_timeout: float | None = None,
         max_attempts: int = 3,
-        listener: ControllerListener | None = None,
+        listener: Listener | None = None,
     ) -> None:
         self._trials = {t.trial_id: t for t in trials}
         if len(self._trials) != len(trials):
@@ -160,7 +119,7 @@ class Controller:
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout or max(30.0, 10 * heartbeat_interval)
         self.max_attempts = max_attempts
-        self._listener: ControllerListener = listener or LoggingListener()
+        self._listener: Listener = listener or LoggingListener()
         self._pending: deque[str] = deque(self._trials)
         self._running: dict[str, _Running] = {}
         self._orphans: dict[tuple[str, str], _Running] = {}
@@ -390,8 +349,10 @@ class Controller:
     ) -> None:
         """Keep metrics and forward log lines carried by a heartbeat or a result."""
         running.history.extend(metrics)
+        trial = self._trials[trial_id]
+        if metrics:
+            self._notify(self._listener.trial_metrics, trial, running.worker_id, list(metrics))
         if logs:
-            trial = self._trials[trial_id]
             self._notify(self._listener.trial_logs, trial, running.worker_id, list(logs))
 
     def _on_result(self, worker: _Worker, message: Result) -> None:

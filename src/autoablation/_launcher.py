@@ -1,8 +1,10 @@
-"""Running a validated experiment on Spark: server, controller, job thread, watchdog.
+"""Running a checked experiment: its directory, its listeners, and the trials on Spark.
 
-`ExperimentRun.execute` starts the controller and the RPC server, runs the Spark job of
-long-running tasks from a background thread (starting it again if Spark loses it while trials
-remain), waits for the controller to finish, and shuts everything down in order.
+`ExperimentRun.execute` expands the repeats, opens the experiment directory (resuming what its
+journal already holds), and runs the remaining trials: it starts the controller and the RPC
+server, runs the Spark job of long-running tasks from a background thread (starting it again if
+Spark loses it while trials remain), waits for the controller to finish, shuts everything down
+in order, and writes the result table and plots.
 """
 
 from __future__ import annotations
@@ -16,8 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from autoablation._controller import Controller, ControllerListener
+from autoablation._ablator import with_repeats
+from autoablation._controller import Controller
+from autoablation._events import Listener, Listeners, LoggingListener
 from autoablation._exceptions import ExperimentError, StudyError
+from autoablation._journal import DriverLog, ExperimentDir, JournalWriter, default_dir
+from autoablation._preflight import Preflight
+from autoablation._progress import VERBOSITY, ProgressListener
 from autoablation._protocol import new_secret
 from autoablation._result import ExperimentResult
 from autoablation._server import RpcServer
@@ -28,9 +35,11 @@ from autoablation._spark import (
     is_local_master,
     make_task,
     run_job,
+    stage_data,
     task_slots,
 )
-from autoablation._trial import Trial
+from autoablation._tracking import MlflowListener, mlflow_wanted
+from autoablation._trial import Trial, TrialResult, TrialStatus
 from autoablation._worker import TrialRuntime
 
 logger = logging.getLogger("autoablation")
@@ -74,6 +83,13 @@ class RunOptions:
     max_job_restarts: int = 3
     data_transport: str = "auto"
     data_dir: str | None = None
+    repeats: int = 1
+    experiment_dir: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+    verbose: int = 1
+    mlflow: bool | None = None
+    tensorboard_dir: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -104,49 +120,160 @@ class RunOptions:
             )
         if self.data_dir is not None and not isinstance(self.data_dir, (str, os.PathLike)):
             raise StudyError(f"data_dir must be a path or URI; got {self.data_dir!r}")
+        _positive("repeats", self.repeats, integer=True)
+        if self.verbose not in VERBOSITY:
+            raise StudyError(f"verbose must be 0, 1 or 2; got {self.verbose!r}")
+        if self.resume and self.overwrite:
+            raise StudyError("resume=True and overwrite=True contradict each other; choose one")
+
+    def describe(self) -> dict[str, Any]:
+        """The options that describe the results (kept in the journal and study.json)."""
+        keys = ("name", "optimization_key", "direction", "ablator", "repeats")
+        return {key: getattr(self, key) for key in keys}
 
 
 class ExperimentRun:
-    """One execution of a validated experiment on a Spark session."""
+    """One run of a checked experiment on a Spark session."""
 
     def __init__(
         self,
         session: Any,
-        trials: list[Trial],
+        checked: Preflight,
         train_fn: Callable[..., Any],
-        runtime_factory: Callable[[Any], TrialRuntime],
         options: RunOptions,
-        listener: ControllerListener | None = None,
+        *,
+        seed: int,
+        study: dict[str, Any],
+        listener: Listener | None = None,
     ) -> None:
         self._sc = session.sparkContext
-        self._trials = trials
+        self._checked = checked
         self._train_fn = train_fn
-        self._runtime_factory = runtime_factory
         self._options = options
+        self._seed = seed
+        self._study = study
         self._listener = listener
         self.group_id = f"autoablation-{options.name}-{uuid.uuid4().hex[:8]}"
         self._failure: str | None = None
 
     def execute(self) -> ExperimentResult:
-        """Run every trial and return the results.
+        """Run every trial the experiment directory does not hold a result for.
 
         Raises:
+            StudyError: The experiment directory holds another study, or an experiment that
+                was neither resumed nor overwritten.
             ExperimentError: Spark kept failing, or the driver's machinery stopped; the
                 error's ``result`` holds every trial that finished.
-            KeyboardInterrupt: The driver was interrupted; the job group is cancelled first.
+            KeyboardInterrupt: The driver was interrupted; the job group is cancelled first
+                and the journal records every trial that finished.
         """
+        options = self._options
+        trials = with_repeats(self._checked.trials, options.repeats, self._seed)
+        directory = ExperimentDir(options.experiment_dir or default_dir(options.name))
+        fingerprint = {
+            **self._checked.fingerprint,
+            "optimization_key": options.optimization_key,
+            "direction": options.direction,
+        }
+        state = directory.open(fingerprint, resume=options.resume, overwrite=options.overwrite)
+        wanted = {t.trial_id for t in trials}
+        done = {
+            trial_id: result
+            for trial_id, result in state.results.items()
+            if trial_id in wanted and result.status in (TrialStatus.OK, TrialStatus.FAILED)
+        }
+        to_run = [t for t in trials if t.trial_id not in done]
+        directory.write_study(
+            {
+                "name": options.name,
+                "fingerprint": fingerprint,
+                "options": options.describe(),
+                "study": self._study,
+                "trials": [t.to_dict() for t in trials],
+            }
+        )
+        journal = JournalWriter(
+            directory, fingerprint=fingerprint, options=options.describe(), previous=state.results
+        )
+        driver_log = DriverLog(directory.path / "driver.log")
+        listeners = Listeners([driver_log, *self._listeners(journal)])
+        started = time.time()
+        status = "interrupted"
+        new: dict[str, TrialResult] = {}
+        try:
+            listeners.experiment_started(options.name, to_run, len(done))
+            if to_run:
+                logger.info(
+                    "%d of %d trials to run (%d done before) in %s",
+                    len(to_run),
+                    len(trials),
+                    len(done),
+                    directory.path,
+                )
+                new = {r.trial.trial_id: r for r in self._run_trials(to_run, listeners, directory)}
+            status = "finished" if self._failure is None else "stopped"
+        finally:
+            listeners.experiment_ended(status)
+        result = ExperimentResult(
+            options.name,
+            [
+                done.get(t.trial_id) or new[t.trial_id]
+                for t in trials
+                if t.trial_id in done or t.trial_id in new
+            ],
+            optimization_key=options.optimization_key,
+            direction=options.direction,
+            ablator=options.ablator,
+            duration_s=time.time() - started,
+            job_group=self.group_id if to_run else "",
+            experiment_dir=directory.path,
+        )
+        _write_plots(result, directory)
+        if self._failure is not None:
+            raise ExperimentError(f"experiment {options.name!r} stopped: {self._failure}", result)
+        return result
+
+    def _listeners(self, journal: JournalWriter) -> list[Listener]:
+        options = self._options
+        listeners: list[Listener] = [
+            LoggingListener(),
+            journal,
+            ProgressListener(options.verbose, options.direction),
+        ]
+        if mlflow_wanted(options.mlflow):
+            listeners.append(
+                MlflowListener(f"autoablation/{options.name}", params=options.describe())
+            )
+        if self._listener is not None:
+            listeners.append(self._listener)
+        return listeners
+
+    def _runtime(self, directory: ExperimentDir) -> TrialRuntime:
+        checked, options, sc = self._checked, self._options, self._sc
+        data = checked.data
+        handle = (
+            None if data is None else stage_data(sc, data, options.data_transport, options.data_dir)
+        )
+        tensorboard = options.tensorboard_dir
+        if tensorboard is None and is_local_master(str(sc.master)):
+            tensorboard = str(directory.path / "tensorboard")
+        return TrialRuntime(checked.recipe, handle, checked.dataset_generator, tensorboard)
+
+    def _run_trials(
+        self, trials: list[Trial], listener: Listener, directory: ExperimentDir
+    ) -> list[TrialResult]:
+        """Run the trials on Spark; returns their results (every one, final)."""
         options, sc = self._options, self._sc
-        workers = min(options.num_workers or task_slots(sc), len(self._trials))
+        workers = min(options.num_workers or task_slots(sc), len(trials))
         bind_host, advertised_host = driver_hosts(sc)
         secret = new_secret()
         controller = Controller(
-            self._trials,
+            trials,
             heartbeat_interval=options.heartbeat_interval,
             heartbeat_timeout=options.heartbeat_timeout,
             max_attempts=options.max_attempts,
-            listener=self._listener,
+            listener=listener,
         )
-        started = time.time()
         server: RpcServer | None = None
         runtime: TrialRuntime | None = None
         try:
@@ -156,7 +283,7 @@ class ExperimentRun:
                 on_close=controller.connection_closed,
                 host=bind_host,
             )
-            runtime = self._runtime_factory(sc)
+            runtime = self._runtime(directory)
             task = make_task(
                 (advertised_host, server.address[1]),
                 secret,
@@ -170,7 +297,7 @@ class ExperimentRun:
             logger.info(
                 "experiment %r: %d trials on %d workers, driver at %s:%d",
                 options.name,
-                len(self._trials),
+                len(trials),
                 workers,
                 advertised_host,
                 server.address[1],
@@ -182,18 +309,7 @@ class ExperimentRun:
             controller.stop()
             if runtime is not None:
                 runtime.release()
-        result = ExperimentResult(
-            options.name,
-            controller.results(),
-            optimization_key=options.optimization_key,
-            direction=options.direction,
-            ablator=options.ablator,
-            duration_s=time.time() - started,
-            job_group=self.group_id,
-        )
-        if self._failure is not None:
-            raise ExperimentError(f"experiment {options.name!r} stopped: {self._failure}", result)
-        return result
+        return controller.results()
 
     def _run(self, controller: Controller, task: Any, workers: int) -> None:
         from pyspark import InheritableThread
@@ -227,9 +343,8 @@ class ExperimentRun:
 
     def _drive_jobs(self, controller: Controller, task: Any, workers: int) -> None:
         options = self._options
-        description = (
-            f"autoablation {options.name!r}: {options.ablator}, {len(self._trials)} trials"
-        )
+        total = controller.progress().total
+        description = f"autoablation {options.name!r}: {options.ablator}, {total} trials"
         generation = 0
         try:
             while not controller.is_done():
@@ -272,3 +387,13 @@ class ExperimentRun:
 def _send(server: RpcServer | None, conn: int, reply: dict[str, Any]) -> None:
     if server is not None:
         server.send(conn, reply)
+
+
+def _write_plots(result: ExperimentResult, directory: ExperimentDir) -> None:
+    """Write the plots; a plotting problem never costs the result."""
+    if not any(t.status is TrialStatus.OK for t in result.trials):
+        return
+    try:
+        result.plot(directory.path / "plots" / "effects.png")
+    except Exception as exc:
+        logger.warning("could not write the plots: %s", exc)

@@ -7,6 +7,8 @@ can be serialised. A study that passes runs; one that does not is refused with t
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,13 +27,61 @@ from autoablation._worker import train_parameters
 
 @dataclass(frozen=True)
 class Preflight:
-    """A study that passed every check, ready to run."""
+    """A study that passed every check, ready to run.
+
+    Attributes:
+        ablator: The policy.
+        trials: Its trials (one repeat).
+        data: The prepared data of the default dataset generator, if any.
+        recipe: How to build each trial's model, if the study has models.
+        dataset_generator: The study's own dataset generator, if any.
+        fingerprint: What makes two runs' results comparable (see ``study_fingerprint``).
+    """
 
     ablator: Ablator
     trials: list[Trial]
     data: PreparedData | None
     recipe: ModelRecipe | None
     dataset_generator: Callable[..., Any] | None
+    fingerprint: dict[str, Any]
+
+
+def _data_digest(data: PreparedData | None) -> str | None:
+    if data is None:
+        return None
+    digest = hashlib.sha256()
+    for array in (data.x, data.y, data.test_mask):
+        digest.update(array.tobytes())
+    digest.update(json.dumps([data.feature_names, data.label.classes]).encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+def _qualname(value: Any) -> str | None:
+    if value is None:
+        return None
+    module = getattr(value, "__module__", "?")
+    return f"{module}.{getattr(value, '__qualname__', type(value).__name__)}"
+
+
+def study_fingerprint(
+    study: AblationStudy, data: PreparedData | None, base_model: str | None
+) -> dict[str, Any]:
+    """What must not change for two runs' results to be comparable (and one to resume another).
+
+    Components and repeats may change: a resumed study with more of them runs only the new
+    trials. The data, the split, the base model's architecture and how models are repaired may
+    not.
+    """
+    return {
+        "label": study.label_name,
+        "test_fraction": study.test_fraction,
+        "seed": study.seed,
+        "standardize": study.standardize,
+        "data": _data_digest(data),
+        "dataset_generator": _qualname(study.dataset_generator),
+        "base_model": base_model,
+        "shape_strategy": study.model.shape_strategy,
+    }
 
 
 def _check_data(
@@ -115,9 +165,10 @@ def preflight(
     data = study.prepared_data()
     widths = _check_data(study, trials, data)
     recipe = _recipe(study, trials)
+    base_model = None
     if recipe is not None:
         base_width = len(data.feature_names) if data is not None else None
-        check_all_models(recipe, trials, widths, base_width)
+        base_model = check_all_models(recipe, trials, widths, base_width).base.config_digest
     _check_shippable("the training function", train_fn, TrainFunctionError)
     if recipe is not None:
         _check_shippable("the base model generator", recipe.generator)
@@ -125,4 +176,11 @@ def preflight(
             _check_shippable(f"custom model {identifier!r}", generator)
     if study.dataset_generator is not None:
         _check_shippable("the dataset generator", study.dataset_generator)
-    return Preflight(policy, trials, data, recipe, study.dataset_generator)
+    return Preflight(
+        policy,
+        trials,
+        data,
+        recipe,
+        study.dataset_generator,
+        study_fingerprint(study, data, base_model),
+    )

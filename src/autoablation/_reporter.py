@@ -7,8 +7,10 @@ Calls are cheap and thread-safe, so a Keras callback may call `Reporter.broadcas
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 import threading
-from typing import SupportsFloat
+from typing import Any, SupportsFloat
 
 from autoablation._exceptions import ReturnValueError
 from autoablation._trial import Trial
@@ -35,8 +37,9 @@ class Reporter:
         ...     return 0.8
     """
 
-    def __init__(self, trial: Trial) -> None:
+    def __init__(self, trial: Trial, *, tensorboard_root: str | None = None) -> None:
         self._trial = trial
+        self._tensorboard_root = tensorboard_root
         self._lock = threading.Lock()
         self._metrics: list[tuple[int, float | None]] = []
         self._logs: list[str] = []
@@ -69,6 +72,48 @@ class Reporter:
     def repeat(self) -> int:
         """The repeat index of the running trial."""
         return self._trial.repeat
+
+    @property
+    def tensorboard_dir(self) -> str:
+        """This trial's own TensorBoard log directory (created on first use).
+
+        Inside the experiment directory when executors share it (local mode, or a shared
+        ``tensorboard_dir`` given to launch); otherwise a folder on the executor.
+        """
+        root = self._tensorboard_root or os.path.join(
+            tempfile.gettempdir(), "autoablation-tensorboard"
+        )
+        path = f"{root.rstrip('/')}/{self._trial.trial_id}"
+        if "://" not in path:
+            os.makedirs(path, exist_ok=True)
+        return path
+
+    def keras_callback(self, metric: str | None = None) -> Any:
+        """A Keras callback that broadcasts a metric at the end of every epoch (step = epoch).
+
+        Example:
+            >>> model.fit(ds, epochs=10, callbacks=[reporter.keras_callback("val_accuracy")])
+
+        Args:
+            metric: The key of Keras's epoch logs to report; default ``val_loss`` when the fit
+                has validation data, else ``loss``.
+        """
+        import keras
+
+        reporter = self
+
+        class BroadcastEpochs(keras.callbacks.Callback):  # type: ignore[misc]
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                logs = logs or {}
+                key = metric or ("val_loss" if "val_loss" in logs else "loss")
+                if key not in logs:
+                    raise ReturnValueError(
+                        f"keras_callback: epoch logs have no {key!r}; they have: "
+                        f"{', '.join(sorted(logs)) or 'nothing'}"
+                    )
+                reporter.broadcast(float(logs[key]), step=epoch)
+
+        return BroadcastEpochs()
 
     def broadcast(self, value: SupportsFloat, step: int | None = None) -> None:
         """Record an intermediate metric; it reaches the driver with the next heartbeat.

@@ -1,18 +1,23 @@
-"""The result of an experiment: one row per trial, and a ranked table of the components.
+"""The result of an experiment: every trial run, a ranking of the components, and plots.
 
-The ranked table reads like the AutoAblation paper's Tables 1 and 2: components sorted from the
-most harmful removal to the most beneficial, the base trial among them, with each metric's
-difference to the base.
+``print(result)`` shows the ranking like the AutoAblation paper's Tables 1 and 2: components
+from the most harmful removal to the most beneficial, the base among them, each with its mean
+metric, its paired difference to the base and, with repeats, 95% intervals and Holm-adjusted
+p-values.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from autoablation._trial import BASE, TrialResult, TrialStatus
+from autoablation._trial import BASE, Trial, TrialResult, TrialStatus
 
 COLUMNS = (
     "trial_id",
@@ -32,16 +37,17 @@ COLUMNS = (
 
 
 class ExperimentResult:
-    """Every trial's outcome, with tables for analysis and display.
+    """Every trial run's outcome, with a ranking of the components and plots.
 
     Attributes:
         name: The experiment's name.
-        trials: One `TrialResult` per trial, in trial order.
+        trials: One `TrialResult` per trial run (every repeat), in trial order.
         optimization_key: The metric's name.
         direction: ``"max"`` if higher is better, ``"min"`` otherwise.
         ablator: The policy that produced the trials.
         duration_s: Wall time of the experiment on the driver.
         job_group: The Spark job group the trials ran under (empty if none).
+        experiment_dir: Where the journal, logs and plots are, if anywhere.
     """
 
     def __init__(
@@ -54,6 +60,7 @@ class ExperimentResult:
         ablator: str = "loco",
         duration_s: float | None = None,
         job_group: str = "",
+        experiment_dir: Path | None = None,
     ) -> None:
         self.name = name
         self.trials = list(trials)
@@ -62,10 +69,11 @@ class ExperimentResult:
         self.ablator = ablator
         self.duration_s = duration_s
         self.job_group = job_group
+        self.experiment_dir = experiment_dir
 
     @property
     def base(self) -> TrialResult | None:
-        """The base trial's result, if the study had one."""
+        """The base trial's first result, if the study had one."""
         return next((t for t in self.trials if t.trial.kind == BASE), None)
 
     @property
@@ -73,8 +81,13 @@ class ExperimentResult:
         """Whether every trial succeeded."""
         return all(t.status is TrialStatus.OK for t in self.trials)
 
+    @property
+    def repeats(self) -> int:
+        """How many repeats the study ran (the highest repeat index plus one)."""
+        return 1 + max((t.trial.repeat for t in self.trials), default=0)
+
     def to_pandas(self) -> pd.DataFrame:
-        """One row per trial.
+        """One row per trial run.
 
         Columns: ``trial_id``, ``kind``, ``ablated``, ``metric``, ``status``, ``error``,
         ``duration_s``, ``started_at``, ``finished_at`` (epoch seconds), ``worker``,
@@ -104,74 +117,108 @@ class ExperimentResult:
         frame = pd.DataFrame(rows, columns=None if rows else list(COLUMNS))
         return frame.astype({"metric": "float64", "duration_s": "float64"})
 
-    def table(self) -> pd.DataFrame:
-        """Components ranked from the most harmful removal to the most beneficial.
+    def ranking(self) -> pd.DataFrame:
+        """One row per component (and the base), most harmful removal first.
 
-        Successful trials come first, sorted so that the worst metric (by ``direction``)
-        leads; ``delta`` is the metric minus the base trial's. Trials that did not succeed
-        follow, unranked.
+        Columns: ``ablated``, ``kind``, ``n`` (successful repeats), ``failed``, ``mean``,
+        ``std``, ``ci_low``, ``ci_high`` (95%), ``delta`` (component minus base, paired by seed),
+        ``delta_ci_low``, ``delta_ci_high``, ``p_value`` (paired t-test against the base),
+        ``p_adjusted`` (Holm across components), ``significant`` (p_adjusted < 0.05), ``note``
+        (why a statistic is empty, e.g. a single repeat).
         """
-        frame = self.to_pandas()
-        base = self.base
-        base_metric = base.metric if base is not None and base.status is TrialStatus.OK else None
-        ok = frame[frame["status"] == TrialStatus.OK.value].sort_values(
-            "metric", ascending=self.direction == "max", kind="stable"
-        )
-        ok = ok.assign(rank=pd.array(range(1, len(ok) + 1), dtype="Int64"))
-        rest = frame[frame["status"] != TrialStatus.OK.value]
-        rest = rest.assign(rank=pd.array([None] * len(rest), dtype="Int64"))
-        ranked = pd.concat([ok, rest]) if len(rest) else ok
-        ranked = ranked.assign(
-            delta=ranked["metric"] - base_metric if base_metric is not None else float("nan")
-        )
-        return ranked[
-            ["rank", "kind", "ablated", "metric", "delta", "status", "duration_s", "worker"]
-        ].reset_index(drop=True)
+        from autoablation._stats import ranking
+
+        return ranking([t for t in self.trials if t.status.is_final], self.direction)
+
+    def plot(self, path: str | os.PathLike[str]) -> list[Path]:
+        """Write the effects plot to ``path`` (PNG), and learning curves next to it.
+
+        The first figure shows each component's difference to the base with its 95% interval
+        (filled markers: significant after Holm correction). When trials broadcast metrics, a
+        second figure, ``<name>-curves.png``, shows their mean learning curves.
+
+        Returns:
+            The paths written.
+        """
+        from autoablation import _plots
+
+        target = Path(path)
+        title = f"{self.name}: effect of removing each component"
+        written = [
+            _plots.save(
+                _plots.effects_figure(self.ranking(), self.optimization_key, self.direction, title),
+                target,
+            )
+        ]
+        curves = _plots.curves_figure(self.trials, f"{self.name}: learning curves")
+        if curves is not None:
+            written.append(
+                _plots.save(curves, target.with_name(f"{target.stem}-curves{target.suffix}"))
+            )
+        return written
 
     def _header(self) -> str:
         better = "higher" if self.direction == "max" else "lower"
         counts = pd.Series([t.status.value for t in self.trials]).value_counts()
         states = ", ".join(f"{n} {s}" for s, n in counts.items())
+        repeats = f", {self.repeats} repeats" if self.repeats > 1 else ""
         took = f", {self.duration_s:.1f}s" if self.duration_s is not None else ""
         return (
-            f"Ablation study {self.name!r} ({self.ablator}): {len(self.trials)} trials "
+            f"Ablation study {self.name!r} ({self.ablator}{repeats}): {len(self.trials)} trials "
             f"({states}), {self.optimization_key!r}, {better} is better{took}"
         )
 
     def __str__(self) -> str:
-        table = self.table()
-        if table.empty:
+        ranking = self.ranking()
+        if ranking.empty:
             return self._header() + "\n(no trials)"
-        rows = [
-            [
-                "" if pd.isna(rank) else str(int(rank)),
-                kind,
-                ablated,
-                "" if pd.isna(metric) else f"{metric:.4f}",
-                "" if pd.isna(delta) or kind == BASE else f"{delta:+.4f}",
-                status,
-                "" if pd.isna(duration) else f"{duration:.1f}",
-                worker,
-            ]
-            for rank, kind, ablated, metric, delta, status, duration, worker in table.itertuples(
-                index=False
+        repeated = bool(ranking["n"].max() > 1)
+        headings = ["rank", "kind", "ablated", "n", "metric", "vs base"]
+        if repeated:
+            headings.append("p (Holm)")
+        rows = []
+        records: list[dict[Any, Any]] = ranking.to_dict("records")
+        for rank, row in enumerate(records, 1):
+            n = f"{row['n']}/{row['n'] + row['failed']}" if row["failed"] else str(row["n"])
+            metric = _number(row["mean"], row["ci_low"], row["ci_high"], signed=False)
+            delta = (
+                ""
+                if row["kind"] == BASE
+                else _number(row["delta"], row["delta_ci_low"], row["delta_ci_high"], signed=True)
             )
-        ]
-        lines = [self._header(), *_align(_HEADINGS, rows, right={0, 3, 4, 6})]
+            cells = [str(rank) if row["n"] else "", str(row["kind"]), str(row["ablated"]), n]
+            cells += [metric, delta]
+            if repeated:
+                p = "" if pd.isna(row["p_adjusted"]) else f"{row['p_adjusted']:.3g}"
+                cells.append(p + (" *" if row["significant"] is True else ""))
+            rows.append(cells)
+        lines = [self._header(), *_align(headings, rows, right={0, 3})]
+        if repeated:
+            lines.append("  [..]: 95% interval; *: significant after Holm correction (p < 0.05)")
+        notes = sorted({n for n in ranking["note"] if n})
+        lines.extend(f"  note: {note}" for note in notes)
         for t in self.trials:
             if t.status is not TrialStatus.OK:
-                reason = t.error.strip().splitlines()[-1] if t.error.strip() else t.status.value
-                lines.append(f"  {t.trial.label}: {reason}")
+                error = t.error.strip()
+                reason = error.splitlines()[-1] if error else t.status.value
+                lines.append(f"  {t.trial.label}#{t.trial.repeat}: {reason}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return f"<p>{self._header()}</p>" + self.table().to_html(index=False, na_rep="")
+        return f"<p>{self._header()}</p>" + self.ranking().to_html(index=False, na_rep="")
 
     def __repr__(self) -> str:
         return f"<ExperimentResult {self.name!r}: {len(self.trials)} trials>"
 
 
-_HEADINGS = ["rank", "kind", "ablated", "metric", "vs base", "status", "time (s)", "worker"]
+def _number(value: float, low: float, high: float, *, signed: bool) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    form = "{:+.4f}" if signed else "{:.4f}"
+    text = form.format(value)
+    if not math.isnan(low):
+        text += f" [{form.format(low)}, {form.format(high)}]"
+    return text
 
 
 def _align(headings: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -186,3 +233,37 @@ def _align(headings: list[str], rows: list[list[str]], right: set[int]) -> list[
         ).rstrip()
 
     return [line(headings)] + [line(row) for row in rows]
+
+
+def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
+    """The result of a finished or interrupted study, read from its directory (no Spark).
+
+    Trials the journal has no final result for appear with status ``pending``.
+
+    Raises:
+        FileNotFoundError: The directory holds no journal.
+    """
+    from autoablation._journal import JOURNAL, STUDY, read_journal
+
+    directory = Path(experiment_dir)
+    journal = directory / JOURNAL
+    if not journal.exists():
+        raise FileNotFoundError(f"{directory} holds no autoablation journal ({JOURNAL})")
+    state = read_journal(journal)
+    study_file = directory / STUDY
+    document = json.loads(study_file.read_text()) if study_file.exists() else {}
+    trials = [Trial.from_dict(t) for t in document.get("trials", [])] or list(state.trials.values())
+    options = document.get("options", state.options)
+    results = [
+        state.results.get(t.trial_id)
+        or TrialResult(t, TrialStatus.PENDING, history=tuple(state.histories.get(t.trial_id, ())))
+        for t in trials
+    ]
+    return ExperimentResult(
+        document.get("name", directory.name),
+        results,
+        optimization_key=options.get("optimization_key", "metric"),
+        direction=options.get("direction", "max"),
+        ablator=options.get("ablator", "loco"),
+        experiment_dir=directory,
+    )

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from autoablation._capture import captured_output
 from autoablation._client import ControllerClient
 from autoablation._datasets import DataHandle, DatasetFunction, GeneratedDataset
 from autoablation._exceptions import ReturnValueError, TrainFunctionError
@@ -129,11 +130,14 @@ class TrialRuntime:
         data: The default generator's prepared data (a Spark broadcast, a Parquet file or a
             local holder), or None.
         dataset_generator: The study's own dataset generator, or None.
+        tensorboard_root: Where trials write TensorBoard logs (a folder executors share);
+            None for a temporary folder on each executor.
     """
 
     model: ModelRecipe | None
     data: DataHandle | None
     dataset_generator: Callable[..., Any] | None = None
+    tensorboard_root: str | None = None
 
     def release(self) -> None:
         """Free what the runtime holds on the cluster (broadcast, staged file), without waiting."""
@@ -307,8 +311,8 @@ def run_worker(
     ran: list[str] = []
     trial = client.next_trial(worker_id)
     while trial is not None:
-        reporter = Reporter(trial)
-        with _Heartbeat(client, worker_id, reporter, interval):
+        reporter = Reporter(trial, tensorboard_root=runtime.tensorboard_root)
+        with _Heartbeat(client, worker_id, reporter, interval), captured_output(reporter):
             outcome = run_trial(
                 train_fn,
                 trial,

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoablation._ablator import Ablator
-from autoablation._controller import ControllerListener
+from autoablation._events import Listener
 from autoablation._exceptions import StudyError
 from autoablation._launcher import ExperimentRun, RunOptions
 from autoablation._preflight import preflight
 from autoablation._result import ExperimentResult
-from autoablation._spark import get_session, stage_data
+from autoablation._spark import get_session
 from autoablation._study import AblationStudy
-from autoablation._worker import TrialRuntime
 
 __all__ = ["AblationConfig", "lagom", "launch"]
 
@@ -45,7 +44,14 @@ def launch(
     max_job_restarts: int = 3,
     data_transport: str = "auto",
     data_dir: str | os.PathLike[str] | None = None,
-    listener: ControllerListener | None = None,
+    repeats: int = 1,
+    experiment_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    verbose: int = 1,
+    mlflow: bool | None = None,
+    tensorboard_dir: str | None = None,
+    listener: Listener | None = None,
 ) -> ExperimentResult:
     """Run every trial of ``study`` on Spark and return their results.
 
@@ -81,13 +87,28 @@ def launch(
             (broadcast up to 256 MiB, Parquet above it).
         data_dir: Where Parquet data is staged: a path or URI every executor can read
             (default in local mode: a temporary folder, deleted afterwards).
-        listener: Receives trial events on the driver (default: log lines).
+        repeats: Runs of every trial. Repeat i of every trial uses the same seed (common random
+            numbers), so effects are paired by seed; 5 is usual for statistics.
+        experiment_dir: Where the journal, logs, results and plots go (default
+            ``./autoablation-runs/<name>``).
+        resume: Continue the experiment in ``experiment_dir``: run only the trials its journal
+            has no result for (new components or repeats included). A different study there is
+            refused.
+        overwrite: Delete what ``experiment_dir`` holds and start over.
+        verbose: 0 prints nothing, 1 a progress bar and what trials print, 2 also a line per
+            trial start and end.
+        mlflow: Log to MLflow (a parent run, a child run per trial); default: when MLflow is
+            installed and ``MLFLOW_TRACKING_URI`` is set.
+        tensorboard_dir: A folder every executor can write, for each trial's TensorBoard logs
+            (``reporter.tensorboard_dir``); default in local mode: ``<experiment_dir>/tensorboard``.
+        listener: Receives trial events on the driver, besides the built-in ones.
 
     Returns:
-        One result per trial; failed trials are in it with their tracebacks.
+        One result per trial run; failed trials are in it with their tracebacks.
 
     Raises:
-        StudyError: The study or an option cannot work; raised before any Spark job starts.
+        StudyError: The study or an option cannot work, or ``experiment_dir`` holds another
+            experiment; raised before any Spark job starts.
         TrainFunctionError: The training function cannot be called or shipped.
         ExperimentError: Spark kept failing; ``error.result`` holds what finished.
     """
@@ -102,19 +123,26 @@ def launch(
         max_job_restarts=max_job_restarts,
         data_transport=data_transport,
         data_dir=None if data_dir is None else os.fspath(data_dir),
+        repeats=repeats,
+        experiment_dir=None if experiment_dir is None else os.fspath(experiment_dir),
+        resume=resume,
+        overwrite=overwrite,
+        verbose=verbose,
+        mlflow=mlflow,
+        tensorboard_dir=tensorboard_dir,
     )
     checked = preflight(train_fn, study, ablator)
     options = dataclasses.replace(options, ablator=checked.ablator.name)
-
-    def runtime(sc: Any) -> TrialRuntime:
-        data = checked.data
-        handle = (
-            None if data is None else stage_data(sc, data, options.data_transport, options.data_dir)
-        )
-        return TrialRuntime(checked.recipe, handle, checked.dataset_generator)
-
-    session = get_session(spark)
-    return ExperimentRun(session, checked.trials, train_fn, runtime, options, listener).execute()
+    run = ExperimentRun(
+        get_session(spark),
+        checked,
+        train_fn,
+        options,
+        seed=study.seed,
+        study=study.to_dict(),
+        listener=listener,
+    )
+    return run.execute()
 
 
 @dataclass(frozen=True)

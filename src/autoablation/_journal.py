@@ -1,0 +1,325 @@
+"""The experiment directory: an append-only journal of trial events, written as they happen.
+
+Layout of ``experiment_dir`` (default ``./autoablation-runs/<name>/``, or under the folder named
+by the environment variable ``AUTOABLATION_RUNS``)::
+
+    study.json              the declaration, its fingerprint and the run's options
+    journal.jsonl           one JSON event per line, appended and flushed as it happens
+    results.csv, .json      every trial's latest result (refreshed as results arrive)
+    trials/<id>/output.log  what the trial printed or logged, prefixed by nothing
+    driver.log              the driver's autoablation log
+    plots/                  effects.png and curves.png (written at the end)
+    tensorboard/<id>/       each trial's TensorBoard logs (when executors share this folder)
+
+Events: ``experiment`` (a run starts), ``scheduled``, ``started``, ``metrics``, ``requeued``,
+``finished`` / ``failed`` / ``lost`` / ``cancelled`` (a final result), ``ended``. A driver killed
+at any moment leaves a journal whose complete lines are all valid; a torn last line is skipped
+when it is read back. Replaying the journal gives every trial's latest result, which is how a
+resumed run knows what it may skip and how `load` rebuilds a result without Spark.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from autoablation._events import Listener, describe, reason
+from autoablation._exceptions import StudyError
+from autoablation._trial import Trial, TrialResult, TrialStatus
+
+logger = logging.getLogger("autoablation")
+
+JOURNAL = "journal.jsonl"
+STUDY = "study.json"
+_FINAL_EVENTS = {
+    TrialStatus.OK: "finished",
+    TrialStatus.FAILED: "failed",
+    TrialStatus.LOST: "lost",
+    TrialStatus.CANCELLED: "cancelled",
+}
+_RESULTS_EVERY_S = 2.0
+
+
+RUNS_ENV = "AUTOABLATION_RUNS"
+"""Environment variable naming the folder that holds experiment directories by default."""
+
+
+def default_dir(name: str) -> Path:
+    """``<$AUTOABLATION_RUNS or ./autoablation-runs>/<name>``, the name made safe for a folder."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "study"
+    return Path(os.environ.get(RUNS_ENV) or "autoablation-runs") / safe
+
+
+def trial_folder(trial_id: str) -> str:
+    """The folder of one trial inside the experiment directory."""
+    return f"trials/{trial_id}"
+
+
+@dataclass
+class JournalState:
+    """What a journal says: the study's trials, the latest results, the history of runs."""
+
+    fingerprint: dict[str, Any] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    trials: dict[str, Trial] = field(default_factory=dict)
+    results: dict[str, TrialResult] = field(default_factory=dict)
+    started: dict[str, int] = field(default_factory=dict)
+    histories: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    runs: int = 0
+    ended: str | None = None
+
+
+def read_journal(path: str | os.PathLike[str]) -> JournalState:
+    """Replay a journal; a torn last line (the driver died while writing it) is skipped."""
+    state = JournalState()
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("%s line %d is incomplete; skipped", path, number)
+                continue
+            _apply(state, event)
+    return state
+
+
+def _apply(state: JournalState, event: Mapping[str, Any]) -> None:
+    kind = event.get("event")
+    if kind == "experiment":
+        state.runs += 1
+        state.fingerprint = event.get("fingerprint")
+        state.options = dict(event.get("options") or {})
+        state.ended = None
+    elif kind == "scheduled":
+        trial = Trial.from_dict(event["trial"])
+        state.trials[trial.trial_id] = trial
+    elif kind == "started":
+        trial_id = event["trial_id"]
+        state.started[trial_id] = state.started.get(trial_id, 0) + 1
+        state.histories[trial_id] = []
+    elif kind == "metrics":
+        state.histories.setdefault(event["trial_id"], []).extend(
+            (int(s), float("nan") if v is None else float(v)) for s, v in event["points"]
+        )
+    elif kind in _FINAL_EVENTS.values():
+        result = TrialResult.from_dict(event["result"])
+        state.trials.setdefault(result.trial.trial_id, result.trial)
+        state.results[result.trial.trial_id] = result
+    elif kind == "ended":
+        state.ended = event.get("status")
+
+
+def fingerprint_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The fields two study fingerprints disagree on."""
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+class ExperimentDir:
+    """An experiment directory, opened for one run."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).absolute()
+
+    @property
+    def journal(self) -> Path:
+        """The journal file."""
+        return self.path / JOURNAL
+
+    def open(
+        self, fingerprint: Mapping[str, Any], *, resume: bool, overwrite: bool
+    ) -> JournalState:
+        """Prepare the directory for a run and return what earlier runs recorded.
+
+        Raises:
+            StudyError: The directory holds an experiment and neither ``resume`` nor
+                ``overwrite`` was given, or ``resume`` was given for a different study.
+        """
+        if self.journal.exists() and overwrite:
+            shutil.rmtree(self.path)
+        if not self.journal.exists():
+            self.path.mkdir(parents=True, exist_ok=True)
+            return JournalState()
+        if not resume:
+            raise StudyError(
+                f"{self.path} already holds an experiment; pass resume=True to continue it, "
+                "overwrite=True to start over, or another name or experiment_dir"
+            )
+        state = read_journal(self.journal)
+        if state.fingerprint is not None:
+            differences = fingerprint_difference(state.fingerprint, fingerprint)
+            if differences:
+                details = "; ".join(
+                    f"{k}: {state.fingerprint.get(k)!r} then, {fingerprint.get(k)!r} now"
+                    for k in differences
+                )
+                raise StudyError(
+                    f"{self.path} holds a different study, so it cannot be resumed ({details}); "
+                    "use another name or experiment_dir, or overwrite=True"
+                )
+        return state
+
+    def write_study(self, document: Mapping[str, Any]) -> None:
+        """Write ``study.json``."""
+        (self.path / STUDY).write_text(json.dumps(document, indent=2, default=str))
+
+
+class JournalWriter(Listener):
+    """Appends every event to the journal (flushed at once) and keeps the trial logs.
+
+    Runs on the controller thread: each event is one short write.
+    """
+
+    def __init__(
+        self,
+        directory: ExperimentDir,
+        *,
+        fingerprint: Mapping[str, Any],
+        options: Mapping[str, Any],
+        previous: Mapping[str, TrialResult],
+    ) -> None:
+        self._dir = directory
+        self._fingerprint = dict(fingerprint)
+        self._options = dict(options)
+        self._results: dict[str, TrialResult] = dict(previous)
+        self._journal: TextIO = open(directory.journal, "a", encoding="utf-8")  # noqa: SIM115
+        self._logs: dict[str, TextIO] = {}
+        self._lock = threading.Lock()
+        self._last_table = 0.0
+
+    def _write(self, event: str, **fields: Any) -> None:
+        line = json.dumps({"event": event, "t": time.time(), **fields}, default=str)
+        with self._lock:
+            self._journal.write(line + "\n")
+            self._journal.flush()
+
+    def experiment_started(self, name: str, trials: Sequence[Trial], done: int) -> None:
+        """Record the run and every trial it schedules (those not done in earlier runs)."""
+        self._write(
+            "experiment",
+            name=name,
+            fingerprint=self._fingerprint,
+            options=self._options,
+            already_done=done,
+        )
+        for trial in trials:
+            self._write("scheduled", trial=trial.to_dict())
+
+    def trial_started(self, trial: Trial, worker: str, attempt: int) -> None:
+        """Record the start."""
+        self._write("started", trial_id=trial.trial_id, worker=worker, attempt=attempt)
+
+    def trial_metrics(self, trial: Trial, worker: str, points: Sequence[tuple[int, float]]) -> None:
+        """Record broadcast metrics."""
+        self._write("metrics", trial_id=trial.trial_id, points=[list(p) for p in points])
+
+    def trial_logs(self, trial: Trial, worker: str, lines: Sequence[str]) -> None:
+        """Append the lines to the trial's output log."""
+        handle = self._logs.get(trial.trial_id)
+        if handle is None:
+            folder = self._dir.path / trial_folder(trial.trial_id)
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = self._logs[trial.trial_id] = open(  # noqa: SIM115
+                folder / "output.log", "a", encoding="utf-8"
+            )
+        handle.write("".join(line + "\n" for line in lines))
+        handle.flush()
+
+    def trial_requeued(self, trial: Trial, worker: str, reason: str) -> None:
+        """Record the loss."""
+        self._write("requeued", trial_id=trial.trial_id, worker=worker, reason=reason)
+
+    def trial_finished(self, result: TrialResult) -> None:
+        """Record the final result; refresh the results table now and then."""
+        self._write(_FINAL_EVENTS[result.status], result=result.to_dict())
+        self._results[result.trial.trial_id] = result
+        log = self._logs.pop(result.trial.trial_id, None)
+        if log is not None:
+            log.close()
+        if time.monotonic() - self._last_table > _RESULTS_EVERY_S:
+            self.write_results()
+
+    def write_results(self) -> None:
+        """Write ``results.csv`` and ``results.json`` from every result so far."""
+        from autoablation._result import ExperimentResult
+
+        self._last_table = time.monotonic()
+        table = ExperimentResult("journal", list(self._results.values())).to_pandas()
+        table.to_csv(self._dir.path / "results.csv", index=False)
+        (self._dir.path / "results.json").write_text(
+            json.dumps([r.to_dict() for r in self._results.values()], indent=1)
+        )
+
+    def experiment_ended(self, status: str) -> None:
+        """Record the end and close the files."""
+        self._write("ended", status=status)
+        self.write_results()
+        with self._lock:
+            self._journal.close()
+        for handle in self._logs.values():
+            handle.close()
+        self._logs.clear()
+
+
+class DriverLog(Listener):
+    """``driver.log``: a readable line per event, and the library's warnings.
+
+    Written by the listener itself, so no logger's level is touched: the user's logging setup
+    stays as it is.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file: TextIO = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        self._lock = threading.Lock()
+        self._handler = logging.StreamHandler(self._file)
+        self._handler.setLevel(logging.WARNING)
+        self._handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+        logging.getLogger("autoablation").addHandler(self._handler)
+
+    def _line(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with self._lock:
+            self._file.write(f"{stamp} {text}\n")
+            self._file.flush()
+
+    def experiment_started(self, name: str, trials: Sequence[Trial], done: int) -> None:
+        """Log the start."""
+        self._line(f"experiment {name!r}: {len(trials)} trials to run, {done} done before")
+
+    def trial_started(self, trial: Trial, worker: str, attempt: int) -> None:
+        """Log the start."""
+        again = f" (attempt {attempt})" if attempt > 1 else ""
+        self._line(f"[{describe(trial)}] started on {worker}{again}")
+
+    def trial_logs(self, trial: Trial, worker: str, lines: Sequence[str]) -> None:
+        """Log the trial's output."""
+        for line in lines:
+            self._line(f"[{describe(trial)}] {line}")
+
+    def trial_requeued(self, trial: Trial, worker: str, reason: str) -> None:
+        """Log the loss."""
+        self._line(f"[{describe(trial)}] lost {worker} ({reason}); it will run again")
+
+    def trial_finished(self, result: TrialResult) -> None:
+        """Log the outcome."""
+        label = describe(result.trial)
+        if result.status is TrialStatus.OK:
+            self._line(f"[{label}] ok: {result.metric:.6g} in {result.duration_s or 0:.1f}s")
+        else:
+            self._line(f"[{label}] {result.status.value}: {reason(result)}")
+
+    def experiment_ended(self, status: str) -> None:
+        """Log the end and close the file."""
+        self._line(f"experiment {status}")
+        logging.getLogger("autoablation").removeHandler(self._handler)
+        with self._lock:
+            self._file.close()

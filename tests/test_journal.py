@@ -1,0 +1,110 @@
+"""The experiment directory: journal events, replay, resume guards, trial logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from autoablation import StudyError, TrialStatus, load
+from autoablation._journal import DriverLog, ExperimentDir, JournalWriter, read_journal
+from tests.helpers import synthetic_results
+
+FINGERPRINT = {"label": "y", "seed": 0, "data": "abc"}
+
+
+def write_study(path: Path, results: list, *, end: bool = True) -> ExperimentDir:
+    directory = ExperimentDir(path)
+    directory.open(FINGERPRINT, resume=False, overwrite=False)
+    trials = [r.trial for r in results]
+    directory.write_study(
+        {
+            "name": "planted",
+            "options": {"direction": "max"},
+            "trials": [t.to_dict() for t in trials],
+        }
+    )
+    journal = JournalWriter(directory, fingerprint=FINGERPRINT, options={}, previous={})
+    journal.experiment_started("planted", trials, 0)
+    for result in results:
+        journal.trial_started(result.trial, "w0", 1)
+        journal.trial_logs(result.trial, "w0", [f"training {result.trial.ablated}"])
+        journal.trial_metrics(result.trial, "w0", list(result.history))
+        journal.trial_finished(result)
+    if end:
+        journal.experiment_ended("finished")
+    return directory
+
+
+def test_replaying_the_journal_reproduces_the_results(tmp_path: Path) -> None:
+    results = synthetic_results({"x1": -0.2, "x2": 0.0}, repeats=2, history=True)
+    directory = write_study(tmp_path / "run", results)
+    state = read_journal(directory.journal)
+    assert state.runs == 1 and state.ended == "finished" and state.fingerprint == FINGERPRINT
+    assert [state.results[r.trial.trial_id] for r in results] == results
+    loaded = load(directory.path)
+    assert loaded.to_pandas().equals(type(loaded)("planted", results).to_pandas())
+    assert (directory.path / "results.csv").read_text().count("\n") == len(results) + 1
+    log = directory.path / "trials" / results[1].trial.trial_id / "output.log"
+    assert log.read_text() == "training x1\n"
+
+
+def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    results = synthetic_results({"x1": -0.2}, repeats=1)
+    directory = write_study(tmp_path / "run", results, end=False)
+    with directory.journal.open("a") as handle:
+        handle.write('{"event": "finished", "result": {"tri')  # the driver died mid-write
+    state = read_journal(directory.journal)
+    assert len(state.results) == 2 and state.ended is None
+
+
+def test_a_study_interrupted_before_some_trials_finished_loads_them_as_pending(
+    tmp_path: Path,
+) -> None:
+    results = synthetic_results({"x1": -0.2, "x2": 0.0}, repeats=1)
+    directory = write_study(tmp_path / "run", results[:2], end=False)
+    document = json.loads((directory.path / "study.json").read_text())
+    document["trials"] = [r.trial.to_dict() for r in results]
+    (directory.path / "study.json").write_text(json.dumps(document))
+    statuses = [t.status for t in load(directory.path).trials]
+    assert statuses == [TrialStatus.OK, TrialStatus.OK, TrialStatus.PENDING]
+
+
+def test_an_existing_experiment_is_not_overwritten_by_accident(tmp_path: Path) -> None:
+    write_study(tmp_path / "run", synthetic_results({"x": 0.0}, repeats=1))
+    with pytest.raises(StudyError, match="already holds an experiment; pass resume=True"):
+        ExperimentDir(tmp_path / "run").open(FINGERPRINT, resume=False, overwrite=False)
+    state = ExperimentDir(tmp_path / "run").open(FINGERPRINT, resume=True, overwrite=False)
+    assert len(state.results) == 2
+    fresh = ExperimentDir(tmp_path / "run").open(FINGERPRINT, resume=False, overwrite=True)
+    assert fresh.results == {} and not (tmp_path / "run" / "journal.jsonl").exists()
+
+
+def test_a_different_study_cannot_resume_the_directory(tmp_path: Path) -> None:
+    write_study(tmp_path / "run", synthetic_results({"x": 0.0}, repeats=1))
+    other = {**FINGERPRINT, "seed": 1}
+    with pytest.raises(StudyError, match=r"holds a different study.*seed: 0 then, 1 now"):
+        ExperimentDir(tmp_path / "run").open(other, resume=True, overwrite=False)
+
+
+def test_the_driver_log_has_a_line_per_event_and_the_librarys_warnings(tmp_path: Path) -> None:
+    import logging
+
+    (result,) = synthetic_results({}, repeats=1)
+    log = DriverLog(tmp_path / "driver.log")
+    log.experiment_started("planted", [result.trial], 0)
+    log.trial_started(result.trial, "w0", 1)
+    log.trial_logs(result.trial, "w0", ["epoch 1"])
+    logging.getLogger("autoablation.spark").warning("the Spark job failed: boom")
+    log.trial_finished(result)
+    log.experiment_ended("finished")
+    logging.getLogger("autoablation.spark").warning("after the end")
+    lines = (tmp_path / "driver.log").read_text().splitlines()
+    assert [line.split(" ", 2)[2] for line in lines[:3]] == [
+        "experiment 'planted': 1 trials to run, 0 done before",
+        "[base] started on w0",
+        "[base] epoch 1",
+    ]
+    assert "WARNING autoablation.spark: the Spark job failed: boom" in lines[3]
+    assert lines[-1].endswith("experiment finished") and "after the end" not in "".join(lines)

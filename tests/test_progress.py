@@ -1,0 +1,39 @@
+import io
+
+from autoablation._progress import ProgressListener
+from tests.helpers import synthetic_results
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def play(verbose: int, stream: io.StringIO | None = None) -> str:
+    stream = stream if stream is not None else Terminal()
+    listener = ProgressListener(verbose, "max", stream=stream)
+    results = synthetic_results({"x1": -0.2}, repeats=1)
+    listener.experiment_started("planted", [r.trial for r in results], 3)
+    for result in results:
+        listener.trial_started(result.trial, "w0", 1)
+        listener.trial_logs(result.trial, "w0", ["epoch 1 loss 0.5"])
+        listener.trial_finished(result)
+    listener.experiment_ended("finished")
+    return stream.getvalue()
+
+
+def test_the_bar_counts_and_shows_the_best_so_far() -> None:
+    out = play(1)
+    assert "5/5" in out and "failed=0" in out and "best=" in out and "(base)" in out
+    assert "[feature:x1] epoch 1 loss 0.5" in out and "started on" not in out
+
+
+def test_quiet_prints_nothing_and_verbose_prints_every_trial() -> None:
+    assert play(0) == ""
+    chatty = play(2)
+    assert "[base] started on w0" in chatty and "[feature:x1] ok:" in chatty
+
+
+def test_without_a_terminal_there_is_no_bar_only_the_lines() -> None:
+    out = play(1, io.StringIO())
+    assert "5/5" not in out and "[feature:x1] epoch 1 loss 0.5" in out

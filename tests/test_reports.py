@@ -1,0 +1,88 @@
+"""Plots, the report command and MLflow tracking, from a study with planted effects."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autoablation import ExperimentResult
+from tests.helpers import synthetic_results
+from tests.test_journal import write_study
+
+EFFECTS = {"strong": -0.2, "weak": -0.03, "noise": 0.0, "helps": 0.02}
+
+
+def test_plot_writes_the_effects_and_the_learning_curves(tmp_path: Path) -> None:
+    result = ExperimentResult("planted", synthetic_results(EFFECTS, history=True))
+    written = result.plot(tmp_path / "effects.png")
+    assert written == [tmp_path / "effects.png", tmp_path / "effects-curves.png"]
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_without_broadcast_metrics_there_is_no_curves_figure(tmp_path: Path) -> None:
+    result = ExperimentResult("planted", synthetic_results(EFFECTS, repeats=1))
+    assert result.plot(tmp_path / "effects.png") == [tmp_path / "effects.png"]
+
+
+def test_the_report_command_prints_the_ranking_and_writes_the_plots(tmp_path: Path) -> None:
+    directory = write_study(tmp_path / "run", synthetic_results(EFFECTS, history=True))
+    command = Path(sys.executable).parent / "autoablation"
+    out = subprocess.run(
+        [str(command), "report", str(directory.path)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Ablation study 'planted' (loco, 5 repeats): 25 trials (25 ok)" in out
+    lines = out.splitlines()
+    assert lines[1].split() == [
+        "rank",
+        "kind",
+        "ablated",
+        "n",
+        "metric",
+        "vs",
+        "base",
+        "p",
+        "(Holm)",
+    ]
+    assert lines[2].split()[:3] == ["1", "feature", "strong"]
+    assert (directory.path / "plots" / "effects.png").exists()
+    assert (directory.path / "plots" / "effects-curves.png").exists()
+
+
+def test_the_report_command_explains_a_missing_journal(tmp_path: Path) -> None:
+    from autoablation._cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
+
+
+def test_mlflow_gets_a_parent_run_and_a_child_run_per_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient  # a dev dependency: always there for the tests
+
+    from autoablation._tracking import MlflowListener
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = f"file://{tmp_path / 'mlruns'}"
+    results = synthetic_results({"strong": -0.2}, repeats=2, history=True)
+    listener = MlflowListener("autoablation/planted", tracking_uri=uri, params={"repeats": 2})
+    listener.experiment_started("planted", [r.trial for r in results], 0)
+    for result in results:
+        listener.trial_finished(result)
+    listener.experiment_ended("finished")
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("autoablation/planted")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and parents[0].data.params == {"repeats": "2"}
+    assert len(children) == 4
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    strong = [c for c in children if c.data.tags["ablated"] == "strong"]
+    assert {c.data.tags["repeat"] for c in strong} == {"0", "1"}
+    assert strong[0].data.tags["kind"] == "feature" and "metric" in strong[0].data.metrics
+    history = client.get_metric_history(strong[0].info.run_id, "broadcast")
+    assert [m.step for m in history] == [0, 1, 2, 3]

@@ -1,0 +1,143 @@
+"""Repeats, statistics, journal and tracking on a real local Spark session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autoablation import AblationStudy, StudyError, experiment, load
+from autoablation._journal import read_journal
+
+pytestmark = pytest.mark.spark
+
+
+def planted_table(rows: int = 1500) -> pd.DataFrame:
+    """Label from two informative features of known strength; two features of pure noise."""
+    rng = np.random.default_rng(42)
+    strong, weak, noise_a, noise_b = rng.normal(size=(4, rows))
+    label = (2.0 * strong + 0.8 * weak + rng.normal(0, 0.3, rows) > 0).astype(int)
+    return pd.DataFrame(
+        {"strong": strong, "weak": weak, "noise_a": noise_a, "noise_b": noise_b, "y": label}
+    )
+
+
+def logistic() -> Any:
+    import keras
+
+    return keras.Sequential([keras.layers.Dense(1, activation="sigmoid", name="logit")])
+
+
+def fit(dataset_function: Any, model_function: Any, reporter: Any) -> float:
+    import keras
+
+    model = model_function()
+    model.compile(keras.optimizers.Adam(0.05), "binary_crossentropy", metrics=["accuracy"])
+    model.fit(
+        dataset_function(15, 64),
+        epochs=15,
+        steps_per_epoch=dataset_function.steps_per_epoch(64),
+        callbacks=[reporter.keras_callback("accuracy")],
+        verbose=0,
+    )
+    return float(model.evaluate(dataset_function(1, 256, split="test"), verbose=0)[1])
+
+
+def test_planted_truth_is_ranked_first_and_only_it_is_significant(
+    spark: Any, tmp_path: Path
+) -> None:
+    study = AblationStudy(planted_table(), label_name="y", test_fraction=0.3, seed=3)
+    study.features.include(["strong", "weak", "noise_a", "noise_b"])
+    study.model.set_base_model_generator(logistic)
+    result = experiment.launch(
+        fit, study, name="planted", spark=spark, repeats=5, experiment_dir=tmp_path / "planted"
+    )
+    ranking = result.ranking().set_index("ablated")
+    assert ranking.index[:2].tolist() == ["strong", "weak"]
+    assert ranking.loc["strong", "delta"] < ranking.loc["weak", "delta"] < -0.02
+    assert bool(ranking.loc["strong", "significant"]) and bool(ranking.loc["weak", "significant"])
+    for noise in ("noise_a", "noise_b"):
+        assert not bool(ranking.loc[noise, "significant"] is True), ranking.loc[noise].to_dict()
+    assert (ranking["n"] == 5).all()
+    seeds = result.to_pandas().groupby("repeat")["seed"].nunique()
+    assert (seeds == 1).all()  # every component of a repeat shares its seed
+    assert len(result.trials[0].history) == 15  # the Keras callback reported every epoch
+    assert (tmp_path / "planted" / "plots" / "effects.png").exists()
+
+
+def zero(dataset_function: Any, reporter: Any) -> float:
+    return 0.5
+
+
+def titanic_study(titanic: pd.DataFrame, features: list[str], seed: int = 0) -> AblationStudy:
+    study = AblationStudy(titanic, label_name="survived", seed=seed)
+    study.features.include(features)
+    return study
+
+
+def test_a_resumed_study_runs_only_its_new_trials(
+    spark: Any, titanic: pd.DataFrame, tmp_path: Path
+) -> None:
+    where = tmp_path / "grow"
+    first = experiment.launch(
+        zero, titanic_study(titanic, ["pclass"]), spark=spark, experiment_dir=where
+    )
+    assert len(first.trials) == 2
+    grown = experiment.launch(
+        zero,
+        titanic_study(titanic, ["pclass", "sex"]),
+        spark=spark,
+        experiment_dir=where,
+        repeats=2,
+        resume=True,
+    )
+    assert len(grown.trials) == 6
+    journal = [line for line in (where / "journal.jsonl").read_text().splitlines() if line]
+    runs = [i for i, line in enumerate(journal) if '"event": "experiment"' in line]
+    started = [line for line in journal[runs[1] :] if '"event": "started"' in line]
+    assert len(started) == 4
+    assert not any(t.trial.trial_id in "".join(started) for t in first.trials)
+    with pytest.raises(StudyError, match=r"holds a different study.*seed: 0 then, 9 now"):
+        experiment.launch(
+            zero,
+            titanic_study(titanic, ["pclass"], seed=9),
+            spark=spark,
+            experiment_dir=where,
+            resume=True,
+        )
+
+
+def chatty(reporter: Any) -> float:
+    import tensorflow as tf
+
+    print(f"hello from {reporter.ablated}")
+    with tf.summary.create_file_writer(reporter.tensorboard_dir).as_default():
+        tf.summary.scalar("loss", 0.25, step=0)
+    return 1.0
+
+
+def test_prints_tensorboard_and_mlflow_reach_the_driver(
+    spark: Any, titanic: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"file://{tmp_path / 'mlruns'}")
+    where = tmp_path / "chatty"
+    result = experiment.launch(
+        chatty, titanic_study(titanic, ["sex"]), name="chatty", spark=spark, experiment_dir=where
+    )
+    for trial in result.trials:
+        folder = where / "trials" / trial.trial.trial_id
+        assert (folder / "output.log").read_text() == f"hello from {trial.trial.ablated}\n"
+        events = list((where / "tensorboard" / trial.trial.trial_id).glob("events.out.tfevents.*"))
+        assert len(events) == 1
+    assert "[feature:sex] hello from sex" in (where / "driver.log").read_text()
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("autoablation/chatty").experiment_id])
+    assert sorted(r.data.tags.get("ablated", "parent") for r in runs) == ["base", "parent", "sex"]
+    assert read_journal(where / "journal.jsonl").ended == "finished"
+    assert len(load(where).trials) == 2
