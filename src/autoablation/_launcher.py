@@ -22,6 +22,7 @@ from autoablation._ablator import with_repeats
 from autoablation._controller import Controller
 from autoablation._events import Listener, Listeners, LoggingListener
 from autoablation._exceptions import ExperimentError, StudyError
+from autoablation._gpus import gpus_per_task, task_profile
 from autoablation._journal import DriverLog, ExperimentDir, JournalWriter, default_dir
 from autoablation._preflight import Preflight
 from autoablation._progress import VERBOSITY, ProgressListener
@@ -90,6 +91,7 @@ class RunOptions:
     verbose: int = 1
     mlflow: bool | None = None
     tensorboard_dir: str | None = None
+    gpus_per_task: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -125,6 +127,8 @@ class RunOptions:
             raise StudyError(f"verbose must be 0, 1 or 2; got {self.verbose!r}")
         if self.resume and self.overwrite:
             raise StudyError("resume=True and overwrite=True contradict each other; choose one")
+        if self.gpus_per_task is not None:
+            _positive("gpus_per_task", self.gpus_per_task, zero=True)
 
     def describe(self) -> dict[str, Any]:
         """The options that describe the results (kept in the journal and study.json)."""
@@ -155,6 +159,7 @@ class ExperimentRun:
         self._listener = listener
         self.group_id = f"autoablation-{options.name}-{uuid.uuid4().hex[:8]}"
         self._failure: str | None = None
+        self._profile: Any = None
 
     def execute(self) -> ExperimentResult:
         """Run every trial the experiment directory does not hold a result for.
@@ -264,7 +269,10 @@ class ExperimentRun:
     ) -> list[TrialResult]:
         """Run the trials on Spark; returns their results (every one, final)."""
         options, sc = self._options, self._sc
-        workers = min(options.num_workers or task_slots(sc), len(trials))
+        conf = sc.getConf()
+        gpus = gpus_per_task(conf, options.gpus_per_task)
+        self._profile = task_profile(sc, max(1, int(conf.get("spark.task.cpus", "1"))), gpus)
+        workers = min(options.num_workers or task_slots(sc, gpus), len(trials))
         bind_host, advertised_host = driver_hosts(sc)
         secret = new_secret()
         controller = Controller(
@@ -356,6 +364,7 @@ class ExperimentRun:
                         group_id=self.group_id,
                         description=description,
                         generation=generation,
+                        profile=self._profile,
                     )
                     problem = "the Spark job ended before every trial finished"
                 except Exception as exc:

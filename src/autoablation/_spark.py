@@ -21,6 +21,7 @@ from typing import Any
 from autoablation._data import PreparedData
 from autoablation._datasets import DataHandle, ParquetData, write_parquet
 from autoablation._exceptions import StudyError
+from autoablation._gpus import claim_assigned_gpus, enable_memory_growth, executor_gpus
 
 logger = logging.getLogger("autoablation.spark")
 
@@ -58,10 +59,34 @@ def get_session(spark: Any | None) -> Any:
     return builder.getOrCreate()
 
 
-def task_slots(sc: Any) -> int:
-    """How many tasks the cluster can run at once, counting ``spark.task.cpus`` per task."""
+UNBOUNDED_SLOTS = 1_000_000
+"""Slots of a cluster that may grow without limit (dynamic allocation without a maximum)."""
+
+
+def task_slots(sc: Any, gpus: float = 0.0) -> int:
+    """How many long-running tasks the cluster can run at once.
+
+    Counts ``spark.task.cpus`` per task and, with ``gpus`` per task, the executors' GPUs. Under
+    dynamic allocation it counts the executors the cluster may grow to
+    (``spark.dynamicAllocation.maxExecutors``): tasks beyond the current executors wait, their
+    demand makes Spark add executors, and those take trials as they join.
+    """
+    conf = sc.getConf()
     master = str(sc.master).strip()
-    task_cpus = max(1, int(sc.getConf().get("spark.task.cpus", "1")))
+    task_cpus = max(1, int(conf.get("spark.task.cpus", "1")))
+    executor_cores = int(conf.get("spark.executor.cores") or 0)
+
+    def per_executor(cores: int) -> int:
+        slots = cores // task_cpus
+        if gpus > 0:
+            slots = min(slots, int(executor_gpus(conf) // gpus))
+        return slots
+
+    if conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true":
+        maximum = int(conf.get("spark.dynamicAllocation.maxExecutors") or 0)
+        if maximum <= 0 or maximum >= 2**31 - 1:
+            return UNBOUNDED_SLOTS
+        return max(1, maximum * per_executor(executor_cores or 1))
     local = _LOCAL.fullmatch(master)
     if local:
         threads = local.group(1)
@@ -75,6 +100,8 @@ def task_slots(sc: Any) -> int:
         cores = int(match.group(1)) * int(match.group(2))
     else:
         cores = int(sc.defaultParallelism)
+        if gpus > 0 and executor_cores:
+            return max(1, (cores // executor_cores) * per_executor(executor_cores))
     return max(1, cores // task_cpus)
 
 
@@ -154,6 +181,9 @@ def make_task(
             os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(cpus))
             os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(cpus))
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        gpus = claim_assigned_gpus(context)
+        if gpus:
+            enable_memory_growth()
 
         from autoablation._client import ControllerClient, RpcChannel
         from autoablation._worker import run_worker
@@ -169,6 +199,7 @@ def make_task(
             "attempt": attempt,
             "executor": executor,
             "cpus": cpus,
+            "gpus": gpus,
         }
         client = ControllerClient(
             RpcChannel(address, secret), RpcChannel(address, secret, timeout=HEARTBEAT_TIMEOUT_S)
@@ -197,13 +228,17 @@ def run_job(
     group_id: str,
     description: str,
     generation: int = 0,
+    profile: Any | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``num_tasks`` long-running tasks in one Spark job and return their summaries.
 
     Call it from the thread that should own the job group (the job group is thread-local).
+    ``profile`` is a stage-level resource profile for the tasks (GPUs), or None.
     """
     sc.setJobGroup(group_id, description, interruptOnCancel=True)
     rdd = sc.parallelize([generation] * num_tasks, num_tasks).mapPartitionsWithIndex(task)
+    if profile is not None:
+        rdd = rdd.withResources(profile)
     with _workers_on_driver_python(sc):
         rdd._jrdd  # noqa: B018 - wraps the task function now, with the interpreter chosen above
     return list(rdd.collect())

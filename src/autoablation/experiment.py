@@ -51,6 +51,7 @@ def launch(
     verbose: int = 1,
     mlflow: bool | None = None,
     tensorboard_dir: str | None = None,
+    gpus_per_task: float | None = None,
     listener: Listener | None = None,
 ) -> ExperimentResult:
     """Run every trial of ``study`` on Spark and return their results.
@@ -101,6 +102,8 @@ def launch(
             installed and ``MLFLOW_TRACKING_URI`` is set.
         tensorboard_dir: A folder every executor can write, for each trial's TensorBoard logs
             (``reporter.tensorboard_dir``); default in local mode: ``<experiment_dir>/tensorboard``.
+        gpus_per_task: GPUs each long-running task (so each trial) takes; default: what
+            ``spark.task.resource.gpu.amount`` says, else one when executors have GPUs.
         listener: Receives trial events on the driver, besides the built-in ones.
 
     Returns:
@@ -130,6 +133,7 @@ def launch(
         verbose=verbose,
         mlflow=mlflow,
         tensorboard_dir=tensorboard_dir,
+        gpus_per_task=gpus_per_task,
     )
     checked = preflight(train_fn, study, ablator)
     options = dataclasses.replace(options, ablator=checked.ablator.name)
