@@ -19,3 +19,31 @@ def test_prints_of_the_trial_thread_go_to_its_reporter_line_by_line(capsys) -> N
     assert "another thread" in capsys.readouterr().out
     print("after")
     assert reporter.drain()[1] == []
+
+
+def test_bytes_are_refused_at_once_and_later_prints_still_work() -> None:
+    import pytest
+
+    reporter = Reporter(Trial.create("base", "base"))
+    with captured_output(reporter):
+        with pytest.raises(TypeError, match="must be str, not bytes"):
+            sys.stdout.write(b"raw\n")  # type: ignore[arg-type]
+        print("still fine")
+        assert sys.stdout.buffer is sys.__stdout__.buffer or hasattr(sys.stdout, "buffer")
+    assert reporter.drain()[1] == ["still fine"]
+
+
+def test_a_progress_bar_inside_a_trial_is_one_line() -> None:
+    reporter = Reporter(Trial.create("base", "base"))
+    with captured_output(reporter):
+        for step in range(500):
+            sys.stdout.write(f"\rstep {step}")
+        sys.stdout.write("\n")
+    assert reporter.drain()[1] == ["step 499"]
+
+
+def test_the_original_streams_come_back_after_the_trial() -> None:
+    before = (sys.stdout, sys.stderr)
+    with captured_output(Reporter(Trial.create("base", "base"))):
+        assert sys.stdout is not before[0]
+    assert (sys.stdout, sys.stderr) == before

@@ -108,3 +108,75 @@ def test_the_driver_log_has_a_line_per_event_and_the_librarys_warnings(tmp_path:
     ]
     assert "WARNING autoablation.spark: the Spark job failed: boom" in lines[3]
     assert lines[-1].endswith("experiment finished") and "after the end" not in "".join(lines)
+
+
+def test_overwrite_deletes_only_what_autoablation_wrote(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text("my code")
+    (tmp_path / "data.csv").write_text("my data")
+    write_study(tmp_path, synthetic_results({"x": 0.0}, repeats=1))
+    directory = ExperimentDir(tmp_path)
+    directory.open(FINGERPRINT, resume=False, overwrite=True)
+    directory.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".autoablation.lock",
+        "data.csv",
+        "train.py",
+    ]
+
+
+def test_two_launches_cannot_share_a_directory(tmp_path: Path) -> None:
+    first = ExperimentDir(tmp_path)
+    first.open(FINGERPRINT, resume=False, overwrite=False)
+    with pytest.raises(StudyError, match=r"in use by another launch \(pid \d+\)"):
+        ExperimentDir(tmp_path).open(FINGERPRINT, resume=True, overwrite=False)
+    first.close()
+    ExperimentDir(tmp_path).open(FINGERPRINT, resume=True, overwrite=False)
+
+
+def test_a_directory_whose_journal_has_no_event_yet_starts_fresh(tmp_path: Path) -> None:
+    (tmp_path / "journal.jsonl").touch()  # a launch that failed before its first event
+    state = ExperimentDir(tmp_path).open(FINGERPRINT, resume=False, overwrite=False)
+    assert state.results == {}
+
+
+def test_a_resume_after_a_torn_line_starts_its_events_on_a_new_line(tmp_path: Path) -> None:
+    results = synthetic_results({"x": 0.0}, repeats=1)
+    directory = write_study(tmp_path, results, end=False)
+    directory.close()
+    with directory.journal.open("a") as handle:
+        handle.write('{"event": "ended", "t": 1')
+    JournalWriter(directory, fingerprint=FINGERPRINT, options={}, previous={}).experiment_started(
+        "again", [], 0
+    )
+    assert read_journal(directory.journal).runs == 2
+
+
+def test_results_json_is_strict_json_without_histories(tmp_path: Path) -> None:
+    import math
+
+    results = synthetic_results({"x": -0.1}, repeats=1, history=True)
+    results[0] = type(results[0])(
+        results[0].trial, results[0].status, metric=0.8, history=((0, math.nan), (1, 0.5))
+    )
+    directory = write_study(tmp_path, results)
+    rows = json.loads((directory.path / "results.json").read_text(), parse_constant=_refuse)
+    assert all(row["history"] is None for row in rows)
+    state = read_journal(directory.journal)  # the journal keeps the history, NaN as null
+    assert math.isnan(state.results[results[0].trial.trial_id].history[0][1])
+
+
+def _refuse(token: str) -> None:
+    raise ValueError(f"not strict JSON: {token}")
+
+
+def test_the_fingerprint_allows_new_custom_models_but_not_changed_ones() -> None:
+    from autoablation._journal import fingerprint_difference
+
+    before = {"seed": 0, "custom_models": {"small": "aaa"}}
+    assert (
+        fingerprint_difference(before, {"seed": 0, "custom_models": {"small": "aaa", "big": "b"}})
+        == []
+    )
+    assert fingerprint_difference(before, {"seed": 0, "custom_models": {"small": "zzz"}}) == [
+        "custom_models"
+    ]

@@ -32,3 +32,25 @@ def test_bad_launch_options_are_refused_before_anything_starts(
 ) -> None:
     with pytest.raises(StudyError, match=message):
         experiment.launch(lambda: 1.0, None, **options)  # type: ignore[arg-type]
+
+
+def test_a_broken_mlflow_setting_turns_tracking_off_instead_of_failing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    from autoablation._launcher import ExperimentRun, RunOptions
+    from autoablation._tracking import MlflowListener
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "no-such-scheme://nowhere")
+    run = ExperimentRun(
+        SimpleNamespace(sparkContext=None),
+        None,
+        lambda: 1.0,
+        RunOptions(mlflow=True),  # type: ignore[arg-type]
+        seed=0,
+        study={},
+    )
+    listeners = run._listeners()
+    assert not any(isinstance(listener, MlflowListener) for listener in listeners)
+    assert any("MLflow tracking is off" in r.getMessage() for r in caplog.records)

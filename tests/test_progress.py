@@ -37,3 +37,22 @@ def test_quiet_prints_nothing_and_verbose_prints_every_trial() -> None:
 def test_without_a_terminal_there_is_no_bar_only_the_lines() -> None:
     out = play(1, io.StringIO())
     assert "5/5" not in out and "[feature:x1] epoch 1 loss 0.5" in out
+
+
+def test_a_listener_with_only_some_hooks_is_called_for_those() -> None:
+    from autoablation._events import Listeners
+
+    seen: list[str] = []
+
+    class Finishes:
+        def trial_finished(self, result) -> None:  # type: ignore[no-untyped-def]
+            seen.append(result.trial.ablated)
+
+    results = synthetic_results({"x": 0.0}, repeats=1)
+    fan_out = Listeners([Finishes()])  # type: ignore[list-item]
+    fan_out.experiment_started("s", [r.trial for r in results], 0)
+    for result in results:
+        fan_out.trial_metrics(result.trial, "w", [(0, 1.0)])
+        fan_out.trial_finished(result)
+    fan_out.experiment_ended("finished")
+    assert seen == ["base", "x"]

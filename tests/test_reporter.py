@@ -97,3 +97,16 @@ def test_each_trial_has_its_own_tensorboard_folder(tmp_path) -> None:
     second = Reporter(Trial.create("base", "base", repeat=1), tensorboard_root=str(tmp_path))
     assert first.tensorboard_dir != second.tensorboard_dir
     assert (tmp_path / first.trial_id).is_dir()
+
+
+def test_a_second_fit_continues_the_steps() -> None:
+    import keras
+    import numpy as np
+
+    r = reporter()
+    model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[r.keras_callback("loss")])
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[r.keras_callback("loss")])  # fine-tuning
+    assert [step for step, _ in r.drain()[0]] == [0, 1, 2, 3]

@@ -86,3 +86,30 @@ def test_mlflow_gets_a_parent_run_and_a_child_run_per_trial(
     assert strong[0].data.tags["kind"] == "feature" and "metric" in strong[0].data.metrics
     history = client.get_metric_history(strong[0].info.run_id, "broadcast")
     assert [m.step for m in history] == [0, 1, 2, 3]
+
+
+def test_an_unreachable_mlflow_stops_tracking_without_stopping_the_study(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from autoablation._tracking import MlflowListener
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    results = synthetic_results({"x": 0.0}, repeats=2)
+    listener = MlflowListener("s", tracking_uri="http://127.0.0.1:9", params={})
+    listener.experiment_started("s", [r.trial for r in results], 0)
+    for result in results:
+        listener.trial_finished(result)
+    listener.experiment_ended("finished")
+    messages = [r.getMessage() for r in caplog.records if r.name == "autoablation.mlflow"]
+    assert any("so it stops for this study" in m for m in messages)
+    assert any("dropped 5 events" in m for m in messages)
+
+
+def test_a_study_still_running_prints_its_pending_trials_as_such() -> None:
+    from autoablation import TrialResult, TrialStatus
+
+    results = synthetic_results({"x": -0.2, "y": 0.0}, repeats=1)
+    results[2] = TrialResult(results[2].trial, TrialStatus.PENDING)
+    text = str(ExperimentResult("running", results))
+    assert "1 trials have no result yet" in text and "feature:y#0" not in text

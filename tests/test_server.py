@@ -232,7 +232,7 @@ server = RpcServer(secret, lambda conn, msg: server.send(conn, {"type": "registe
                    handshake_timeout=0.3)
 server.start()
 intruders = []
-for _ in range(80):  # more than the process may open: the server runs out of descriptors
+for _ in range(40):  # with the server's side, more descriptors than the process may open
     try:
         intruders.append(socket.create_connection(server.address, timeout=5))
     except OSError:

@@ -112,3 +112,28 @@ def test_repeats_share_seeds_across_components() -> None:
     ]
     assert seeds[0] == 7 and len(set(seeds)) == 3
     assert len({t.trial_id for t in repeated}) == 6
+
+
+def test_constant_differences_are_certain_and_stay_in_the_holm_family() -> None:
+    worse = [m - 0.1 for m in BASE]
+    table = ranking(study(("worse", worse), ("strong", STRONG), ("noise", NOISE))).set_index(
+        "ablated"
+    )
+    assert table.loc["worse", "p_value"] == 0.0 and bool(table.loc["worse", "significant"])
+    assert table.loc["worse", "delta"] == pytest.approx(-0.1)
+    assert table.loc["worse", "note"] == "the differences to the base do not vary across repeats"
+    assert table.loc["worse", "p_adjusted"] == 0.0  # in the Holm family, not left out
+
+
+def test_keep_one_puts_the_component_that_helps_most_first() -> None:
+    results = [run("base", "none kept", i, m) for i, m in enumerate(BASE)]
+    for name, gain in (("noise", 0.0), ("strong", 0.2), ("weak", 0.05)):
+        results += [run("feature", name, i, m + gain + 0.001 * i) for i, m in enumerate(BASE)]
+    order = ranking(results, "max", "addition")["ablated"].tolist()
+    assert order == ["strong", "weak", "noise", "none kept"]
+
+
+def test_configurations_without_a_result_yet_keep_their_row() -> None:
+    pending = TrialResult(run("feature", "later", 0, None).trial, TrialStatus.PENDING)
+    table = ranking([*study(), pending]).set_index("ablated")
+    assert table.loc["later", "n"] == 0 and table.loc["later", "note"] == "no result yet"

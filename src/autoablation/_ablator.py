@@ -33,6 +33,10 @@ class Ablator(abc.ABC):
     """
 
     name: ClassVar[str] = "custom"
+    effect: ClassVar[str] = "removal"
+    """What a trial's difference to the base measures: ``"removal"`` (the trial lacks the
+    component the base has) or ``"addition"`` (the trial has a component the base lacks). It
+    decides which way the ranking runs: the most important component first either way."""
 
     @abc.abstractmethod
     def trials(self, study: AblationStudy) -> list[Trial]:
@@ -114,6 +118,7 @@ class KeepOne(Ablator):
     """
 
     name = "keep_one"
+    effect = "addition"
 
     def trials(self, study: AblationStudy) -> list[Trial]:
         """Return the all-removed base trial and one trial per component kept alone."""

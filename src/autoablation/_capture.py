@@ -19,7 +19,12 @@ from autoablation._reporter import Reporter
 
 
 class _Router(io.TextIOBase):
-    """A text stream that hands each thread's complete lines to that thread's reporter."""
+    """A text stream that hands each thread's complete lines to that thread's reporter.
+
+    A carriage return redraws the current line (progress bars), so only the last drawing of
+    a line is kept. Anything else a program asks of the stream (``buffer``, ``reconfigure``,
+    ``fileno``) is the original stream's.
+    """
 
     def __init__(self, original: Any) -> None:
         super().__init__()
@@ -31,16 +36,23 @@ class _Router(io.TextIOBase):
         with self._lock:
             self._targets[threading.get_ident()] = (reporter, [])
 
-    def unroute(self) -> None:
+    def unroute(self) -> bool:
+        """Stop routing this thread; True when no thread is routed any more."""
         with self._lock:
             target = self._targets.pop(threading.get_ident(), None)
+            idle = not self._targets
         if target is not None and target[1]:
-            target[0].log("".join(target[1]))
+            line = "".join(target[1]).rsplit("\r", 1)[-1]
+            if line:
+                target[0].log(line)
+        return idle
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         with self._lock:
             target = self._targets.get(threading.get_ident())
         if target is None:
@@ -48,10 +60,12 @@ class _Router(io.TextIOBase):
         reporter, pending = target
         pending.append(text)
         if "\n" in text:
-            joined = "".join(pending)
-            complete, _, rest = joined.rpartition("\n")
+            complete, _, rest = "".join(pending).rpartition("\n")
             pending[:] = [rest] if rest else []
-            reporter.log(complete)
+            lines = [line.rsplit("\r", 1)[-1] for line in complete.split("\n")]
+            reporter.log("\n".join(lines))
+        elif "\r" in text and len(pending) > 64:  # a redrawn line: keep its last drawing
+            pending[:] = ["".join(pending).rsplit("\r", 1)[-1]]
         return len(text)
 
     def flush(self) -> None:
@@ -67,27 +81,36 @@ class _Router(io.TextIOBase):
     def fileno(self) -> int:
         return int(self.original.fileno())
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.original, name)
+
 
 _install_lock = threading.Lock()
 
 
-def _router(name: str) -> _Router:
+def _route(name: str, reporter: Reporter) -> None:
     with _install_lock:
         stream = getattr(sys, name)
         if not isinstance(stream, _Router):
             stream = _Router(stream)
             setattr(sys, name, stream)
-        return stream
+        stream.route(reporter)
+
+
+def _unroute(name: str) -> None:
+    with _install_lock:
+        stream = getattr(sys, name)
+        if isinstance(stream, _Router) and stream.unroute():
+            setattr(sys, name, stream.original)  # no trial left: the process's own stream
 
 
 @contextlib.contextmanager
 def captured_output(reporter: Reporter) -> Iterator[None]:
     """Send this thread's ``print`` output (stdout and stderr) to ``reporter.log``."""
-    routers = [_router("stdout"), _router("stderr")]
-    for router in routers:
-        router.route(reporter)
+    _route("stdout", reporter)
+    _route("stderr", reporter)
     try:
         yield
     finally:
-        for router in routers:
-            router.unroute()
+        _unroute("stdout")
+        _unroute("stderr")

@@ -40,9 +40,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"autoablation: {exc}", file=sys.stderr)
         return 2
     print(result)
-    pending = sum(1 for t in result.trials if not t.status.is_final)
-    if pending:
-        print(f"  {pending} trials have no result yet (the study is running or was interrupted)")
     if not args.no_plots:
         folder = args.plots or args.experiment_dir / "plots"
         for path in result.plot(folder / "effects.png"):

@@ -89,8 +89,11 @@ class Listeners(Listener):
 
     def _each(self, method: str, *args: Any) -> None:
         for listener in self._listeners:
+            handler = getattr(listener, method, None)
+            if handler is None:  # a listener may implement only the hooks it needs
+                continue
             try:
-                getattr(listener, method)(*args)
+                handler(*args)
             except Exception:
                 logger.error(
                     "listener %s failed on %s:\n%s",

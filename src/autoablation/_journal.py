@@ -33,6 +33,7 @@ from typing import Any, TextIO
 
 from autoablation._events import Listener, describe, reason
 from autoablation._exceptions import StudyError
+from autoablation._protocol import json_safe as _json_safe
 from autoablation._trial import Trial, TrialResult, TrialStatus
 
 logger = logging.getLogger("autoablation")
@@ -118,8 +119,38 @@ def _apply(state: JournalState, event: Mapping[str, Any]) -> None:
 
 
 def fingerprint_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """The fields two study fingerprints disagree on."""
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    """The fields two study fingerprints disagree on.
+
+    A field that maps names to digests (the custom models) disagrees only on the names both
+    hold: adding a custom model extends a study, changing one makes it another study.
+    """
+    differences = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            if any(before[name] != after[name] for name in set(before) & set(after)):
+                differences.append(key)
+        elif before != after:
+            differences.append(key)
+    return differences
+
+
+OWNED = (
+    JOURNAL,
+    STUDY,
+    "results.csv",
+    "results.json",
+    "driver.log",
+    "trials",
+    "plots",
+    "tensorboard",
+)
+"""What autoablation writes in an experiment directory; ``overwrite`` deletes these only."""
+LOCK = ".autoablation.lock"
+
+
+def _has_events(journal: Path) -> bool:
+    return journal.exists() and journal.stat().st_size > 0
 
 
 class ExperimentDir:
@@ -127,6 +158,7 @@ class ExperimentDir:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).absolute()
+        self._lock: TextIO | None = None
 
     @property
     def journal(self) -> Path:
@@ -138,14 +170,32 @@ class ExperimentDir:
     ) -> JournalState:
         """Prepare the directory for a run and return what earlier runs recorded.
 
+        Takes the directory's lock until `close`, so two launches never share it.
+
         Raises:
-            StudyError: The directory holds an experiment and neither ``resume`` nor
-                ``overwrite`` was given, or ``resume`` was given for a different study.
+            StudyError: Another launch runs in the directory; or it holds an experiment and
+                neither ``resume`` nor ``overwrite`` was given; or ``resume`` was given for a
+                different study.
         """
-        if self.journal.exists() and overwrite:
-            shutil.rmtree(self.path)
-        if not self.journal.exists():
-            self.path.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            return self._open(fingerprint, resume=resume, overwrite=overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(
+        self, fingerprint: Mapping[str, Any], *, resume: bool, overwrite: bool
+    ) -> JournalState:
+        if _has_events(self.journal) and overwrite:
+            for name in OWNED:  # only what autoablation wrote: never the user's own files
+                target = self.path / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        if not _has_events(self.journal):
             return JournalState()
         if not resume:
             raise StudyError(
@@ -166,9 +216,47 @@ class ExperimentDir:
                 )
         return state
 
+    def _take_lock(self) -> None:
+        import fcntl
+
+        handle = open(self.path / LOCK, "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StudyError(
+                f"{self.path} is in use by another launch ({holder}); wait for it to end or "
+                "use another name or experiment_dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._lock = handle
+
+    def close(self) -> None:
+        """Release the directory's lock."""
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
+
     def write_study(self, document: Mapping[str, Any]) -> None:
-        """Write ``study.json``."""
-        (self.path / STUDY).write_text(json.dumps(document, indent=2, default=str))
+        """Write ``study.json`` atomically (a reader never sees half of it)."""
+        temporary = self.path / f".{STUDY}.tmp"
+        temporary.write_text(json.dumps(document, indent=2, default=str))
+        os.replace(temporary, self.path / STUDY)
+
+
+def _end_torn_line(journal: Path) -> None:
+    """End a line a killed driver left unfinished, so the next event starts on its own line."""
+    if not journal.exists() or journal.stat().st_size == 0:
+        return
+    with open(journal, "rb+") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) != b"\n":
+            handle.write(b"\n")
 
 
 class JournalWriter(Listener):
@@ -189,13 +277,15 @@ class JournalWriter(Listener):
         self._fingerprint = dict(fingerprint)
         self._options = dict(options)
         self._results: dict[str, TrialResult] = dict(previous)
+        _end_torn_line(directory.journal)
         self._journal: TextIO = open(directory.journal, "a", encoding="utf-8")  # noqa: SIM115
         self._logs: dict[str, TextIO] = {}
         self._lock = threading.Lock()
         self._last_table = 0.0
 
     def _write(self, event: str, **fields: Any) -> None:
-        line = json.dumps({"event": event, "t": time.time(), **fields}, default=str)
+        record = _json_safe({"event": event, "t": time.time(), **fields})
+        line = json.dumps(record, default=str, allow_nan=False)
         with self._lock:
             self._journal.write(line + "\n")
             self._journal.flush()
@@ -247,15 +337,20 @@ class JournalWriter(Listener):
             self.write_results()
 
     def write_results(self) -> None:
-        """Write ``results.csv`` and ``results.json`` from every result so far."""
+        """Write ``results.csv`` and ``results.json``: every result of this study so far.
+
+        The broadcast histories stay in the journal: they can be large, and this runs on the
+        controller thread. Non-finite numbers are written as null (strict JSON).
+        """
         from autoablation._result import ExperimentResult
 
         self._last_table = time.monotonic()
-        table = ExperimentResult("journal", list(self._results.values())).to_pandas()
+        results = list(self._results.values())
+        table = ExperimentResult("journal", results).to_pandas()
         table.to_csv(self._dir.path / "results.csv", index=False)
-        (self._dir.path / "results.json").write_text(
-            json.dumps([r.to_dict() for r in self._results.values()], indent=1)
-        )
+        rows = [{**r.to_dict(), "history": None} for r in results]
+        text = json.dumps(_json_safe(rows), indent=1, allow_nan=False)
+        (self._dir.path / "results.json").write_text(text)
 
     def experiment_ended(self, status: str) -> None:
         """Record the end and close the files."""
@@ -319,7 +414,9 @@ class DriverLog(Listener):
 
     def experiment_ended(self, status: str) -> None:
         """Log the end and close the file."""
-        self._line(f"experiment {status}")
-        logging.getLogger("autoablation").removeHandler(self._handler)
-        with self._lock:
-            self._file.close()
+        try:
+            self._line(f"experiment {status}")
+        finally:
+            logging.getLogger("autoablation").removeHandler(self._handler)
+            with self._lock:
+                self._file.close()

@@ -92,6 +92,7 @@ class RunOptions:
     mlflow: bool | None = None
     tensorboard_dir: str | None = None
     gpus_per_task: float | None = None
+    effect: str = "removal"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -129,10 +130,12 @@ class RunOptions:
             raise StudyError("resume=True and overwrite=True contradict each other; choose one")
         if self.gpus_per_task is not None:
             _positive("gpus_per_task", self.gpus_per_task, zero=True)
+        if self.mlflow:
+            mlflow_wanted(True)  # refuses at once when MLflow is not installed
 
     def describe(self) -> dict[str, Any]:
         """The options that describe the results (kept in the journal and study.json)."""
-        keys = ("name", "optimization_key", "direction", "ablator", "repeats")
+        keys = ("name", "optimization_key", "direction", "ablator", "effect", "repeats")
         return {key: getattr(self, key) for key in keys}
 
 
@@ -181,6 +184,19 @@ class ExperimentRun:
             "direction": options.direction,
         }
         state = directory.open(fingerprint, resume=options.resume, overwrite=options.overwrite)
+        try:
+            return self._execute(trials, directory, fingerprint, state)
+        finally:
+            directory.close()
+
+    def _execute(
+        self,
+        trials: list[Trial],
+        directory: ExperimentDir,
+        fingerprint: dict[str, Any],
+        state: Any,
+    ) -> ExperimentResult:
+        options = self._options
         wanted = {t.trial_id for t in trials}
         done = {
             trial_id: result
@@ -197,16 +213,23 @@ class ExperimentRun:
                 "trials": [t.to_dict() for t in trials],
             }
         )
-        journal = JournalWriter(
-            directory, fingerprint=fingerprint, options=options.describe(), previous=state.results
-        )
-        driver_log = DriverLog(directory.path / "driver.log")
-        listeners = Listeners([driver_log, *self._listeners(journal)])
+        listeners: list[Listener] = []
         started = time.time()
-        status = "interrupted"
+        status = "failed"
         new: dict[str, TrialResult] = {}
-        try:
-            listeners.experiment_started(options.name, to_run, len(done))
+        try:  # built one by one: if one fails, those built already are closed below
+            listeners.append(DriverLog(directory.path / "driver.log"))
+            listeners.append(
+                JournalWriter(
+                    directory,
+                    fingerprint=fingerprint,
+                    options=options.describe(),
+                    previous={k: v for k, v in state.results.items() if k in wanted},
+                )
+            )
+            listeners.extend(self._listeners())
+            fan_out = Listeners(listeners)
+            fan_out.experiment_started(options.name, to_run, len(done))
             if to_run:
                 logger.info(
                     "%d of %d trials to run (%d done before) in %s",
@@ -215,10 +238,13 @@ class ExperimentRun:
                     len(done),
                     directory.path,
                 )
-                new = {r.trial.trial_id: r for r in self._run_trials(to_run, listeners, directory)}
+                new = {r.trial.trial_id: r for r in self._run_trials(to_run, fan_out, directory)}
             status = "finished" if self._failure is None else "stopped"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
         finally:
-            listeners.experiment_ended(status)
+            Listeners(listeners).experiment_ended(status)
         result = ExperimentResult(
             options.name,
             [
@@ -232,23 +258,25 @@ class ExperimentRun:
             duration_s=time.time() - started,
             job_group=self.group_id if to_run else "",
             experiment_dir=directory.path,
+            effect=options.effect,
         )
         _write_plots(result, directory)
         if self._failure is not None:
             raise ExperimentError(f"experiment {options.name!r} stopped: {self._failure}", result)
         return result
 
-    def _listeners(self, journal: JournalWriter) -> list[Listener]:
+    def _listeners(self) -> list[Listener]:
         options = self._options
         listeners: list[Listener] = [
             LoggingListener(),
-            journal,
             ProgressListener(options.verbose, options.direction),
         ]
         if mlflow_wanted(options.mlflow):
-            listeners.append(
-                MlflowListener(f"autoablation/{options.name}", params=options.describe())
-            )
+            try:
+                name = f"autoablation/{options.name}"
+                listeners.append(MlflowListener(name, params=options.describe()))
+            except Exception as exc:  # tracking is never fatal
+                logger.warning("MLflow tracking is off: %s", exc)
         if self._listener is not None:
             listeners.append(self._listener)
         return listeners

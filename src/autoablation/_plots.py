@@ -26,8 +26,14 @@ def _pyplot() -> Any:
     return plt
 
 
-def effects_figure(ranking: pd.DataFrame, metric: str, direction: str, title: str) -> Any:
-    """A forest plot: each component's difference to the base with its 95% interval."""
+def effects_figure(
+    ranking: pd.DataFrame, metric: str, direction: str, title: str, effect: str = "removal"
+) -> Any:
+    """A forest plot: each component's difference to the base with its 95% interval.
+
+    Red marks what matters (a removal that hurts, or a component that helps on its own), blue
+    the opposite; filled markers are significant after Holm correction.
+    """
     plt = _pyplot()
     rows = ranking[ranking["kind"] != BASE].iloc[::-1]  # most harmful at the top
     height = max(2.5, 0.45 * len(rows) + 1.5)
@@ -39,8 +45,9 @@ def effects_figure(ranking: pd.DataFrame, metric: str, direction: str, title: st
     high = rows["delta_ci_high"].to_numpy(dtype=float)
     has_interval = ~np.isnan(low)
     significant = rows["significant"].fillna(False).to_numpy(dtype=bool)
-    harmful = delta < 0 if direction == "max" else delta > 0
-    colours = np.where(harmful, "#c0392b", "#2471a3")
+    worse = delta < 0 if direction == "max" else delta > 0
+    matters = ~worse if effect == "addition" else worse
+    colours = np.where(matters, "#c0392b", "#2471a3")
     if has_interval.any():
         axis.errorbar(
             delta[has_interval],
@@ -68,8 +75,9 @@ def effects_figure(ranking: pd.DataFrame, metric: str, direction: str, title: st
     axis.axvline(0.0, color="#333333", linewidth=1, linestyle="--")
     axis.set_yticks(y, labels)
     better = "higher" if direction == "max" else "lower"
+    difference = "kept alone minus none kept" if effect == "addition" else "ablated minus base"
     axis.set_xlabel(
-        f"{metric}: ablated minus base ({better} is better)\n"
+        f"{metric}: {difference} ({better} is better)\n"
         "bars: 95% CI of the paired difference; filled: significant after Holm correction"
     )
     axis.set_title(title)

@@ -64,13 +64,17 @@ def _qualname(value: Any) -> str | None:
 
 
 def study_fingerprint(
-    study: AblationStudy, data: PreparedData | None, base_model: str | None
+    study: AblationStudy,
+    data: PreparedData | None,
+    base_model: str | None,
+    custom_models: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """What must not change for two runs' results to be comparable (and one to resume another).
 
     Components and repeats may change: a resumed study with more of them runs only the new
-    trials. The data, the split, the base model's architecture and how models are repaired may
-    not.
+    trials. The data, the split, the base model's and each custom model's architecture, and how
+    models are repaired may not. The training function is not fingerprinted (its code cannot be
+    compared reliably): change it, and start a new experiment rather than resume one.
     """
     return {
         "label": study.label_name,
@@ -80,6 +84,7 @@ def study_fingerprint(
         "data": _data_digest(data),
         "dataset_generator": _qualname(study.dataset_generator),
         "base_model": base_model,
+        "custom_models": custom_models or {},
         "shape_strategy": study.model.shape_strategy,
     }
 
@@ -166,9 +171,16 @@ def preflight(
     widths = _check_data(study, trials, data)
     recipe = _recipe(study, trials)
     base_model = None
+    custom_models: dict[str, str] = {}
     if recipe is not None:
         base_width = len(data.feature_names) if data is not None else None
-        base_model = check_all_models(recipe, trials, widths, base_width).base.config_digest
+        checks = check_all_models(recipe, trials, widths, base_width)
+        base_model = checks.base.config_digest
+        custom_models = {
+            t.custom_model: checks.trials[t.trial_id].config_digest
+            for t in trials
+            if t.custom_model is not None
+        }
     _check_shippable("the training function", train_fn, TrainFunctionError)
     if recipe is not None:
         _check_shippable("the base model generator", recipe.generator)
@@ -182,5 +194,5 @@ def preflight(
         data,
         recipe,
         study.dataset_generator,
-        study_fingerprint(study, data, base_model),
+        study_fingerprint(study, data, base_model, custom_models),
     )

@@ -89,14 +89,14 @@ def hello_frame(secret: bytes, nonce: bytes) -> bytes:
     return encode_frame(secret, _ZERO_NONCE, FrameKind.HELLO, 0, nonce)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Replace non-finite floats (not valid JSON) by None, recursively."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -107,7 +107,7 @@ def encode_message(message: Mapping[str, Any]) -> bytes:
         ProtocolError: The message holds something JSON cannot carry.
     """
     try:
-        text = json.dumps(_json_safe(message), allow_nan=False, separators=(",", ":"))
+        text = json.dumps(json_safe(message), allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise ProtocolError(f"message cannot be sent as JSON: {exc}") from exc
     return text.encode("utf-8")

@@ -89,7 +89,10 @@ class Reporter:
         return path
 
     def keras_callback(self, metric: str | None = None) -> Any:
-        """A Keras callback that broadcasts a metric at the end of every epoch (step = epoch).
+        """A Keras callback that broadcasts a metric at the end of every epoch.
+
+        Steps are epochs; a second ``fit`` (fine-tuning after a first phase, say) continues
+        the steps after the first one's.
 
         Example:
             >>> model.fit(ds, epochs=10, callbacks=[reporter.keras_callback("val_accuracy")])
@@ -103,6 +106,13 @@ class Reporter:
         reporter = self
 
         class BroadcastEpochs(keras.callbacks.Callback):  # type: ignore[misc]
+            offset = 0
+
+            def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+                # A later fit() counts epochs from 0 again: continue after what was sent.
+                last = reporter._last_step
+                self.offset = 0 if last is None else last + 1
+
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
                 logs = logs or {}
                 key = metric or ("val_loss" if "val_loss" in logs else "loss")
@@ -111,7 +121,7 @@ class Reporter:
                         f"keras_callback: epoch logs have no {key!r}; they have: "
                         f"{', '.join(sorted(logs)) or 'nothing'}"
                     )
-                reporter.broadcast(float(logs[key]), step=epoch)
+                reporter.broadcast(float(logs[key]), step=self.offset + epoch)
 
         return BroadcastEpochs()
 

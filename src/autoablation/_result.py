@@ -48,6 +48,8 @@ class ExperimentResult:
         duration_s: Wall time of the experiment on the driver.
         job_group: The Spark job group the trials ran under (empty if none).
         experiment_dir: Where the journal, logs and plots are, if anywhere.
+        effect: ``"removal"`` when trials lack a component the base has (LOCO, pairs),
+            ``"addition"`` when they have one the base lacks (keep-one).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class ExperimentResult:
         duration_s: float | None = None,
         job_group: str = "",
         experiment_dir: Path | None = None,
+        effect: str = "removal",
     ) -> None:
         self.name = name
         self.trials = list(trials)
@@ -70,6 +73,7 @@ class ExperimentResult:
         self.duration_s = duration_s
         self.job_group = job_group
         self.experiment_dir = experiment_dir
+        self.effect = effect
 
     @property
     def base(self) -> TrialResult | None:
@@ -128,7 +132,7 @@ class ExperimentResult:
         """
         from autoablation._stats import ranking
 
-        return ranking([t for t in self.trials if t.status.is_final], self.direction)
+        return ranking(self.trials, self.direction, self.effect)
 
     def plot(self, path: str | os.PathLike[str]) -> list[Path]:
         """Write the effects plot to ``path`` (PNG), and learning curves next to it.
@@ -143,13 +147,12 @@ class ExperimentResult:
         from autoablation import _plots
 
         target = Path(path)
-        title = f"{self.name}: effect of removing each component"
-        written = [
-            _plots.save(
-                _plots.effects_figure(self.ranking(), self.optimization_key, self.direction, title),
-                target,
-            )
-        ]
+        verb = "keeping" if self.effect == "addition" else "removing"
+        title = f"{self.name}: effect of {verb} each component"
+        figure = _plots.effects_figure(
+            self.ranking(), self.optimization_key, self.direction, title, self.effect
+        )
+        written = [_plots.save(figure, target)]
         curves = _plots.curves_figure(self.trials, f"{self.name}: learning curves")
         if curves is not None:
             written.append(
@@ -198,10 +201,13 @@ class ExperimentResult:
         notes = sorted({n for n in ranking["note"] if n})
         lines.extend(f"  note: {note}" for note in notes)
         for t in self.trials:
-            if t.status is not TrialStatus.OK:
+            if t.status.is_final and t.status is not TrialStatus.OK:
                 error = t.error.strip()
                 reason = error.splitlines()[-1] if error else t.status.value
                 lines.append(f"  {t.trial.label}#{t.trial.repeat}: {reason}")
+        pending = sum(1 for t in self.trials if not t.status.is_final)
+        if pending:
+            lines.append(f"  {pending} trials have no result yet")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -266,4 +272,5 @@ def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
         direction=options.get("direction", "max"),
         ablator=options.get("ablator", "loco"),
         experiment_dir=directory,
+        effect=options.get("effect", "removal"),
     )

@@ -114,16 +114,23 @@ def _compare(row: dict[str, Any], configuration: _Configuration, base: _Configur
     row["delta"] = float(differences.mean())
     if len(seeds) < 2:
         row["note"] = (
-            "one paired repeat: no interval or test (launch with repeats=2 or more, 5 is usual)"
+            "one repeat where both this trial and the base succeeded: no interval or test "
+            "(launch with repeats=2 or more, 5 is usual)"
+            if configuration.failed or base.failed
+            else "one paired repeat: no interval or test (launch with repeats=2 or more, "
+            "5 is usual)"
         )
         return
-    row["delta_ci_low"], row["delta_ci_high"] = _interval(differences)
-    if np.all(differences == differences[0]):
-        if differences[0] == 0.0:
-            row["p_value"] = 1.0
-        else:
-            row["note"] = "the differences to the base do not vary, so the t-test is undefined"
+    if np.ptp(differences) <= 1e-12 * max(1.0, abs(row["delta"])):
+        # Every repeat moved the metric by the same amount (a metric counting test examples
+        # moves in steps): no spread, so an effect of zero is no evidence and any other is
+        # certain as far as these repeats tell.
+        row["delta"] = float(differences[0])
+        row["delta_ci_low"] = row["delta_ci_high"] = row["delta"]
+        row["p_value"] = 1.0 if row["delta"] == 0.0 else 0.0
+        row["note"] = "the differences to the base do not vary across repeats"
         return
+    row["delta_ci_low"], row["delta_ci_high"] = _interval(differences)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         row["p_value"] = float(stats.ttest_rel(ours, theirs).pvalue)
@@ -139,12 +146,17 @@ def _holm(p_values: pd.Series) -> pd.Series:
     return adjusted
 
 
-def ranking(results: Sequence[TrialResult], direction: str = "max") -> pd.DataFrame:
-    """Rank every configuration by the harm of its removal, with paired statistics.
+def ranking(
+    results: Sequence[TrialResult], direction: str = "max", effect: str = "removal"
+) -> pd.DataFrame:
+    """Rank every configuration by importance, with paired statistics.
 
     Args:
-        results: Every repeat of every trial (final results; others are ignored).
+        results: Every repeat of every trial; one without a final result counts in no
+            statistic, but its configuration still gets a row.
         direction: ``"max"`` if a higher metric is better, ``"min"`` otherwise.
+        effect: ``"removal"`` (LOCO-like: most harmful removal first) or ``"addition"``
+            (keep-one: the component that helps most on its own first).
 
     Returns:
         One row per configuration (the base included), columns as in the module docstring.
@@ -161,7 +173,7 @@ def ranking(results: Sequence[TrialResult], direction: str = "max") -> pd.DataFr
         else:
             _compare(row, configuration, base)
         if not configuration.by_seed:
-            row["note"] = "no repeat succeeded"
+            row["note"] = "no repeat succeeded" if configuration.failed else "no result yet"
         rows.append(row)
     frame = pd.DataFrame(
         rows, columns=[c for c in COLUMNS if c not in ("p_adjusted", "significant")]
@@ -173,6 +185,8 @@ def ranking(results: Sequence[TrialResult], direction: str = "max") -> pd.DataFr
         [None if math.isnan(p) else bool(p < ALPHA) for p in frame["p_adjusted"]], dtype="boolean"
     )
     harm = -frame["delta"] if direction == "max" else frame["delta"]
+    if effect == "addition":
+        harm = -harm
     frame = frame.assign(_harm=harm).sort_values(
         "_harm", ascending=False, kind="stable", na_position="last"
     )

@@ -10,9 +10,11 @@ MLflow is installed and ``MLFLOW_TRACKING_URI`` is set.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +23,8 @@ from autoablation._exceptions import StudyError
 from autoablation._trial import Trial, TrialResult, TrialStatus
 
 logger = logging.getLogger("autoablation.mlflow")
+_BATCH = 1000
+_END_WAIT_S = 30.0
 
 
 def mlflow_wanted(setting: bool | None) -> bool:
@@ -58,16 +62,22 @@ class MlflowListener(Listener):
         self._experiment = experiment
         self._params = params
         self._parent: str | None = None
+        self._broken = False
+        self._dropped = 0
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="autoablation-mlflow", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
+            if self._broken:
+                self._dropped += 1
+                continue
             try:
                 job()
             except Exception as exc:  # tracking must never stop the study
-                logger.warning("MLflow logging failed: %s", exc)
+                self._broken = True
+                logger.warning("MLflow logging failed, so it stops for this study: %s", exc)
 
     def experiment_started(self, name: str, trials: Sequence[Trial], done: int) -> None:
         """Open the parent run."""
@@ -89,6 +99,7 @@ class MlflowListener(Listener):
 
     def trial_finished(self, result: TrialResult) -> None:
         """Log one child run for the trial."""
+        from mlflow.entities import Metric, Param
 
         def log() -> None:
             if self._parent is None:
@@ -116,17 +127,26 @@ class MlflowListener(Listener):
                 "worker": result.worker,
                 "attempts": result.attempts,
             }
-            for key, value in params.items():
-                self._client.log_param(run_id, key, str(value))
-            if result.metric is not None:
-                self._client.log_metric(run_id, "metric", result.metric)
-            if result.duration_s is not None:
-                self._client.log_metric(run_id, "duration_s", result.duration_s)
-            for step, value in result.history:
-                self._client.log_metric(run_id, "broadcast", value, step=step)
-            for key, value in result.outputs.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self._client.log_metric(run_id, f"output.{key}", float(value))
+            now = int(time.time() * 1000)
+            metrics = [("metric", result.metric, 0), ("duration_s", result.duration_s, 0)]
+            metrics += [("broadcast", value, step) for step, value in result.history]
+            metrics += [
+                (f"output.{key}", value, 0)
+                for key, value in result.outputs.items()
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+            ]
+            finite = [
+                Metric(key, float(value), now, step)
+                for key, value, step in metrics
+                if value is not None and math.isfinite(value)
+            ]
+            parameters = [Param(key, str(value)) for key, value in params.items()]
+            for start in range(0, max(len(finite), 1), _BATCH):  # MLflow's limit per call
+                self._client.log_batch(
+                    run_id,
+                    metrics=finite[start : start + _BATCH],
+                    params=parameters if start == 0 else [],
+                )
             status = "FINISHED" if result.status is TrialStatus.OK else "FAILED"
             self._client.set_terminated(run_id, status=status)
 
@@ -142,4 +162,8 @@ class MlflowListener(Listener):
 
         self._jobs.put(end)
         self._jobs.put(None)
-        self._thread.join(timeout=120)
+        self._thread.join(timeout=_END_WAIT_S)
+        if self._thread.is_alive():
+            logger.warning("MLflow logging still writes after %.0fs; not waiting", _END_WAIT_S)
+        elif self._dropped:
+            logger.warning("MLflow logging dropped %d events after an error", self._dropped)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -323,5 +324,7 @@ class TrialResult:
             worker=str(data.get("worker", "")),
             attempts=int(data.get("attempts", 1)),
             outputs=dict(data.get("outputs", {})),
-            history=tuple((int(s), float(v)) for s, v in data.get("history", ())),
+            history=tuple(
+                (int(s), math.nan if v is None else float(v)) for s, v in data.get("history") or ()
+            ),
         )

@@ -136,7 +136,9 @@ def launch(
         gpus_per_task=gpus_per_task,
     )
     checked = preflight(train_fn, study, ablator)
-    options = dataclasses.replace(options, ablator=checked.ablator.name)
+    options = dataclasses.replace(
+        options, ablator=checked.ablator.name, effect=checked.ablator.effect
+    )
     run = ExperimentRun(
         get_session(spark),
         checked,
