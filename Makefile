@@ -12,7 +12,7 @@ export PYSPARK_PYTHON ?= $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON ?= $(abspath $(BIN)/python)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test lint typecheck pytest submit-demo bench lock clean
+.PHONY: demo test lint typecheck pytest submit-demo bench docs lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,9 +42,13 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/dispatch.py
 
+# The documentation site, into site/ (the tests build it too, in strict mode).
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
 # Refresh the exact pins after changing a range in pyproject.toml.
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable --exclude pip > constraints.txt
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache autoablation-runs
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache autoablation-runs site

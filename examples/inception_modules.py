@@ -6,7 +6,8 @@ turn. The study runs once per worker count (1, 2 and 4 by default) and reports t
 the speed-up over one worker as a table and a plot.
 
     python examples/inception_modules.py                       # local[4], 1, 2 and 4 workers
-    python examples/inception_modules.py --images 2000 --epochs 3 --workers-list 1,2,4,8
+    python examples/inception_modules.py --images 1797 --epochs 3 --workers-list 1,2,4,8
+    python examples/inception_modules.py --images 40 --epochs 1 --modules 1 --eager  # smoke run
     spark-submit --master "local[4]" examples/inception_modules.py
 """
 
@@ -60,10 +61,12 @@ def inception() -> Any:
     return keras.applications.InceptionV3(weights=None, input_shape=(SIZE, SIZE, 3), classes=10)
 
 
-def make_train(epochs: int, count: int, batch_size: int = 32) -> Any:
+def make_train(epochs: int, count: int, eager: bool, batch_size: int = 32) -> Any:
     def train(dataset_function: Any, model_function: Any) -> float:
         model = model_function()
-        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            "adam", "sparse_categorical_crossentropy", metrics=["accuracy"], run_eagerly=eager
+        )
         steps = math.ceil((count - max(1, count // 5)) / batch_size)
         model.fit(
             dataset_function(epochs, batch_size), epochs=epochs, steps_per_epoch=steps, verbose=0
@@ -103,6 +106,12 @@ def main() -> None:
     flags.add_argument("--images", type=int, default=1000, help="digits used (max 1797)")
     flags.add_argument("--modules", type=int, default=len(MODULES), help="first N modules")
     flags.add_argument("--workers-list", default="1,2,4", help="worker counts to compare")
+    flags.add_argument(
+        "--eager",
+        action="store_true",
+        help="skip TensorFlow's graph tracing (about 25 s per trial on a small CPU): quicker "
+        "for smoke runs of a few steps, slower for real training",
+    )
     args = flags.parse_args()
     counts = [int(w) for w in args.workers_list.split(",")]
     spark = session(args.master or f"local[{max(counts)}]", "inception-modules")
@@ -110,7 +119,7 @@ def main() -> None:
     study.model.set_base_model_generator(inception)
     for start, end in MODULES[: args.modules]:
         study.model.add_module(start, end)
-    train = make_train(args.epochs, args.images)
+    train = make_train(args.epochs, args.images, args.eager)
     rows: list[dict[str, Any]] = []
     for workers in counts:
         started = time.time()

@@ -1,7 +1,8 @@
-"""The quick start runs as a user would run it: with python, and with spark-submit."""
+"""The examples run as a user would run them: with python, and with spark-submit."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -45,3 +46,52 @@ def test_quickstart_runs_with_spark_submit() -> None:
     spark_submit = Path(sys.executable).parent / "spark-submit"
     command = [str(spark_submit), "--master", "local[2]", str(QUICKSTART), "--epochs", "1"]
     check_table(run([*command, "--repeats", "1"]), repeats=1)
+
+
+def runs_root() -> Path:
+    return Path(os.environ["AUTOABLATION_RUNS"])  # set per test by conftest
+
+
+def test_the_titanic_experiment_runs_with_spark_submit() -> None:
+    spark_submit = Path(sys.executable).parent / "spark-submit"
+    script = ROOT / "examples" / "titanic_features.py"
+    out = run(
+        [str(spark_submit), "--master", "local[2]", str(script), "--epochs", "1", "--repeats", "2"]
+    )
+    assert "Ablation study 'titanic-features' (loco, 2 repeats): 12 trials (12 ok)" in out
+    assert {"sex", "pclass", "age", "sibsp", "parch"} <= set(out.split())
+    plots = runs_root() / "titanic-features" / "plots"
+    assert (plots / "effects.png").stat().st_size > 0
+
+
+def test_the_digits_cnn_experiment_runs_with_python() -> None:
+    script = ROOT / "examples" / "digits_cnn.py"
+    out = run([sys.executable, str(script), "--epochs", "1", "--repeats", "1"])
+    assert "Ablation study 'digits-cnn' (loco): 5 trials (5 ok)" in out
+    for layer in ("second_conv", "dense_layer", "first_dropout", "second_dropout"):
+        assert f"  layer  {layer}" in out
+    assert (runs_root() / "digits-cnn" / "plots" / "effects.png").stat().st_size > 0
+
+
+def test_the_inception_experiment_reports_run_times_per_worker_count() -> None:
+    script = ROOT / "examples" / "inception_modules.py"
+    flags = [
+        "--images",
+        "40",
+        "--epochs",
+        "1",
+        "--modules",
+        "1",
+        "--workers-list",
+        "1,2",
+        "--eager",
+    ]
+    out = run([sys.executable, str(script), *flags])
+    assert out.count("Ablation study 'inception-") == 2
+    assert "2 trials (2 ok)" in out
+    assert out.count("module  max_pooling2d_1..mixed0") == 2  # one table per worker count
+    scaling = runs_root() / "inception-scaling"
+    rows = json.loads((scaling / "scaling.json").read_text())
+    assert [row["workers"] for row in rows] == [1, 2]
+    assert rows[0]["speedup"] == 1.0 and all(row["seconds"] > 0 for row in rows)
+    assert (scaling / "scaling.png").stat().st_size > 0
