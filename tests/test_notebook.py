@@ -21,7 +21,7 @@ def test_the_titanic_notebook_runs_and_shows_the_ranking(tmp_path: Path) -> None
         )
     NotebookClient(
         notebook,
-        timeout=600,
+        timeout=280,  # per cell, within pytest-timeout's 300 s for the test
         kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     ).execute()

@@ -27,6 +27,7 @@ EXPECTED = [
     "ProtocolError",
     "Reporter",
     "ReturnValueError",
+    "SparkConfigError",
     "StudyError",
     "TrainFunctionError",
     "Trial",

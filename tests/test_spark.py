@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from autoablation._spark import driver_hosts, is_local_master, task_slots
+from autoablation._spark import UNBOUNDED_SLOTS, driver_hosts, is_local_master, task_slots
 
 
 @dataclass
@@ -42,6 +42,57 @@ class Context:
 def test_slots_count_cores_per_task(master: str, cpus: str, slots: int) -> None:
     context = Context(master, defaultParallelism=8, conf=Conf({"spark.task.cpus": cpus}))
     assert task_slots(context) == slots
+
+
+@pytest.mark.parametrize(
+    ("conf", "gpus", "slots"),
+    [
+        ({"spark.cores.max": "6"}, 0.0, 6),  # standalone: the cores the application may take
+        ({"spark.cores.max": "8", "spark.executor.cores": "4"}, 0.0, 8),
+        ({"spark.executor.instances": "5"}, 0.0, 5),  # YARN, Kubernetes: one core each
+        ({"spark.executor.instances": "3", "spark.executor.cores": "4"}, 0.0, 12),
+        ({}, 0.0, 8),  # nothing configured: the cores registered so far
+        # GPUs bound the slots of each executor: 2 GPUs on 4-core executors
+        (
+            {
+                "spark.executor.instances": "3",
+                "spark.executor.cores": "4",
+                "spark.executor.resource.gpu.amount": "2",
+            },
+            1.0,
+            6,
+        ),
+        (
+            {
+                "spark.cores.max": "8",
+                "spark.executor.cores": "4",
+                "spark.executor.resource.gpu.amount": "2",
+            },
+            0.5,
+            8,
+        ),
+        ({"spark.executor.cores": "4", "spark.executor.resource.gpu.amount": "1"}, 1.0, 2),
+    ],
+)
+def test_cluster_slots(conf: dict[str, str], gpus: float, slots: int) -> None:
+    context = Context("spark://h:7077", defaultParallelism=8, conf=Conf(conf))
+    assert task_slots(context, gpus) == slots
+
+
+@pytest.mark.parametrize(
+    ("conf", "slots"),
+    [
+        ({"spark.dynamicAllocation.maxExecutors": "3", "spark.executor.cores": "2"}, 6),
+        ({"spark.dynamicAllocation.maxExecutors": "4"}, 4),
+        ({}, UNBOUNDED_SLOTS),  # no maximum: every trial gets a task
+        ({"spark.dynamicAllocation.maxExecutors": str(2**31 - 1)}, UNBOUNDED_SLOTS),
+    ],
+)
+def test_dynamic_allocation_counts_the_executors_it_may_grow_to(
+    conf: dict[str, str], slots: int
+) -> None:
+    conf = {**conf, "spark.dynamicAllocation.enabled": "true"}
+    assert task_slots(Context("yarn", defaultParallelism=2, conf=Conf(conf))) == slots
 
 
 def test_local_star_uses_every_core() -> None:

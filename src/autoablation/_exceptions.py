@@ -9,6 +9,7 @@ The tree::
     │   └── DatasetError                      data that cannot feed a trial
     ├── TrainFunctionError (TypeError)        a training function autoablation cannot call
     ├── ReturnValueError (TypeError)          a training function returned something unusable
+    ├── SparkConfigError (ValueError)         a Spark configuration that cannot run it as asked
     ├── ProtocolError (ConnectionError)       the driver-executor RPC channel broke its contract
     │   ├── AuthenticationError               a frame whose HMAC does not check out
     │   └── FrameTooLargeError                a frame over the size limit
@@ -51,6 +52,10 @@ class TrainFunctionError(AblationError, TypeError):
 
 class ReturnValueError(AblationError, TypeError):
     """A training function returned something that is not a usable metric."""
+
+
+class SparkConfigError(AblationError, ValueError):
+    """The Spark configuration cannot run the study as asked (GPUs, task resources)."""
 
 
 class ProtocolError(AblationError, ConnectionError):

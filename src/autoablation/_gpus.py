@@ -16,6 +16,8 @@ import os
 import sys
 from typing import Any
 
+from autoablation._exceptions import SparkConfigError
+
 logger = logging.getLogger("autoablation.gpus")
 
 GPU = "gpu"
@@ -45,10 +47,22 @@ def gpus_per_task(conf: Any, requested: float | None = None) -> float:
 
 
 def task_profile(sc: Any, cpus: int, gpus: float) -> Any | None:
-    """A stage-level profile asking ``gpus`` GPUs per task, when Spark's defaults do not."""
+    """A stage-level profile asking ``gpus`` GPUs per task, when Spark's defaults do not.
+
+    Raises:
+        SparkConfigError: Dynamic allocation is on: Spark would start executors without GPUs
+            for a profile that names only task resources.
+    """
     conf = sc.getConf()
     if gpus <= 0 or _amount(conf, "spark.task.resource.gpu.amount") == gpus:
         return None
+    if conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true":
+        raise SparkConfigError(
+            f"{gpus:g} GPU(s) per task under dynamic allocation: set "
+            f"spark.task.resource.gpu.amount={gpus:g} in the Spark configuration instead of "
+            "asking autoablation for it (Spark cannot add a per-stage GPU request to executors "
+            "it has yet to start)"
+        )
     from pyspark.resource import ResourceProfileBuilder, TaskResourceRequests
 
     requests = TaskResourceRequests().cpus(cpus).resource(GPU, gpus)

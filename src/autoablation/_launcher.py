@@ -162,7 +162,10 @@ class ExperimentRun:
         self._listener = listener
         self.group_id = f"autoablation-{options.name}-{uuid.uuid4().hex[:8]}"
         self._failure: str | None = None
-        self._profile: Any = None
+        conf = self._sc.getConf()  # checked here, before the experiment directory is touched
+        self._gpus = gpus_per_task(conf, options.gpus_per_task)
+        cpus = max(1, int(conf.get("spark.task.cpus", "1")))
+        self._profile: Any = task_profile(self._sc, cpus, self._gpus)
 
     def execute(self) -> ExperimentResult:
         """Run every trial the experiment directory does not hold a result for.
@@ -297,10 +300,7 @@ class ExperimentRun:
     ) -> list[TrialResult]:
         """Run the trials on Spark; returns their results (every one, final)."""
         options, sc = self._options, self._sc
-        conf = sc.getConf()
-        gpus = gpus_per_task(conf, options.gpus_per_task)
-        self._profile = task_profile(sc, max(1, int(conf.get("spark.task.cpus", "1"))), gpus)
-        workers = min(options.num_workers or task_slots(sc, gpus), len(trials))
+        workers = min(options.num_workers or task_slots(sc, self._gpus), len(trials))
         bind_host, advertised_host = driver_hosts(sc)
         secret = new_secret()
         controller = Controller(

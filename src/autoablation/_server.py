@@ -140,7 +140,7 @@ class RpcServer:
         self._running = True
         self._thread = threading.Thread(target=self._serve, name="autoablation-rpc", daemon=True)
         self._thread.start()
-        logger.debug("RPC server listening on %s:%d", *self.address)
+        logger.info("RPC server listening on %s:%d", *self.address)
 
     def send(self, conn_id: int, message: dict[str, Any]) -> None:
         """Queue a reply for a connection; safe from any thread."""

@@ -66,8 +66,12 @@ UNBOUNDED_SLOTS = 1_000_000
 def task_slots(sc: Any, gpus: float = 0.0) -> int:
     """How many long-running tasks the cluster can run at once.
 
-    Counts ``spark.task.cpus`` per task and, with ``gpus`` per task, the executors' GPUs. Under
-    dynamic allocation it counts the executors the cluster may grow to
+    Counts ``spark.task.cpus`` per task and, with ``gpus`` per task, the executors' GPUs. On a
+    cluster it counts the cores the application was given (``spark.cores.max``, or
+    ``spark.executor.instances`` x ``spark.executor.cores``); without either, the cores
+    registered so far (``sc.defaultParallelism``, at least 2), which on a cluster that is still
+    starting executors is fewer than it will have: pass ``num_workers`` there. Under dynamic
+    allocation it counts the executors the cluster may grow to
     (``spark.dynamicAllocation.maxExecutors``): tasks beyond the current executors wait, their
     demand makes Spark add executors, and those take trials as they join.
     """
@@ -96,12 +100,21 @@ def task_slots(sc: Any, gpus: float = 0.0) -> int:
             cores = os.cpu_count() or 1
         else:
             cores = int(threads)
-    elif match := _LOCAL_CLUSTER.fullmatch(master):
-        cores = int(match.group(1)) * int(match.group(2))
-    else:
-        cores = int(sc.defaultParallelism)
-        if gpus > 0 and executor_cores:
-            return max(1, (cores // executor_cores) * per_executor(executor_cores))
+        return max(1, cores // task_cpus)
+    if match := _LOCAL_CLUSTER.fullmatch(master):
+        executors, cores = int(match.group(1)), int(match.group(2))
+        return max(1, executors * per_executor(cores))
+    instances = int(conf.get("spark.executor.instances") or 0)
+    cores_max = int(conf.get("spark.cores.max") or 0)
+    if cores_max and executor_cores:
+        return max(1, (cores_max // executor_cores) * per_executor(executor_cores))
+    if instances and not cores_max:  # YARN and Kubernetes give executors one core by default
+        return max(1, instances * per_executor(executor_cores or 1))
+    cores = cores_max or int(sc.defaultParallelism)
+    if gpus > 0 and executor_cores:
+        return max(1, (cores // executor_cores) * per_executor(executor_cores))
+    # Without spark.executor.cores the GPUs per core are unknown: tasks that find no free GPU
+    # wait in Spark's queue and start, with nothing left to do, when the others end.
     return max(1, cores // task_cpus)
 
 
