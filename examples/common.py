@@ -47,3 +47,13 @@ def session(master: str | None, name: str, *, default_master: str | None = None)
     if master is not None:
         builder = builder.master(master)
     return builder.config("spark.ui.showConsoleProgress", "false").getOrCreate()
+
+
+def launch_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What every example passes to experiment.launch from its flags."""
+    return {
+        "num_workers": args.workers,
+        "repeats": args.repeats,
+        "resume": args.resume,
+        "overwrite": not args.resume,
+    }

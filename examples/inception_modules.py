@@ -146,7 +146,8 @@ def main() -> None:
         print(result)
     for row in rows:
         row["speedup"] = round(rows[0]["seconds"] / row["seconds"], 2)
-    out = Path(result.experiment_dir).parent / "inception-scaling"
+    assert result.experiment_dir is not None  # launch always writes one
+    out = result.experiment_dir.parent / "inception-scaling"
     out.mkdir(parents=True, exist_ok=True)
     (out / "scaling.json").write_text(json.dumps(rows, indent=2))
     scaling_plot(rows, out / "scaling.png")
