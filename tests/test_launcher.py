@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from autoablation import StudyError, experiment
@@ -35,16 +37,14 @@ def test_bad_launch_options_are_refused_before_anything_starts(
 
 
 def test_a_broken_mlflow_setting_turns_tracking_off_instead_of_failing(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    spark: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from types import SimpleNamespace
-
     from autoablation._launcher import ExperimentRun, RunOptions
     from autoablation._tracking import MlflowListener
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "no-such-scheme://nowhere")
     run = ExperimentRun(
-        SimpleNamespace(sparkContext=None),
+        spark,
         None,
         lambda: 1.0,
         RunOptions(mlflow=True),  # type: ignore[arg-type]
