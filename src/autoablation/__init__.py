@@ -15,12 +15,14 @@ from importlib.metadata import PackageNotFoundError, version
 from autoablation import experiment
 from autoablation._ablator import LOCO, Ablator, KeepOne, Pairs
 from autoablation._datasets import DatasetFunction, GeneratedDataset
+from autoablation._deadline import TrialTimeout
 from autoablation._events import Listener
 from autoablation._exceptions import (
     AblationError,
     AuthenticationError,
     DatasetError,
     ExperimentError,
+    FatalTrialError,
     FrameTooLargeError,
     ModelSurgeryError,
     ProtocolError,
@@ -54,6 +56,7 @@ __all__ = [
     "DatasetFunction",
     "ExperimentError",
     "ExperimentResult",
+    "FatalTrialError",
     "FrameTooLargeError",
     "GeneratedDataset",
     "KeepOne",
@@ -69,6 +72,7 @@ __all__ = [
     "Trial",
     "TrialResult",
     "TrialStatus",
+    "TrialTimeout",
     "UnknownComponentError",
     "__version__",
     "experiment",

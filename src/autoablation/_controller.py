@@ -6,10 +6,16 @@ state machine; readers (progress, results) get snapshots under a small lock.
 
 Lifecycle::
 
-    pending --assign--> running --result ok/failed--> ok | failed
-                           |
+    pending --assign--> running --result--> ok | failed | timed_out
+                           |         |
+                           |         +--failed/timed_out--> pending (up to max_trial_retries)
                            +--worker lost--> pending (again, up to max_attempts) | lost
     pending/running --abort--> cancelled
+
+Two kinds of failure have their own policy: a lost worker (infrastructure) is retried up to
+``max_attempts``; an error from the user's code only up to ``max_trial_retries`` (default 0).
+The study halts, cancelling what is left, when more than ``max_failures`` trials end without a
+metric, or at once when a trial reports an error marked fatal; `halted` then says why.
 
 A worker that asks for a trial while none is pending but some still run is parked: it gets
 the next trial the moment one is put back, or ``done`` when the last one finishes. Nothing
@@ -90,6 +96,7 @@ class Progress:
 
 
 _UNKNOWN_CULPRIT = -1
+_FAILURES = (TrialStatus.FAILED, TrialStatus.TIMED_OUT, TrialStatus.LOST)
 
 
 class Controller:
@@ -101,6 +108,9 @@ class Controller:
         heartbeat_timeout: Seconds of silence after which a running worker counts as lost.
         max_attempts: Lost workers a trial may survive; the last loss makes it ``lost``. Losses
             caused by Spark killing the other tasks of a failed job are not counted.
+        max_trial_retries: Times a trial that failed or timed out runs again.
+        max_failures: Trials that may end without a metric before the study halts; None for
+            no limit.
         listener: Receives trial events (default: log lines).
     """
 
@@ -111,6 +121,8 @@ class Controller:
         heartbeat_interval: float = 1.0,
         heartbeat_timeout: float | None = None,
         max_attempts: int = 3,
+        max_trial_retries: int = 0,
+        max_failures: int | None = None,
         listener: Listener | None = None,
     ) -> None:
         self._trials = {t.trial_id: t for t in trials}
@@ -119,6 +131,8 @@ class Controller:
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout or max(30.0, 10 * heartbeat_interval)
         self.max_attempts = max_attempts
+        self.max_trial_retries = max_trial_retries
+        self.max_failures = max_failures
         self._listener: Listener = listener or LoggingListener()
         self._pending: deque[str] = deque(self._trials)
         self._running: dict[str, _Running] = {}
@@ -126,6 +140,8 @@ class Controller:
         self._results: dict[str, TrialResult] = {}
         self._attempts: dict[str, int] = dict.fromkeys(self._trials, 0)
         self._charges: dict[str, int] = dict.fromkeys(self._trials, 0)
+        self._retries: dict[str, int] = dict.fromkeys(self._trials, 0)
+        self._failures = 0
         self._losses: list[_Loss] = []
         self._failed_jobs: dict[int, int] = {}
         self._workers: dict[str, _Worker] = {}
@@ -135,6 +151,7 @@ class Controller:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._aborted: str | None = None
+        self._halted: str | None = None
         self.started_at = time.time()
 
     # ----------------------------------------------------------------- public, any thread
@@ -181,6 +198,12 @@ class Controller:
     def is_done(self) -> bool:
         """Whether every trial is final."""
         return self._done.is_set()
+
+    @property
+    def halted(self) -> str | None:
+        """Why the controller halted the study itself (failure budget, fatal error), or None."""
+        with self._lock:
+            return self._halted
 
     def is_alive(self) -> bool:
         """Whether the controller thread runs."""
@@ -383,9 +406,19 @@ class Controller:
         if trial_id in self._pending:
             self._pending.remove(trial_id)
         self._record(trial_id, record, message.metrics, message.logs)
+        trial = self._trials[trial_id]
+        if message.status is not TrialStatus.OK and not message.fatal and self._retry(trial):
+            why = message.error.strip().splitlines()[-1] if message.error.strip() else ""
+            self._requeue(
+                trial,
+                worker.worker_id,
+                f"it {message.status.value.replace('_', ' ')} (retry {self._retries[trial_id]} "
+                f"of {self.max_trial_retries}): {why}",
+            )
+            return
         self._finish(
             TrialResult(
-                trial=self._trials[trial_id],
+                trial=trial,
                 status=message.status,
                 metric=message.metric,
                 error=message.error,
@@ -397,13 +430,40 @@ class Controller:
                 history=tuple(record.history),
             )
         )
+        if message.fatal:
+            why = message.error.strip().splitlines()[-1] if message.error.strip() else "?"
+            self._halt(f"trial {trial_id} raised an error marked fatal: {why}")
+
+    def _retry(self, trial: Trial) -> bool:
+        """Whether a trial that failed in the user's code gets another run (and count it)."""
+        if self._aborted is not None or self._retries[trial.trial_id] >= self.max_trial_retries:
+            return False
+        self._retries[trial.trial_id] += 1
+        return True
+
+    def _halt(self, reason: str) -> None:
+        """Stop the study from within: cancel what is not final, and say why."""
+        if self._halted is None and self._aborted is None:
+            self._halted = reason
+            logger.error("halting the study: %s", reason)
+        self._on_abort(reason)
 
     def _finish(self, result: TrialResult) -> None:
         trial_id = result.trial.trial_id
+        previous = self._results.get(trial_id)
+        if previous is not None and previous.status in _FAILURES:
+            self._failures -= 1  # a late genuine result replaces a 'lost' verdict
         self._results[trial_id] = result
         for key in [k for k in self._orphans if k[0] == trial_id]:
             del self._orphans[key]
         self._notify(self._listener.trial_finished, result)
+        if result.status in _FAILURES:
+            self._failures += 1
+            if self.max_failures is not None and self._failures > self.max_failures:
+                self._halt(
+                    f"{self._failures} trials ended without a metric, more than "
+                    f"max_failures={self.max_failures}"
+                )
 
     def _is_collateral(self, worker: _Worker) -> bool:
         """Whether a loss is Spark killing a failed job's other tasks, not the trial's fault."""
@@ -454,6 +514,7 @@ class Controller:
             result = self._results.get(loss.trial_id)
             if result is not None and result.status is TrialStatus.LOST and self._aborted is None:
                 del self._results[loss.trial_id]  # it was lost to a job kill, not its own fault
+                self._failures -= 1
                 self._requeue(self._trials[loss.trial_id], result.worker, "its job was killed")
 
     def _on_closed(self, conn: ConnKey) -> None:

@@ -9,11 +9,16 @@ The tree::
     │   └── DatasetError                      data that cannot feed a trial
     ├── TrainFunctionError (TypeError)        a training function autoablation cannot call
     ├── ReturnValueError (TypeError)          a training function returned something unusable
+    ├── FatalTrialError                       raised by a training function to stop the study
     ├── SparkConfigError (ValueError)         a Spark configuration that cannot run it as asked
     ├── ProtocolError (ConnectionError)       the driver-executor RPC channel broke its contract
     │   ├── AuthenticationError               a frame whose HMAC does not check out
     │   └── FrameTooLargeError                a frame over the size limit
     └── ExperimentError (RuntimeError)        the experiment as a whole could not finish
+
+Outside the tree, on purpose: `TrialTimeout` (a `BaseException`, like `KeyboardInterrupt`) is
+raised inside a training function that runs past ``trial_timeout``, so that an ``except
+Exception`` in the user's code does not swallow it.
 
 Every message names the offending thing and what was expected.
 """
@@ -52,6 +57,15 @@ class TrainFunctionError(AblationError, TypeError):
 
 class ReturnValueError(AblationError, TypeError):
     """A training function returned something that is not a usable metric."""
+
+
+class FatalTrialError(AblationError):
+    """Raise it from a training function to stop the study: no further trial starts.
+
+    Example:
+        >>> if not gpu_available():
+        ...     raise FatalTrialError("no GPU on this executor; every trial would fail")
+    """
 
 
 class SparkConfigError(AblationError, ValueError):

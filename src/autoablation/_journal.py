@@ -43,6 +43,7 @@ STUDY = "study.json"
 _FINAL_EVENTS = {
     TrialStatus.OK: "finished",
     TrialStatus.FAILED: "failed",
+    TrialStatus.TIMED_OUT: "timed_out",
     TrialStatus.LOST: "lost",
     TrialStatus.CANCELLED: "cancelled",
 }

@@ -12,9 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,10 +44,12 @@ from autoablation._spark import (
 )
 from autoablation._tracking import MlflowListener, mlflow_wanted
 from autoablation._trial import Trial, TrialResult, TrialStatus
-from autoablation._worker import TrialRuntime
+from autoablation._worker import TrialPolicy, TrialRuntime
 
 logger = logging.getLogger("autoablation")
 
+_KEPT_ON_RESUME = (TrialStatus.OK, TrialStatus.FAILED, TrialStatus.TIMED_OUT)
+"""Results a resume keeps; lost and cancelled trials run again."""
 _CULPRIT = re.compile(r"Lost task (\d+)\.\d+ in stage")
 _WATCHDOG_S = 1.0
 _STRAGGLER_GRACE_S = 10.0
@@ -65,6 +70,10 @@ def _positive(name: str, value: Any, *, integer: bool = False, zero: bool = Fals
         raise StudyError(f"{name} must be {bound}; got {value!r}")
 
 
+def _is_exception_type(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseException)
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How an experiment runs; checked when created.
@@ -82,6 +91,10 @@ class RunOptions:
     heartbeat_timeout: float | None = None
     max_attempts: int = 3
     max_job_restarts: int = 3
+    trial_timeout: float | None = None
+    max_trial_retries: int = 0
+    max_failures: int | None = None
+    fatal_errors: tuple[type[BaseException], ...] = ()
     data_transport: str = "auto"
     data_dir: str | None = None
     repeats: int = 1
@@ -116,6 +129,14 @@ class RunOptions:
                 )
         _positive("max_attempts", self.max_attempts, integer=True)
         _positive("max_job_restarts", self.max_job_restarts, integer=True, zero=True)
+        if self.trial_timeout is not None:
+            _positive("trial_timeout", self.trial_timeout)
+        _positive("max_trial_retries", self.max_trial_retries, integer=True, zero=True)
+        if self.max_failures is not None:
+            _positive("max_failures", self.max_failures, integer=True, zero=True)
+        bad = [e for e in self.fatal_errors if not _is_exception_type(e)]
+        if bad:
+            raise StudyError(f"fatal_errors must be exception classes; got {bad[0]!r}")
         if self.data_transport not in TRANSPORTS:
             raise StudyError(
                 f"data_transport must be one of {', '.join(TRANSPORTS)}; "
@@ -188,7 +209,8 @@ class ExperimentRun:
         }
         state = directory.open(fingerprint, resume=options.resume, overwrite=options.overwrite)
         try:
-            return self._execute(trials, directory, fingerprint, state)
+            with _sigterm_interrupts():
+                return self._execute(trials, directory, fingerprint, state)
         finally:
             directory.close()
 
@@ -204,7 +226,7 @@ class ExperimentRun:
         done = {
             trial_id: result
             for trial_id, result in state.results.items()
-            if trial_id in wanted and result.status in (TrialStatus.OK, TrialStatus.FAILED)
+            if trial_id in wanted and result.status in _KEPT_ON_RESUME
         }
         to_run = [t for t in trials if t.trial_id not in done]
         directory.write_study(
@@ -308,6 +330,8 @@ class ExperimentRun:
             heartbeat_interval=options.heartbeat_interval,
             heartbeat_timeout=options.heartbeat_timeout,
             max_attempts=options.max_attempts,
+            max_trial_retries=options.max_trial_retries,
+            max_failures=options.max_failures,
             listener=listener,
         )
         server: RpcServer | None = None
@@ -327,6 +351,7 @@ class ExperimentRun:
                 runtime,
                 options.optimization_key,
                 is_local_master(str(sc.master)),
+                TrialPolicy(options.trial_timeout, options.fatal_errors, exit_when_stuck=True),
             )
             controller.start()
             server.start()
@@ -362,11 +387,18 @@ class ExperimentRun:
                 if not controller.is_alive():
                     self._stop(controller, "the controller thread stopped unexpectedly")
                     break
+            if controller.halted is not None:
+                self._stop(controller, controller.halted)
             thread.join(timeout=_STRAGGLER_GRACE_S)
             if thread.is_alive():  # a straggler still runs a trial that finished elsewhere
                 self._sc.cancelJobGroup(self.group_id)
                 thread.join(timeout=30.0)
-        except BaseException:
+        except BaseException as exc:
+            logger.warning(
+                "the driver was interrupted (%s): cancelling the Spark job group %s",
+                type(exc).__name__,
+                self.group_id,
+            )
             controller.abort("the driver was interrupted")
             self._sc.cancelJobGroup(self.group_id)
             raise
@@ -419,6 +451,27 @@ class ExperimentRun:
         finally:
             if not controller.is_done() and self._failure is None:
                 self._stop(controller, "the Spark job thread ended with trials left")
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Make SIGTERM (spark-submit killed, a scheduler's stop) stop the study as Ctrl-C does.
+
+    Only the main thread can own a signal handler; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, frame: Any) -> None:
+        logger.warning("SIGTERM: stopping the study; launch again with resume=True to finish it")
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _send(server: RpcServer | None, conn: int, reply: dict[str, Any]) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 from autoablation._trial import TrialStatus
 
+_RESULT_STATUSES = (TrialStatus.OK.value, TrialStatus.FAILED.value, TrialStatus.TIMED_OUT.value)
+
 
 class MessageError(Exception):
     """A request that breaks the message schema."""
@@ -137,13 +139,17 @@ class Result:
     metrics: tuple[tuple[int, float], ...] = ()
     logs: tuple[str, ...] = ()
     want_next: bool = False
+    fatal: bool = False
 
     @classmethod
     def parse(cls, message: Mapping[str, Any]) -> Result:
         """Parse a ``result`` request."""
         status = message.get("status")
-        if status not in (TrialStatus.OK.value, TrialStatus.FAILED.value):
-            raise MessageError(f"'result' status must be 'ok' or 'failed'; got {status!r}")
+        if status not in _RESULT_STATUSES:
+            raise MessageError(
+                f"'result' status must be one of {', '.join(map(repr, _RESULT_STATUSES))}; "
+                f"got {status!r}"
+            )
         metric = _optional_finite(message, "metric")
         if status == TrialStatus.OK.value and metric is None:
             raise MessageError("an 'ok' result needs a finite metric")
@@ -165,4 +171,5 @@ class Result:
             metrics=points(message.get("metrics")),
             logs=lines(message.get("logs")),
             want_next=bool(message.get("next")),
+            fatal=message.get("fatal") is True,
         )

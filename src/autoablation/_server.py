@@ -72,6 +72,8 @@ class ServerStats:
     rejected: int = 0
     messages: int = 0
     open: int = 0
+    peak_buffered: int = 0
+    """The most bytes ever held for one connection's unfinished frames."""
 
 
 class RpcServer:
@@ -289,6 +291,8 @@ class RpcServer:
         if not data:
             self._drop(conn, "closed by peer", quiet=True)
             return
+        held = conn.decoder.buffered + len(data)
+        self.stats.peak_buffered = max(self.stats.peak_buffered, held)
         try:
             messages = conn.decoder.feed(data)
         except ProtocolError as exc:

@@ -16,12 +16,15 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoablation._data import PreparedData
 from autoablation._datasets import DataHandle, ParquetData, write_parquet
 from autoablation._exceptions import StudyError
 from autoablation._gpus import claim_assigned_gpus, enable_memory_growth, executor_gpus
+
+if TYPE_CHECKING:
+    from autoablation._worker import TrialPolicy
 
 logger = logging.getLogger("autoablation.spark")
 
@@ -175,6 +178,7 @@ def make_task(
     runtime: Any,
     optimization_key: str,
     local: bool,
+    policy: TrialPolicy,
 ) -> Callable[[int, Iterator[int]], Iterator[dict[str, Any]]]:
     """Build the function every long-running Spark task runs.
 
@@ -225,6 +229,7 @@ def make_task(
                 worker_id=worker_id,
                 info=info,
                 optimization_key=optimization_key,
+                policy=policy,
             )
         finally:
             client.close()

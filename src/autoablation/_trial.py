@@ -244,14 +244,15 @@ class TrialStatus(enum.StrEnum):
     """Where a trial is in its lifecycle.
 
     ``ok``: the training function returned a metric. ``failed``: it raised or returned something
-    unusable. ``lost``: its worker vanished on every attempt. ``cancelled``: the experiment
-    stopped before the trial finished.
+    unusable. ``timed_out``: it ran past ``trial_timeout``. ``lost``: its worker vanished on
+    every attempt. ``cancelled``: the experiment stopped before the trial finished.
     """
 
     PENDING = "pending"
     RUNNING = "running"
     OK = "ok"
     FAILED = "failed"
+    TIMED_OUT = "timed_out"
     LOST = "lost"
     CANCELLED = "cancelled"
 

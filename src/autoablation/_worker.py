@@ -2,7 +2,8 @@
 
 `run_worker` is all a Spark task does (see `autoablation._spark`), and tests run it on plain
 threads against an in-process controller. A trial that raises or returns something unusable is
-reported as ``failed`` with the reason; only a broken driver channel ends the loop early.
+reported as ``failed`` with the reason, one past its time limit as ``timed_out``; only a broken
+driver channel ends the loop early.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import gc
 import inspect
 import logging
 import math
+import os
 import random
 import threading
 import time
@@ -26,7 +28,8 @@ import numpy as np
 from autoablation._capture import captured_output
 from autoablation._client import ControllerClient
 from autoablation._datasets import DataHandle, DatasetFunction, GeneratedDataset
-from autoablation._exceptions import ReturnValueError, TrainFunctionError
+from autoablation._deadline import TrialTimeout, deadline, grace_period
+from autoablation._exceptions import FatalTrialError, ReturnValueError, TrainFunctionError
 from autoablation._models import ModelRecipe, models_built
 from autoablation._reporter import Reporter
 from autoablation._trial import Trial
@@ -119,6 +122,46 @@ def interpret_return(value: Any, optimization_key: str) -> tuple[float, dict[str
             logger.warning("keeping %d of %d returned values", MAX_OUTPUTS, len(extra))
         return metric, {k: _json_scalar(v) for k, v in extra[:MAX_OUTPUTS]}
     return _as_metric(value, "the training function's return value"), {}
+
+
+@dataclass(frozen=True)
+class TrialPolicy:
+    """How a worker treats a trial's running time and errors; travels in the task closure.
+
+    Attributes:
+        trial_timeout: Seconds a training function may run; None for no limit.
+        fatal_errors: Exception types that stop the whole study (besides `FatalTrialError`).
+        exit_when_stuck: End this process when a timed-out function ignores the timeout
+            (a Spark task's Python worker); otherwise only report the trial.
+    """
+
+    trial_timeout: float | None = None
+    fatal_errors: tuple[type[BaseException], ...] = ()
+    exit_when_stuck: bool = False
+
+    def is_fatal(self, error: BaseException) -> bool:
+        """Whether ``error`` should stop the study."""
+        return isinstance(error, (FatalTrialError, *self.fatal_errors))
+
+
+def _failure(trial: Trial, status: str, error: str, started: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "trial": trial.trial_id,
+        "status": status,
+        "metric": None,
+        "error": error,
+        "outputs": {},
+        "started_at": started,
+        "finished_at": time.time(),
+        **extra,
+    }
+
+
+def _traceback_text() -> str:
+    error = traceback.format_exc()
+    if len(error) > MAX_ERROR_CHARS:
+        error = "... (traceback shortened)\n" + error[-MAX_ERROR_CHARS:]
+    return error
 
 
 @dataclass(frozen=True)
@@ -237,8 +280,13 @@ def run_trial(
     optimization_key: str,
     reporter: Reporter,
     parameters: frozenset[str] | None = None,
+    policy: TrialPolicy = TrialPolicy(),
+    on_stuck: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Run one trial and return its outcome as the fields of a ``result`` message."""
+    """Run one trial and return its outcome as the fields of a ``result`` message.
+
+    ``on_stuck`` runs if the training function ignores ``policy.trial_timeout``.
+    """
     global _active_trials
     started = time.time()
     with _active_lock:
@@ -254,7 +302,8 @@ def run_trial(
         if "reporter" in wanted:
             kwargs["reporter"] = reporter
         started = time.time()
-        value = train_fn(**kwargs)
+        with deadline(policy.trial_timeout, on_stuck=on_stuck):
+            value = train_fn(**kwargs)
         finished = time.time()
         metric, outputs = interpret_return(value, optimization_key)
         return {
@@ -267,23 +316,50 @@ def run_trial(
             "finished_at": finished,
         }
     except ReturnValueError as exc:
-        error = str(exc)
-    except Exception:
-        error = traceback.format_exc()
-        if len(error) > MAX_ERROR_CHARS:
-            error = "... (traceback shortened)\n" + error[-MAX_ERROR_CHARS:]
+        return _failure(trial, "failed", str(exc), started)
+    except TrialTimeout:
+        error = f"TrialTimeout: it ran past trial_timeout={policy.trial_timeout:g}s"
+        return _failure(trial, "timed_out", error, started)
+    except Exception as exc:
+        return _failure(trial, "failed", _traceback_text(), started, fatal=policy.is_fatal(exc))
+    except BaseException as exc:  # SystemExit, a fatal BaseException the user named
+        if not policy.is_fatal(exc):
+            raise
+        return _failure(trial, "failed", _traceback_text(), started, fatal=True)
     finally:
         with _active_lock:
             _active_trials -= 1
-    return {
-        "trial": trial.trial_id,
-        "status": "failed",
-        "metric": None,
-        "error": error,
-        "outputs": {},
-        "started_at": started,
-        "finished_at": time.time(),
-    }
+
+
+class _StuckTrial:
+    """Reports a trial whose function ignored its timeout; ends the process if asked to."""
+
+    def __init__(
+        self, client: ControllerClient, worker_id: str, trial: Trial, policy: TrialPolicy
+    ) -> None:
+        self._client = client
+        self._worker_id = worker_id
+        self._trial = trial
+        self._policy = policy
+        self._started = time.time()
+
+    def __call__(self) -> None:
+        limit = self._policy.trial_timeout or 0.0
+        ending = self._policy.exit_when_stuck
+        error = (
+            f"TrialTimeout: it ran past trial_timeout={limit:g}s and did not stop within "
+            f"{grace_period(limit):g}s more"
+            + ("; its Python worker process was ended to free the slot" if ending else "")
+        )
+        logger.error("trial %s: %s", self._trial.trial_id, error)
+        try:
+            outcome = _failure(self._trial, "timed_out", error, self._started)
+            self._client.report(self._worker_id, outcome, want_next=False)
+        except Exception as exc:  # the driver notices the lost worker instead
+            logger.error("could not report the stuck trial %s: %s", self._trial.trial_id, exc)
+        finally:
+            if ending:  # no logging.shutdown(): the stuck thread may hold a handler's lock
+                os._exit(70)  # EX_SOFTWARE: Spark sees the task's Python worker exit
 
 
 @dataclass(frozen=True)
@@ -302,6 +378,7 @@ def run_worker(
     worker_id: str,
     info: Mapping[str, Any],
     optimization_key: str,
+    policy: TrialPolicy = TrialPolicy(),
 ) -> WorkerSummary:
     """Register, then run trials until the controller says the study is done."""
     # dataset_function already shuffles (seeded per trial); Keras warns that fit() cannot.
@@ -312,6 +389,7 @@ def run_worker(
     trial = client.next_trial(worker_id)
     while trial is not None:
         reporter = Reporter(trial, tensorboard_root=runtime.tensorboard_root)
+        stuck = _StuckTrial(client, worker_id, trial, policy)
         with _Heartbeat(client, worker_id, reporter, interval), captured_output(reporter):
             outcome = run_trial(
                 train_fn,
@@ -320,6 +398,8 @@ def run_worker(
                 optimization_key=optimization_key,
                 reporter=reporter,
                 parameters=parameters,
+                policy=policy,
+                on_stuck=stuck if policy.trial_timeout is not None else None,
             )
         metrics, logs = reporter.drain()
         outcome["metrics"] = [list(m) for m in metrics]

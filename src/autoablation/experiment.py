@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,10 @@ def launch(
     heartbeat_timeout: float | None = None,
     max_attempts: int = 3,
     max_job_restarts: int = 3,
+    trial_timeout: float | None = None,
+    max_trial_retries: int = 0,
+    max_failures: int | None = None,
+    fatal_errors: Sequence[type[BaseException]] = (),
     data_transport: str = "auto",
     data_dir: str | os.PathLike[str] | None = None,
     repeats: int = 1,
@@ -83,6 +87,17 @@ def launch(
         max_attempts: Lost workers a trial survives before it is ``lost``; losses from Spark
             killing a failed job's other tasks do not count.
         max_job_restarts: Times the Spark job is started again if it dies with trials left.
+        trial_timeout: Seconds a training function may run. Past it, `TrialTimeout` is raised
+            inside the function and the trial is ``timed_out``; a function that ignores it
+            for a grace period (up to 30 s) has its Python worker ended, and Spark starts
+            the slot's task again.
+        max_trial_retries: Times a trial that failed or timed out in the user's code runs
+            again (default 0: an exception is a result, not bad luck). Lost workers are
+            governed by ``max_attempts`` instead.
+        max_failures: Stop the study, cancelling what has not finished, once more than this
+            many trials are final without a metric (failed, timed out or lost); default: never.
+        fatal_errors: Exception types that stop the study at once when a training function
+            raises one (`FatalTrialError` always does).
         data_transport: How the default dataset generator's data reaches executors:
             ``"broadcast"``, ``"parquet"`` (one file each executor reads), or ``"auto"``
             (broadcast up to 256 MiB, Parquet above it).
@@ -124,6 +139,10 @@ def launch(
         heartbeat_timeout=heartbeat_timeout,
         max_attempts=max_attempts,
         max_job_restarts=max_job_restarts,
+        trial_timeout=trial_timeout,
+        max_trial_retries=max_trial_retries,
+        max_failures=max_failures,
+        fatal_errors=tuple(fatal_errors),
         data_transport=data_transport,
         data_dir=None if data_dir is None else os.fspath(data_dir),
         repeats=repeats,
