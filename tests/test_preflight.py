@@ -90,3 +90,24 @@ def test_a_checked_study_carries_what_executors_need(titanic: pd.DataFrame) -> N
     assert [t.kind for t in checked.trials] == ["base", "feature_group", "module", "pair"]
     assert checked.recipe is not None and checked.recipe.shape_strategy == "project"
     assert checked.data is not None and checked.dataset_generator is None
+
+
+def test_the_scheduler_gets_each_configurations_parameter_count(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include("sex")
+    study.model.set_base_model_generator(dense_model)
+    study.model.layers.include("my_dense_one")
+    hints = preflight(train, study).cost_hints
+    assert hints[("base", "base")] == dense_model(5).count_params()
+    assert hints[("feature", "sex")] == dense_model(4).count_params()
+    assert hints[("layer", "my_dense_one")] < hints[("feature", "sex")]  # a layer fewer
+
+
+def test_without_a_model_the_hint_is_the_number_of_input_columns(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include("sex", "age")
+    assert preflight(train, study).cost_hints == {
+        ("base", "base"): 5.0,
+        ("feature", "sex"): 4.0,
+        ("feature", "age"): 4.0,
+    }

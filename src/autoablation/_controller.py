@@ -40,6 +40,7 @@ from autoablation._events import Listener, LoggingListener
 from autoablation._exceptions import ProtocolError
 from autoablation._messages import Heartbeat, MessageError, Register, Result, text
 from autoablation._protocol import decode_message, encode_message
+from autoablation._schedule import LongestFirst
 from autoablation._trial import Trial, TrialResult, TrialStatus
 
 logger = logging.getLogger("autoablation.controller")
@@ -111,6 +112,8 @@ class Controller:
         max_trial_retries: Times a trial that failed or timed out runs again.
         max_failures: Trials that may end without a metric before the study halts; None for
             no limit.
+        scheduler: Orders pending trials (longest expected first) and learns from finished
+            ones; None keeps submission order.
         listener: Receives trial events (default: log lines).
     """
 
@@ -123,6 +126,7 @@ class Controller:
         max_attempts: int = 3,
         max_trial_retries: int = 0,
         max_failures: int | None = None,
+        scheduler: LongestFirst | None = None,
         listener: Listener | None = None,
     ) -> None:
         self._trials = {t.trial_id: t for t in trials}
@@ -134,7 +138,9 @@ class Controller:
         self.max_trial_retries = max_trial_retries
         self.max_failures = max_failures
         self._listener: Listener = listener or LoggingListener()
-        self._pending: deque[str] = deque(self._trials)
+        self._scheduler = scheduler
+        order = scheduler.order(trials) if scheduler is not None else trials
+        self._pending: deque[str] = deque(t.trial_id for t in order)
         self._running: dict[str, _Running] = {}
         self._orphans: dict[tuple[str, str], _Running] = {}
         self._results: dict[str, TrialResult] = {}
@@ -457,6 +463,7 @@ class Controller:
         for key in [k for k in self._orphans if k[0] == trial_id]:
             del self._orphans[key]
         self._notify(self._listener.trial_finished, result)
+        self._learn(result)
         if result.status in _FAILURES:
             self._failures += 1
             if self.max_failures is not None and self._failures > self.max_failures:
@@ -464,6 +471,15 @@ class Controller:
                     f"{self._failures} trials ended without a metric, more than "
                     f"max_failures={self.max_failures}"
                 )
+
+    def _learn(self, result: TrialResult) -> None:
+        """Show the scheduler a trial's duration; reorder what waits if that changes it."""
+        duration = result.duration_s
+        if self._scheduler is None or duration is None or result.status is TrialStatus.CANCELLED:
+            return
+        if self._scheduler.observe(result.trial, duration) and len(self._pending) > 1:
+            ordered = self._scheduler.order(self._trials[t] for t in self._pending)
+            self._pending = deque(t.trial_id for t in ordered)
 
     def _is_collateral(self, worker: _Worker) -> bool:
         """Whether a loss is Spark killing a failed job's other tasks, not the trial's fault."""

@@ -31,6 +31,7 @@ from autoablation._preflight import Preflight
 from autoablation._progress import VERBOSITY, ProgressListener
 from autoablation._protocol import new_secret
 from autoablation._result import ExperimentResult
+from autoablation._schedule import LongestFirst
 from autoablation._server import RpcServer
 from autoablation._spark import (
     TRANSPORTS,
@@ -48,6 +49,9 @@ from autoablation._worker import TrialPolicy, TrialRuntime
 
 logger = logging.getLogger("autoablation")
 
+SCHEDULES = ("longest_first", "submission")
+"""Orders in which pending trials start (see `autoablation._schedule`)."""
+_MAX_TIMEOUT_S = 1e8
 _KEPT_ON_RESUME = (TrialStatus.OK, TrialStatus.FAILED, TrialStatus.TIMED_OUT)
 """Results a resume keeps; lost and cancelled trials run again."""
 _CULPRIT = re.compile(r"Lost task (\d+)\.\d+ in stage")
@@ -95,6 +99,7 @@ class RunOptions:
     max_trial_retries: int = 0
     max_failures: int | None = None
     fatal_errors: tuple[type[BaseException], ...] = ()
+    schedule: str = "longest_first"
     data_transport: str = "auto"
     data_dir: str | None = None
     repeats: int = 1
@@ -131,9 +136,18 @@ class RunOptions:
         _positive("max_job_restarts", self.max_job_restarts, integer=True, zero=True)
         if self.trial_timeout is not None:
             _positive("trial_timeout", self.trial_timeout)
+            if not self.trial_timeout < _MAX_TIMEOUT_S:  # NaN and inf included
+                raise StudyError(
+                    f"trial_timeout must be a number of seconds under {_MAX_TIMEOUT_S:g} "
+                    f"(None for no limit); got {self.trial_timeout!r}"
+                )
         _positive("max_trial_retries", self.max_trial_retries, integer=True, zero=True)
         if self.max_failures is not None:
             _positive("max_failures", self.max_failures, integer=True, zero=True)
+        if self.schedule not in SCHEDULES:
+            raise StudyError(
+                f"schedule must be one of {', '.join(map(repr, SCHEDULES))}; got {self.schedule!r}"
+            )
         bad = [e for e in self.fatal_errors if not _is_exception_type(e)]
         if bad:
             raise StudyError(f"fatal_errors must be exception classes; got {bad[0]!r}")
@@ -332,6 +346,11 @@ class ExperimentRun:
             max_attempts=options.max_attempts,
             max_trial_retries=options.max_trial_retries,
             max_failures=options.max_failures,
+            scheduler=(
+                LongestFirst(trials, self._checked.cost_hints)
+                if options.schedule == "longest_first"
+                else None
+            ),
             listener=listener,
         )
         server: RpcServer | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
@@ -20,6 +20,7 @@ from autoablation._data import PreparedData
 from autoablation._datasets import generator_extras
 from autoablation._exceptions import StudyError, TrainFunctionError
 from autoablation._models import ModelRecipe, check_all_models
+from autoablation._schedule import ConfigKey, config_key
 from autoablation._study import AblationStudy
 from autoablation._trial import Trial
 from autoablation._worker import train_parameters
@@ -36,6 +37,8 @@ class Preflight:
         recipe: How to build each trial's model, if the study has models.
         dataset_generator: The study's own dataset generator, if any.
         fingerprint: What makes two runs' results comparable (see ``study_fingerprint``).
+        cost_hints: Each configuration's relative cost, for the scheduler: its model's
+            parameter count, else its number of input columns (empty when neither is known).
     """
 
     ablator: Ablator
@@ -44,6 +47,7 @@ class Preflight:
     recipe: ModelRecipe | None
     dataset_generator: Callable[..., Any] | None
     fingerprint: dict[str, Any]
+    cost_hints: dict[ConfigKey, float] = field(default_factory=dict)
 
 
 def _data_digest(data: PreparedData | None) -> str | None:
@@ -172,6 +176,11 @@ def preflight(
     recipe = _recipe(study, trials)
     base_model = None
     custom_models: dict[str, str] = {}
+    hints: dict[ConfigKey, float] = (
+        {config_key(t): float(widths[t.trial_id]) for t in trials if t.trial_id in widths}
+        if widths
+        else {}
+    )
     if recipe is not None:
         base_width = len(data.feature_names) if data is not None else None
         checks = check_all_models(recipe, trials, widths, base_width)
@@ -180,6 +189,11 @@ def preflight(
             t.custom_model: checks.trials[t.trial_id].config_digest
             for t in trials
             if t.custom_model is not None
+        }
+        hints = {
+            config_key(t): float(checks.trials[t.trial_id].params)
+            for t in trials
+            if t.trial_id in checks.trials
         }
     _check_shippable("the training function", train_fn, TrainFunctionError)
     if recipe is not None:
@@ -195,4 +209,5 @@ def preflight(
         recipe,
         study.dataset_generator,
         study_fingerprint(study, data, base_model, custom_models),
+        hints,
     )

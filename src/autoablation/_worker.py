@@ -28,7 +28,7 @@ import numpy as np
 from autoablation._capture import captured_output
 from autoablation._client import ControllerClient
 from autoablation._datasets import DataHandle, DatasetFunction, GeneratedDataset
-from autoablation._deadline import TrialTimeout, deadline, grace_period
+from autoablation._deadline import Deadline, TrialTimeout, grace_period
 from autoablation._exceptions import FatalTrialError, ReturnValueError, TrainFunctionError
 from autoablation._models import ModelRecipe, models_built
 from autoablation._reporter import Reporter
@@ -289,6 +289,7 @@ def run_trial(
     """
     global _active_trials
     started = time.time()
+    limit = Deadline(policy.trial_timeout, on_stuck=on_stuck, backstop=policy.exit_when_stuck)
     with _active_lock:
         _active_trials += 1
     try:
@@ -302,8 +303,7 @@ def run_trial(
         if "reporter" in wanted:
             kwargs["reporter"] = reporter
         started = time.time()
-        with deadline(policy.trial_timeout, on_stuck=on_stuck):
-            value = train_fn(**kwargs)
+        value = limit.call(train_fn, **kwargs)
         finished = time.time()
         metric, outputs = interpret_return(value, optimization_key)
         return {
@@ -318,6 +318,8 @@ def run_trial(
     except ReturnValueError as exc:
         return _failure(trial, "failed", str(exc), started)
     except TrialTimeout:
+        if not limit.expired:  # the user's own code raised it
+            return _failure(trial, "failed", _traceback_text(), started)
         error = f"TrialTimeout: it ran past trial_timeout={policy.trial_timeout:g}s"
         return _failure(trial, "timed_out", error, started)
     except Exception as exc:
@@ -342,6 +344,7 @@ class _StuckTrial:
         self._trial = trial
         self._policy = policy
         self._started = time.time()
+        self.reported = False
 
     def __call__(self) -> None:
         limit = self._policy.trial_timeout or 0.0
@@ -351,10 +354,11 @@ class _StuckTrial:
             f"{grace_period(limit):g}s more"
             + ("; its Python worker process was ended to free the slot" if ending else "")
         )
-        logger.error("trial %s: %s", self._trial.trial_id, error)
-        try:
+        try:  # nothing before os._exit may wait on a lock the stuck thread holds
             outcome = _failure(self._trial, "timed_out", error, self._started)
             self._client.report(self._worker_id, outcome, want_next=False)
+            self.reported = True
+            logger.error("trial %s: %s", self._trial.trial_id, error)
         except Exception as exc:  # the driver notices the lost worker instead
             logger.error("could not report the stuck trial %s: %s", self._trial.trial_id, exc)
         finally:
@@ -405,5 +409,8 @@ def run_worker(
         outcome["metrics"] = [list(m) for m in metrics]
         outcome["logs"] = logs
         ran.append(trial.trial_id)
-        trial = client.report(worker_id, outcome, want_next=True)
+        if stuck.reported:  # its verdict is in; a late result would count as a second run
+            trial = client.next_trial(worker_id)
+        else:
+            trial = client.report(worker_id, outcome, want_next=True)
     return WorkerSummary(worker_id, tuple(ran))

@@ -46,6 +46,7 @@ def launch(
     max_trial_retries: int = 0,
     max_failures: int | None = None,
     fatal_errors: Sequence[type[BaseException]] = (),
+    schedule: str = "longest_first",
     data_transport: str = "auto",
     data_dir: str | os.PathLike[str] | None = None,
     repeats: int = 1,
@@ -89,8 +90,9 @@ def launch(
         max_job_restarts: Times the Spark job is started again if it dies with trials left.
         trial_timeout: Seconds a training function may run. Past it, `TrialTimeout` is raised
             inside the function and the trial is ``timed_out``; a function that ignores it
-            for a grace period (up to 30 s) has its Python worker ended, and Spark starts
-            the slot's task again.
+            for a grace period (up to 30 s) has its Python worker ended: Spark retries the task
+            on a cluster; in local mode the job is started again (one of
+            ``max_job_restarts``).
         max_trial_retries: Times a trial that failed or timed out in the user's code runs
             again (default 0: an exception is a result, not bad luck). Lost workers are
             governed by ``max_attempts`` instead.
@@ -98,6 +100,9 @@ def launch(
             many trials are final without a metric (failed, timed out or lost); default: never.
         fatal_errors: Exception types that stop the study at once when a training function
             raises one (`FatalTrialError` always does).
+        schedule: ``"longest_first"``: base trials first, then the longest expected (by model
+            size, then by the durations of earlier repeats), which keeps the last slot from
+            finishing long after the others; ``"submission"``: the ablator's order.
         data_transport: How the default dataset generator's data reaches executors:
             ``"broadcast"``, ``"parquet"`` (one file each executor reads), or ``"auto"``
             (broadcast up to 256 MiB, Parquet above it).
@@ -128,7 +133,11 @@ def launch(
         StudyError: The study or an option cannot work, or ``experiment_dir`` holds another
             experiment; raised before any Spark job starts.
         TrainFunctionError: The training function cannot be called or shipped.
-        ExperimentError: Spark kept failing; ``error.result`` holds what finished.
+        ExperimentError: Spark kept failing, more than ``max_failures`` trials failed, or one
+            raised an error marked fatal; ``error.result`` holds what finished.
+        KeyboardInterrupt: Ctrl-C, or SIGTERM while ``launch`` runs on the main thread; the
+            Spark job group is cancelled first and the journal closed, so ``resume=True``
+            finishes the study.
     """
     options = RunOptions(
         name=name,
@@ -143,6 +152,7 @@ def launch(
         max_trial_retries=max_trial_retries,
         max_failures=max_failures,
         fatal_errors=tuple(fatal_errors),
+        schedule=schedule,
         data_transport=data_transport,
         data_dir=None if data_dir is None else os.fspath(data_dir),
         repeats=repeats,

@@ -1,0 +1,71 @@
+"""What the benchmarks share: a quiet local session, zero-work studies, tables and JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def session(workers: int, name: str) -> Any:
+    """A local[workers] session whose Python workers run this interpreter."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.ERROR)
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master(f"local[{workers}]")
+        .appName(name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def feature_study(features: int) -> Any:
+    """A study of ``features`` feature trials plus the base, on a tiny table."""
+    from autoablation import AblationStudy
+
+    columns = {f"f{i}": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] for i in range(features)}
+    table = pd.DataFrame(columns).assign(y=[0, 1, 0, 1, 0, 1])
+    study = AblationStudy(table, label_name="y")
+    study.features.include([f"f{i}" for i in range(features)])
+    return study
+
+
+def span_per_trial_per_slot(frame: pd.DataFrame, workers: int) -> float:
+    """(last finish - first start) x K / N, in seconds."""
+    span = float(frame["finished_at"].max() - frame["started_at"].min())
+    return span * workers / len(frame)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def report(name: str, rows: list[dict[str, Any]], **extra: Any) -> None:
+    """Print the table and write bench/results/<name>.json."""
+    print(f"\n== {name} ==")
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    for key, value in extra.items():
+        print(f"{key}: {value}")
+    RESULTS.mkdir(exist_ok=True)
+    document = {"benchmark": name, "machine": machine(), "rows": rows, **extra}
+    (RESULTS / f"{name}.json").write_text(json.dumps(document, indent=2, default=str))
