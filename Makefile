@@ -17,7 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,examples]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,examples,bench]"
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -43,8 +43,14 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Benchmarks 1-6 (bench/*.py), side by side in one run each; tables printed, JSON in
+# bench/results/. About ten minutes on a 2-core machine.
 bench: $(STAMP)
-	$(BIN)/python bench/dispatch.py
+	cd bench && ../$(BIN)/python dispatch.py
+	cd bench && ../$(BIN)/python scheduling.py
+	cd bench && ../$(BIN)/python scaling.py
+	cd bench && ../$(BIN)/python overhead.py
+	cd bench && ../$(BIN)/python plot.py
 
 # The documentation site, into site/ (the tests build it too, in strict mode).
 docs: $(STAMP)

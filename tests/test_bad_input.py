@@ -245,6 +245,8 @@ BAD_DECLARATIONS: list[tuple[Callable[[pd.DataFrame], None], type[Exception], st
     (train_with_an_unknown_parameter, TrainFunctionError, "'learning_rate' has no default"),
     (launch_option(repeats=0), StudyError, "repeats must be a positive integer; got 0"),
     (launch_option(trial_timeout=-1), StudyError, "trial_timeout must be a positive number"),
+    (launch_option(trial_timeout=math.inf), StudyError, "trial_timeout must be a number of"),
+    (launch_option(schedule="fastest"), StudyError, "schedule must be one of"),
     (launch_option(max_trial_retries=-1), StudyError, "max_trial_retries must be an integer"),
     (launch_option(max_failures=1.5), StudyError, "max_failures must be an integer of 0"),
     (launch_option(fatal_errors=["MemoryError"]), StudyError, "must be exception classes"),

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import random
+import sys
 import threading
 import time
 import traceback
@@ -217,14 +218,21 @@ _active_trials = 0
 _models_seen = 0
 
 
-def _reset_state(seed: int) -> None:
+def _reset_state(seed: int, *, keras_too: bool) -> None:
     """Free the previous trial's Keras state and seed Python, NumPy and Keras.
 
-    The Keras session is cleared only when no other trial runs in this process: a Spark task
-    has its process to itself, but in-process workers on threads share one. A full garbage
-    collection (over 100 ms once TensorFlow is loaded) runs only after a trial built a model.
+    Keras is imported (seconds in a fresh Python worker) only when ``keras_too`` says the
+    trial uses it or it is loaded already: a study of scikit-learn models, or of sleeps, does
+    not pay for TensorFlow. The Keras session is cleared only when no other trial runs in this
+    process: a Spark task has its process to itself, but in-process workers on threads share
+    one. A full garbage collection (over 100 ms once TensorFlow is loaded) runs only after a
+    trial built a model.
     """
     global _models_seen
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if not keras_too and "keras" not in sys.modules:
+        return
     import keras
 
     with _active_lock:
@@ -234,8 +242,6 @@ def _reset_state(seed: int) -> None:
         if models_built() != _models_seen:
             _models_seen = models_built()
             gc.collect()
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
     keras.utils.set_random_seed(seed % 2**32)
 
 
@@ -293,9 +299,12 @@ def run_trial(
     with _active_lock:
         _active_trials += 1
     try:
-        _reset_state(trial.seed)
-        kwargs: dict[str, Any] = {}
         wanted = parameters if parameters is not None else train_parameters(train_fn)
+        uses_keras = ("model_function" in wanted and runtime.model is not None) or (
+            "dataset_function" in wanted and runtime.data is not None
+        )
+        _reset_state(trial.seed, keras_too=uses_keras)
+        kwargs: dict[str, Any] = {}
         if "dataset_function" in wanted:
             kwargs["dataset_function"] = runtime.dataset_function(trial)
         if "model_function" in wanted:

@@ -1,0 +1,147 @@
+"""Benchmark 3, scaling: speed-up over one worker, for sleep trials and CPU-bound Keras trials.
+
+    python bench/scaling.py --sleep-trials 64 --sleep 0.5 --keras-trials 8
+
+Sleep trials (no CPU) with 1, 2, 4 and 8 workers show the framework's own limit; real Keras
+trials (one TensorFlow thread per task) with 1 and 2 workers show what the cores allow.
+Speed-up = span with 1 worker / span with K workers, span = last finish - first start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from _common import feature_study, report, session
+
+from autoablation import AblationStudy, experiment
+
+
+def span(result: Any) -> float:
+    frame = result.to_pandas()
+    assert (frame["status"] == "ok").all(), frame["error"].tolist()
+    return float(frame["finished_at"].max() - frame["started_at"].min())
+
+
+def sleep_spans(spark: Any, trials: int, seconds: float, counts: list[int]) -> dict[int, float]:
+    def train() -> float:
+        time.sleep(seconds)
+        return 0.0
+
+    study = feature_study(trials - 1)
+    return {
+        k: span(
+            experiment.launch(
+                train,
+                study,
+                name=f"bench-sleep-{k}",
+                spark=spark,
+                num_workers=k,
+                overwrite=True,
+                verbose=0,
+            )
+        )
+        for k in counts
+    }
+
+
+def keras_study(trials: int) -> AblationStudy:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, trials - 1))
+    table = pd.DataFrame(x, columns=[f"f{i}" for i in range(trials - 1)])
+    table["y"] = (x[:, 0] + x[:, 1] * x[:, 2] > 0).astype(int)
+    study = AblationStudy(table, label_name="y")
+    study.features.include([f"f{i}" for i in range(trials - 1)])
+
+    def base_model() -> Any:
+        import keras
+
+        return keras.Sequential(
+            [
+                keras.layers.Dense(128, activation="relu"),
+                keras.layers.Dense(128, activation="relu"),
+                keras.layers.Dense(1, activation="sigmoid"),
+            ]
+        )
+
+    study.model.set_base_model_generator(base_model)
+    return study
+
+
+def keras_train(dataset_function: Any, model_function: Any) -> float:
+    model = model_function()
+    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    model.fit(
+        dataset_function(4, 32),
+        epochs=4,
+        steps_per_epoch=dataset_function.steps_per_epoch(32),
+        verbose=0,
+    )
+    return float(model.evaluate(dataset_function(1, 256, split="test"), verbose=0)[1])
+
+
+def keras_spans(spark: Any, trials: int, counts: list[int]) -> dict[int, float]:
+    study = keras_study(trials)
+    experiment.launch(
+        keras_train,
+        study,
+        name="bench-keras-warm",
+        spark=spark,
+        num_workers=max(counts),
+        overwrite=True,
+        verbose=0,
+    )  # warm-up: TensorFlow imported on every worker
+    return {
+        k: span(
+            experiment.launch(
+                keras_train,
+                study,
+                name=f"bench-keras-{k}",
+                spark=spark,
+                num_workers=k,
+                overwrite=True,
+                verbose=0,
+            )
+        )
+        for k in counts
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sleep-trials", type=int, default=64)
+    parser.add_argument("--sleep", type=float, default=0.5)
+    parser.add_argument("--keras-trials", type=int, default=8)
+    args = parser.parse_args()
+    spark = session(8, "bench-scaling")
+    sleep_spans(spark, 16, 0.01, [8])  # warm-up: eight Python workers
+    rows = []
+    sleeps = sleep_spans(spark, args.sleep_trials, args.sleep, [1, 2, 4, 8])
+    for k, seconds in sleeps.items():
+        rows.append(
+            {"trials": "sleep", "workers": k, "span_s": seconds, "speed-up": sleeps[1] / seconds}
+        )
+    kerases = keras_spans(spark, args.keras_trials, [1, 2])
+    for k, seconds in kerases.items():
+        rows.append(
+            {
+                "trials": "keras (CPU)",
+                "workers": k,
+                "span_s": seconds,
+                "speed-up": kerases[1] / seconds,
+            }
+        )
+    report(
+        "scaling",
+        rows,
+        sleep_trials=args.sleep_trials,
+        sleep_s=args.sleep,
+        keras_trials=args.keras_trials,
+    )
+
+
+if __name__ == "__main__":
+    main()
