@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -219,7 +218,7 @@ def test_a_trial_past_its_timeout_is_timed_out_and_the_worker_goes_on(harness: H
 
     def train(reporter: Any) -> float:
         while reporter.ablated == "f1":
-            time.sleep(0.01)
+            threading.Event().wait(0.01)
         return 1.0
 
     worker_thread(harness, "w0", train, {}, TrialPolicy(trial_timeout=0.3)).join(timeout=60)
@@ -238,7 +237,7 @@ def test_a_trial_that_ignores_its_timeout_is_reported_by_the_watchdog(harness: H
     def train(reporter: Any) -> float:
         while reporter.ablated == "f1" and not release.is_set():
             with contextlib.suppress(BaseException):  # ignores TrialTimeout
-                time.sleep(0.01)
+                threading.Event().wait(0.01)
         return 1.0
 
     thread = worker_thread(harness, "w0", train, {}, TrialPolicy(trial_timeout=0.1))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-import time
 
 import pytest
 
@@ -44,7 +43,7 @@ def test_except_exception_in_user_code_does_not_swallow_it() -> None:
     def careless() -> None:
         while True:
             try:
-                time.sleep(0.05)
+                threading.Event().wait(0.05)
             except Exception as exc:  # what careless training code does
                 swallowed.append(exc)
 
@@ -75,7 +74,7 @@ def test_a_worker_thread_gets_the_exception_at_its_next_bytecode() -> None:
 
     def spin() -> None:
         while True:
-            time.sleep(0.01)
+            threading.Event().wait(0.01)
 
     def run() -> None:
         limit = Deadline(0.2)
@@ -122,7 +121,7 @@ def test_a_function_that_ignores_the_timeout_is_reported_stuck() -> None:
     def stubborn() -> None:
         while not release.is_set():
             with contextlib.suppress(BaseException):  # swallows even TrialTimeout
-                time.sleep(0.01)
+                threading.Event().wait(0.01)
 
     def run() -> None:
         Deadline(0.1, on_stuck=stuck.set).call(stubborn)
