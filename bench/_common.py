@@ -45,10 +45,35 @@ def feature_study(features: int) -> Any:
     return study
 
 
+def run(
+    spark: Any, train: Any, study: Any, name: str, workers: int, **options: Any
+) -> pd.DataFrame:
+    """One quiet study over the last run's directory; its result table, every trial ok."""
+    from autoablation import experiment
+
+    result = experiment.launch(
+        train,
+        study,
+        name=name,
+        spark=spark,
+        num_workers=workers,
+        overwrite=True,
+        verbose=0,
+        **options,
+    )
+    frame = result.to_pandas()
+    assert (frame["status"] == "ok").all(), frame["error"].tolist()
+    return frame
+
+
+def span(frame: pd.DataFrame) -> float:
+    """Last finish - first start, in seconds."""
+    return float(frame["finished_at"].max() - frame["started_at"].min())
+
+
 def span_per_trial_per_slot(frame: pd.DataFrame, workers: int) -> float:
     """(last finish - first start) x K / N, in seconds."""
-    span = float(frame["finished_at"].max() - frame["started_at"].min())
-    return span * workers / len(frame)
+    return span(frame) * workers / len(frame)
 
 
 def machine() -> dict[str, Any]:

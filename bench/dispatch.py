@@ -15,9 +15,7 @@ import argparse
 import time
 from typing import Any
 
-from _common import feature_study, report, session, span_per_trial_per_slot
-
-from autoablation import experiment
+from _common import feature_study, report, run, session, span_per_trial_per_slot
 
 
 def zero_work() -> float:
@@ -25,17 +23,7 @@ def zero_work() -> float:
 
 
 def autoablation_cost(spark: Any, trials: int, workers: int) -> float:
-    result = experiment.launch(
-        zero_work,
-        feature_study(trials - 1),
-        name="bench-dispatch",
-        spark=spark,
-        num_workers=workers,
-        overwrite=True,
-        verbose=0,
-    )
-    frame = result.to_pandas()
-    assert (frame["status"] == "ok").all()
+    frame = run(spark, zero_work, feature_study(trials - 1), "bench-dispatch", workers)
     return span_per_trial_per_slot(frame, workers)
 
 

@@ -18,9 +18,9 @@ import resource
 import time
 from typing import Any
 
-from _common import feature_study, report, session, span_per_trial_per_slot
+from _common import feature_study, report, run, session, span_per_trial_per_slot
 
-from autoablation import Listener, experiment
+from autoablation import Listener
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -42,25 +42,12 @@ def zero_work() -> float:
     return 0.0
 
 
-def launch(spark: Any, train: Any, features: int, workers: int, name: str, repeats: int = 1) -> Any:
-    return experiment.launch(
-        train,
-        feature_study(features),
-        name=name,
-        spark=spark,
-        num_workers=workers,
-        repeats=repeats,
-        overwrite=True,
-        verbose=0,
-    )
-
-
 def startup(spark: Any, workers: int) -> list[dict[str, Any]]:
     rows = []
     for label in ("cold", "warm"):
         began = time.time()
-        result = launch(spark, zero_work, 3, workers, f"bench-start-{label}")
-        first = float(result.to_pandas()["started_at"].min())
+        frame = run(spark, zero_work, feature_study(3), f"bench-start-{label}", workers)
+        first = float(frame["started_at"].min())
         rows.append({"measure": f"start-up ({label})", "value": first - began, "unit": "s"})
     return rows
 
@@ -92,17 +79,8 @@ def driver_cpu(spark: Any, workers: int, seconds: float) -> list[dict[str, Any]]
         return 0.0
 
     window = CpuWindow(spark)
-    experiment.launch(
-        train,
-        feature_study(19),
-        name="bench-driver-cpu",
-        spark=spark,
-        num_workers=workers,
-        repeats=trials // 20,
-        overwrite=True,
-        verbose=0,
-        listener=window,
-    )
+    study = feature_study(19)
+    run(spark, train, study, "bench-driver-cpu", workers, repeats=trials // 20, listener=window)
     assert window.first is not None and window.last is not None
     wall = window.last[0] - window.first[0]
     python = window.last[1] - window.first[1]
@@ -119,9 +97,10 @@ def scale(spark: Any, workers: int, small: int, large: int) -> list[dict[str, An
     costs = {}
     for trials in (small, large):
         repeats = trials // 100
-        result = launch(spark, zero_work, 99, workers, f"bench-scale-{trials}", repeats=repeats)
-        frame = result.to_pandas()
-        assert (frame["status"] == "ok").all() and len(frame) == 100 * repeats
+        frame = run(
+            spark, zero_work, feature_study(99), f"bench-scale-{trials}", workers, repeats=repeats
+        )
+        assert len(frame) == 100 * repeats
         costs[trials] = span_per_trial_per_slot(frame, workers) * 1000
         rows.append(
             {

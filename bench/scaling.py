@@ -15,15 +15,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _common import feature_study, report, session
+from _common import feature_study, report, run, session, span
 
-from autoablation import AblationStudy, experiment
-
-
-def span(result: Any) -> float:
-    frame = result.to_pandas()
-    assert (frame["status"] == "ok").all(), frame["error"].tolist()
-    return float(frame["finished_at"].max() - frame["started_at"].min())
+from autoablation import AblationStudy
 
 
 def sleep_spans(spark: Any, trials: int, seconds: float, counts: list[int]) -> dict[int, float]:
@@ -32,20 +26,7 @@ def sleep_spans(spark: Any, trials: int, seconds: float, counts: list[int]) -> d
         return 0.0
 
     study = feature_study(trials - 1)
-    return {
-        k: span(
-            experiment.launch(
-                train,
-                study,
-                name=f"bench-sleep-{k}",
-                spark=spark,
-                num_workers=k,
-                overwrite=True,
-                verbose=0,
-            )
-        )
-        for k in counts
-    }
+    return {k: span(run(spark, train, study, f"bench-sleep-{k}", k)) for k in counts}
 
 
 def keras_study(trials: int) -> AblationStudy:
@@ -85,29 +66,8 @@ def keras_train(dataset_function: Any, model_function: Any) -> float:
 
 def keras_spans(spark: Any, trials: int, counts: list[int]) -> dict[int, float]:
     study = keras_study(trials)
-    experiment.launch(
-        keras_train,
-        study,
-        name="bench-keras-warm",
-        spark=spark,
-        num_workers=max(counts),
-        overwrite=True,
-        verbose=0,
-    )  # warm-up: TensorFlow imported on every worker
-    return {
-        k: span(
-            experiment.launch(
-                keras_train,
-                study,
-                name=f"bench-keras-{k}",
-                spark=spark,
-                num_workers=k,
-                overwrite=True,
-                verbose=0,
-            )
-        )
-        for k in counts
-    }
+    run(spark, keras_train, study, "bench-keras-warm", max(counts))  # TensorFlow on every worker
+    return {k: span(run(spark, keras_train, study, f"bench-keras-{k}", k)) for k in counts}
 
 
 def main() -> None:
@@ -116,6 +76,8 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=0.5)
     parser.add_argument("--keras-trials", type=int, default=8)
     args = parser.parse_args()
+    if args.keras_trials < 4:  # the label is built from three features
+        parser.error("--keras-trials must be 4 or more")
     spark = session(8, "bench-scaling")
     sleep_spans(spark, 16, 0.01, [8])  # warm-up: eight Python workers
     rows = []

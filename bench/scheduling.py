@@ -18,9 +18,9 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import report, session
+from _common import report, run, session, span
 
-from autoablation import AblationStudy, experiment
+from autoablation import AblationStudy
 from autoablation._preflight import preflight
 
 
@@ -59,19 +59,8 @@ def sleeper(durations: dict[str, float]) -> Any:
 def autoablation_makespan(
     spark: Any, study: AblationStudy, durations: dict[str, float], workers: int, schedule: str
 ) -> float:
-    result = experiment.launch(
-        sleeper(durations),
-        study,
-        name=f"bench-schedule-{schedule}",
-        spark=spark,
-        num_workers=workers,
-        schedule=schedule,
-        overwrite=True,
-        verbose=0,
-    )
-    frame = result.to_pandas()
-    assert (frame["status"] == "ok").all()
-    return float(frame["finished_at"].max() - frame["started_at"].min())
+    name = f"bench-schedule-{schedule}"
+    return span(run(spark, sleeper(durations), study, name, workers, schedule=schedule))
 
 
 def waves_makespan(spark: Any, order: list[float], workers: int) -> float:

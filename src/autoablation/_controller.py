@@ -36,7 +36,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoablation._events import Listener, LoggingListener
+from autoablation._events import Listener, LoggingListener, reason
 from autoablation._exceptions import ProtocolError
 from autoablation._messages import Heartbeat, MessageError, Register, Result, text
 from autoablation._protocol import decode_message, encode_message
@@ -147,7 +147,6 @@ class Controller:
         self._attempts: dict[str, int] = dict.fromkeys(self._trials, 0)
         self._charges: dict[str, int] = dict.fromkeys(self._trials, 0)
         self._retries: dict[str, int] = dict.fromkeys(self._trials, 0)
-        self._failures = 0
         self._losses: list[_Loss] = []
         self._failed_jobs: dict[int, int] = {}
         self._workers: dict[str, _Worker] = {}
@@ -413,32 +412,29 @@ class Controller:
             self._pending.remove(trial_id)
         self._record(trial_id, record, message.metrics, message.logs)
         trial = self._trials[trial_id]
+        result = TrialResult(
+            trial=trial,
+            status=message.status,
+            metric=message.metric,
+            error=message.error,
+            started_at=message.started_at,
+            finished_at=message.finished_at,
+            worker=worker.worker_id,
+            attempts=record.attempt,
+            outputs=message.outputs,
+            history=tuple(record.history),
+        )
         if message.status is not TrialStatus.OK and not message.fatal and self._retry(trial):
-            why = message.error.strip().splitlines()[-1] if message.error.strip() else ""
             self._requeue(
                 trial,
                 worker.worker_id,
                 f"it {message.status.value.replace('_', ' ')} (retry {self._retries[trial_id]} "
-                f"of {self.max_trial_retries}): {why}",
+                f"of {self.max_trial_retries}): {reason(result)}",
             )
             return
-        self._finish(
-            TrialResult(
-                trial=trial,
-                status=message.status,
-                metric=message.metric,
-                error=message.error,
-                started_at=message.started_at,
-                finished_at=message.finished_at,
-                worker=worker.worker_id,
-                attempts=record.attempt,
-                outputs=message.outputs,
-                history=tuple(record.history),
-            )
-        )
+        self._finish(result)
         if message.fatal:
-            why = message.error.strip().splitlines()[-1] if message.error.strip() else "?"
-            self._halt(f"trial {trial_id} raised an error marked fatal: {why}")
+            self._halt(f"trial {trial_id} raised an error marked fatal: {reason(result)}")
 
     def _retry(self, trial: Trial) -> bool:
         """Whether a trial that failed in the user's code gets another run (and count it)."""
@@ -456,19 +452,16 @@ class Controller:
 
     def _finish(self, result: TrialResult) -> None:
         trial_id = result.trial.trial_id
-        previous = self._results.get(trial_id)
-        if previous is not None and previous.status in _FAILURES:
-            self._failures -= 1  # a late genuine result replaces a 'lost' verdict
         self._results[trial_id] = result
         for key in [k for k in self._orphans if k[0] == trial_id]:
             del self._orphans[key]
         self._notify(self._listener.trial_finished, result)
         self._learn(result)
-        if result.status in _FAILURES:
-            self._failures += 1
-            if self.max_failures is not None and self._failures > self.max_failures:
+        if self.max_failures is not None and result.status in _FAILURES:
+            failures = sum(r.status in _FAILURES for r in self._results.values())
+            if failures > self.max_failures:
                 self._halt(
-                    f"{self._failures} trials ended without a metric, more than "
+                    f"{failures} trials ended without a metric, more than "
                     f"max_failures={self.max_failures}"
                 )
 
@@ -530,7 +523,6 @@ class Controller:
             result = self._results.get(loss.trial_id)
             if result is not None and result.status is TrialStatus.LOST and self._aborted is None:
                 del self._results[loss.trial_id]  # it was lost to a job kill, not its own fault
-                self._failures -= 1
                 self._requeue(self._trials[loss.trial_id], result.worker, "its job was killed")
 
     def _on_closed(self, conn: ConnKey) -> None:

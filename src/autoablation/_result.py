@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from autoablation._events import reason
 from autoablation._trial import BASE, Trial, TrialResult, TrialStatus
 
 COLUMNS = (
@@ -202,9 +203,7 @@ class ExperimentResult:
         lines.extend(f"  note: {note}" for note in notes)
         for t in self.trials:
             if t.status.is_final and t.status is not TrialStatus.OK:
-                error = t.error.strip()
-                reason = error.splitlines()[-1] if error else t.status.value
-                lines.append(f"  {t.trial.label}#{t.trial.repeat}: {reason}")
+                lines.append(f"  {t.trial.label}#{t.trial.repeat}: {reason(t)}")
         pending = sum(1 for t in self.trials if not t.status.is_final)
         if pending:
             lines.append(f"  {pending} trials have no result yet")
