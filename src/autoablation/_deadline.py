@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import ctypes
 import faulthandler
-import logging
 import signal
 import threading
 import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any, TypeVar
-
-logger = logging.getLogger("autoablation.worker")
 
 T = TypeVar("T")
 _BACKSTOP_S = 15.0
@@ -101,13 +98,12 @@ class Deadline:
                 timer.daemon = True
                 timer.start()
             if self._on_stuck is not None:
-                watchdog = threading.Timer(limit + grace_period(limit), self._still_stuck)
+                stuck_after = limit + grace_period(limit)
+                watchdog = threading.Timer(stuck_after, self._still_stuck)
                 watchdog.daemon = True
                 watchdog.start()
                 if self._backstop:
-                    faulthandler.dump_traceback_later(
-                        limit + grace_period(limit) + _BACKSTOP_S, exit=True
-                    )
+                    faulthandler.dump_traceback_later(stuck_after + _BACKSTOP_S, exit=True)
             return fn(**kwargs)
         finally:
             try:
