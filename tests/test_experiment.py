@@ -236,3 +236,20 @@ def test_auto_generated_names_mean_the_same_layer_on_executors(spark: Any) -> No
         "base": "dense,dense_1,dense_2",
         "dense_1": "dense,dense_2",
     }
+
+
+def pid_train() -> dict[str, Any]:
+    return {"metric": 0.0, "pid": os.getpid()}
+
+
+def test_the_next_study_reuses_the_python_workers(spark: Any) -> None:
+    # A task that leaves its partition unread makes Spark end its Python worker; then every
+    # study pays for fresh processes and their imports (over a second here).
+    table = pd.DataFrame({"a": range(10), "b": range(10), "y": [0, 1] * 5})
+    study = AblationStudy(table, label_name="y")
+    study.features.include("a", "b")
+    pids = [
+        set(experiment.launch(pid_train, study, name=f"reuse{n}", spark=spark).to_pandas()["pid"])
+        for n in range(2)
+    ]
+    assert pids[1] <= pids[0], pids

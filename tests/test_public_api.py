@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import autoablation
 
 EXPECTED = [
@@ -71,3 +73,29 @@ def test_declaring_a_study_imports_neither_tensorflow_nor_spark() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_executor_imports_neither_pandas_nor_the_driver_machinery() -> None:
+    # What a fresh Spark Python worker imports to run trials: each module it skips is time
+    # every slot saves at the start of a study.
+    code = (
+        "import sys, autoablation._spark, autoablation._worker, autoablation._client\n"
+        "heavy = ('pandas', 'tensorflow', 'keras', 'matplotlib', 'mlflow',\n"
+        "         'autoablation._launcher', 'autoablation._controller', 'autoablation._study')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_public_names_load_on_first_use() -> None:
+    code = (
+        "import sys, autoablation as aa\n"
+        "before = 'autoablation._study' in sys.modules\n"
+        "aa.AblationStudy, aa.experiment.launch, aa.TrialStatus.OK\n"
+        "print(before, 'autoablation._study' in sys.modules, set(aa.__all__) <= set(dir(aa)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True"]
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        autoablation.nothing  # noqa: B018

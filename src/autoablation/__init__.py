@@ -10,38 +10,101 @@ Example:
     >>> print(result)
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from autoablation import experiment
-from autoablation._ablator import LOCO, Ablator, KeepOne, Pairs
-from autoablation._datasets import DatasetFunction, GeneratedDataset
-from autoablation._deadline import TrialTimeout
-from autoablation._events import Listener
-from autoablation._exceptions import (
-    AblationError,
-    AuthenticationError,
-    DatasetError,
-    ExperimentError,
-    FatalTrialError,
-    FrameTooLargeError,
-    ModelSurgeryError,
-    ProtocolError,
-    ReturnValueError,
-    SparkConfigError,
-    StudyError,
-    TrainFunctionError,
-    UnknownComponentError,
-)
-from autoablation._reporter import Reporter
-from autoablation._result import ExperimentResult, load
-from autoablation._study import AblationStudy
-from autoablation._trial import Component, ComponentKind, Trial, TrialResult, TrialStatus
-from autoablation.experiment import AblationConfig
+import importlib
+from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("autoablation")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0+unknown"
+if TYPE_CHECKING:
+    from autoablation import experiment
+    from autoablation._ablator import LOCO, Ablator, KeepOne, Pairs
+    from autoablation._datasets import DatasetFunction, GeneratedDataset
+    from autoablation._deadline import TrialTimeout
+    from autoablation._events import Listener
+    from autoablation._exceptions import (
+        AblationError,
+        AuthenticationError,
+        DatasetError,
+        ExperimentError,
+        FatalTrialError,
+        FrameTooLargeError,
+        ModelSurgeryError,
+        ProtocolError,
+        ReturnValueError,
+        SparkConfigError,
+        StudyError,
+        TrainFunctionError,
+        UnknownComponentError,
+    )
+    from autoablation._reporter import Reporter
+    from autoablation._result import ExperimentResult, load
+    from autoablation._study import AblationStudy
+    from autoablation._trial import Component, ComponentKind, Trial, TrialResult, TrialStatus
+    from autoablation.experiment import AblationConfig
+
+# Where each public name lives. They load on first use, so a Spark task that imports only the
+# executor's modules does not pay for pandas and the driver's machinery in every fresh worker.
+_EXPORTS = {
+    "experiment": "autoablation.experiment",
+    "AblationConfig": "autoablation.experiment",
+    **dict.fromkeys(("LOCO", "Ablator", "KeepOne", "Pairs"), "autoablation._ablator"),
+    **dict.fromkeys(("DatasetFunction", "GeneratedDataset"), "autoablation._datasets"),
+    "TrialTimeout": "autoablation._deadline",
+    "Listener": "autoablation._events",
+    **dict.fromkeys(
+        (
+            "AblationError",
+            "AuthenticationError",
+            "DatasetError",
+            "ExperimentError",
+            "FatalTrialError",
+            "FrameTooLargeError",
+            "ModelSurgeryError",
+            "ProtocolError",
+            "ReturnValueError",
+            "SparkConfigError",
+            "StudyError",
+            "TrainFunctionError",
+            "UnknownComponentError",
+        ),
+        "autoablation._exceptions",
+    ),
+    "Reporter": "autoablation._reporter",
+    **dict.fromkeys(("ExperimentResult", "load"), "autoablation._result"),
+    "AblationStudy": "autoablation._study",
+    **dict.fromkeys(
+        ("Component", "ComponentKind", "Trial", "TrialResult", "TrialStatus"),
+        "autoablation._trial",
+    ),
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("autoablation")
+    except PackageNotFoundError:  # running from a source tree without installing
+        return "0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name on first use (PEP 562)."""
+    value: Any
+    if name == "__version__":
+        value = _version()
+    elif name in _EXPORTS:
+        module = importlib.import_module(_EXPORTS[name])
+        value = module if module.__name__ == f"{__name__}.{name}" else getattr(module, name)
+    else:
+        raise AttributeError(f"module 'autoablation' has no attribute {name!r}")
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "LOCO",

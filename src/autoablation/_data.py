@@ -15,7 +15,9 @@ Encoding rules:
     * a text or categorical label becomes class indices in sorted order (float 0/1 for two
       classes, integers otherwise); a numeric label is kept as float32.
 
-No TensorFlow here: this module runs on the driver before Spark or Keras are touched.
+No TensorFlow here: this module runs on the driver before Spark or Keras are touched. Executors
+use only `PreparedData`, so pandas is imported by the functions that read a table, not by the
+module: a fresh Python worker does not pay for it.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ import os
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from autoablation._exceptions import DatasetError, UnknownComponentError
+
+if TYPE_CHECKING:  # pandas is imported where a table is read: executors only slice arrays
+    import pandas as pd
 
 TableSource: TypeAlias = "pd.DataFrame | str | os.PathLike[str]"
 Split = Literal["train", "test", "all"]
@@ -57,6 +61,8 @@ def load_table(source: Any) -> pd.DataFrame:
         DatasetError: The path does not exist, its format is unknown, or ``source`` is none of
             the above.
     """
+    import pandas as pd
+
     if isinstance(source, pd.DataFrame):
         return source
     if is_spark_dataframe(source):
@@ -172,6 +178,8 @@ class PreparedData:
 
 
 def _is_categorical(series: pd.Series) -> bool:
+    import pandas as pd
+
     return bool(
         pd.api.types.is_object_dtype(series)
         or isinstance(series.dtype, pd.CategoricalDtype)
@@ -181,6 +189,8 @@ def _is_categorical(series: pd.Series) -> bool:
 
 def _objects_as_numbers(series: pd.Series) -> pd.Series:
     """Object columns of decimals (Spark's DecimalType) become floats; dates are refused."""
+    import pandas as pd
+
     if not pd.api.types.is_object_dtype(series):
         return series
     values = series.dropna()
@@ -199,6 +209,8 @@ def _objects_as_numbers(series: pd.Series) -> pd.Series:
 def _code_feature(
     series: pd.Series, train: npt.NDArray[np.bool_], standardize: bool
 ) -> tuple[npt.NDArray[np.float64], ColumnCoding]:
+    import pandas as pd
+
     name = str(series.name)
     series = _objects_as_numbers(series)
     if pd.api.types.is_bool_dtype(series):
@@ -235,6 +247,8 @@ def _code_feature(
 
 
 def _code_label(series: pd.Series) -> tuple[npt.NDArray[np.generic], LabelCoding]:
+    import pandas as pd
+
     name = str(series.name)
     series = _objects_as_numbers(series)
     missing = int(series.isna().sum())

@@ -190,7 +190,9 @@ def make_task(
     def task(partition: int, rows: Iterator[int]) -> Iterator[dict[str, Any]]:
         from pyspark import TaskContext
 
-        generation = next(iter(rows), 0)
+        # Read the partition to its end: a Python worker that leaves input unread is not
+        # reused, and the next study would pay for a fresh process and its imports.
+        generation = max(rows, default=0)
         context = TaskContext.get()
         attempt = context.attemptNumber() if context is not None else 0
         cpus = context.cpus() if context is not None else 1

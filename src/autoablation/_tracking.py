@@ -9,6 +9,7 @@ MLflow is installed and ``MLFLOW_TRACKING_URI`` is set.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
@@ -30,18 +31,18 @@ _END_WAIT_S = 30.0
 def mlflow_wanted(setting: bool | None) -> bool:
     """Whether to track in MLflow: as asked, or if installed and a tracking URI is set.
 
+    MLflow is looked up, not imported (its import takes seconds): the listener imports it.
+
     Raises:
         StudyError: ``mlflow=True`` but MLflow is not installed.
     """
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
-        if setting:
-            raise StudyError(
-                "mlflow=True needs MLflow: pip install 'autoablation[mlflow]'"
-            ) from None
+    if setting is False or (setting is None and not os.environ.get("MLFLOW_TRACKING_URI")):
         return False
-    return bool(setting) if setting is not None else bool(os.environ.get("MLFLOW_TRACKING_URI"))
+    if importlib.util.find_spec("mlflow") is None:
+        if setting:
+            raise StudyError("mlflow=True needs MLflow: pip install 'autoablation[mlflow]'")
+        return False
+    return True
 
 
 class MlflowListener(Listener):
