@@ -23,6 +23,27 @@ def test_plot_writes_the_effects_and_the_learning_curves(tmp_path: Path) -> None
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
 
+def test_a_large_study_plots_its_largest_effects_and_says_so() -> None:
+    from autoablation import _plots
+
+    effects = {f"c{i:02d}": -i / 100 for i in range(60)}  # c59 matters most
+    result = ExperimentResult("wide", synthetic_results(effects, repeats=2, history=True))
+    ranking = result.ranking()
+    figure = _plots.effects_figure(ranking, "metric", "max", "wide", top=5)
+    axis = figure.axes[0]
+    shown = [label.get_text().split()[0] for label in axis.get_yticklabels()]
+    assert shown == ["c55", "c56", "c57", "c58", "c59"]  # the most harmful at the top
+    assert axis.get_title().endswith("(the 5 largest of 60 effects)")
+    everything = _plots.effects_figure(ranking, "metric", "max", "wide", top=None)
+    assert len(everything.axes[0].get_yticklabels()) == 60
+    largest = _plots.largest_effects(ranking, _plots.TOP_CURVES)
+    labels = {f"feature:{name}" for name in largest["ablated"]}
+    curves = _plots.curves_figure(result.trials, "wide", labels)
+    legend = [text.get_text() for text in curves.axes[0].get_legend().get_texts()]
+    assert legend == ["base", *(f"feature:c{i}" for i in range(50, 60))]
+    _plots._pyplot().close("all")
+
+
 def test_without_broadcast_metrics_there_is_no_curves_figure(tmp_path: Path) -> None:
     result = ExperimentResult("planted", synthetic_results(EFFECTS, repeats=1))
     assert result.plot(tmp_path / "effects.png") == [tmp_path / "effects.png"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,42 @@ def _pyplot() -> Any:
     return plt
 
 
+TOP = 40
+"""Components an effects plot shows by default: the largest effects, if there are more."""
+TOP_CURVES = 10
+"""Learning curves drawn besides the base's: those of the largest effects."""
+
+
+def largest_effects(ranking: pd.DataFrame, top: int | None) -> pd.DataFrame:
+    """The components' rows (no base) of the ``top`` largest absolute differences, in order."""
+    rows = ranking[ranking["kind"] != BASE]
+    if top is None or len(rows) <= top:
+        return rows
+    largest = rows["delta"].abs().sort_values(ascending=False, na_position="last")
+    return rows[rows.index.isin(largest.index[:top])]
+
+
 def effects_figure(
-    ranking: pd.DataFrame, metric: str, direction: str, title: str, effect: str = "removal"
+    ranking: pd.DataFrame,
+    metric: str,
+    direction: str,
+    title: str,
+    effect: str = "removal",
+    top: int | None = TOP,
 ) -> Any:
     """A forest plot: each component's difference to the base with its 95% interval.
 
     Red marks what matters (a removal that hurts, or a component that helps on its own), blue
-    the opposite; filled markers are significant after Holm correction.
+    the opposite; filled markers are significant after Holm correction. Of more than ``top``
+    components only the ``top`` largest differences are drawn (None draws all), and the title
+    says so: hundreds of rows are neither readable nor quick to draw.
     """
     plt = _pyplot()
-    rows = ranking[ranking["kind"] != BASE].iloc[::-1]  # most harmful at the top
+    rows = largest_effects(ranking, top)
+    components = int((ranking["kind"] != BASE).sum())
+    if len(rows) < components:
+        title = f"{title}\n(the {len(rows)} largest of {components} effects)"
+    rows = rows.iloc[::-1]  # most harmful at the top
     height = max(2.5, 0.45 * len(rows) + 1.5)
     figure, axis = plt.subplots(figsize=(8, height))
     y = np.arange(len(rows))
@@ -62,16 +88,15 @@ def effects_figure(
             capsize=4,
             zorder=1,
         )
-    for index in range(len(rows)):
-        axis.scatter(
-            delta[index],
-            y[index],
-            s=60,
-            color=colours[index] if significant[index] else "white",
-            edgecolor=colours[index],
-            linewidth=1.8,
-            zorder=2,
-        )
+    axis.scatter(
+        delta,
+        y,
+        s=60,
+        c=np.where(significant, colours, "white"),
+        edgecolors=colours,
+        linewidths=1.8,
+        zorder=2,
+    )
     axis.axvline(0.0, color="#333333", linewidth=1, linestyle="--")
     axis.set_yticks(y, labels)
     better = "higher" if direction == "max" else "lower"
@@ -87,10 +112,18 @@ def effects_figure(
     return figure
 
 
-def curves_figure(results: Sequence[TrialResult], title: str) -> Any | None:
-    """Learning curves of the broadcast metric: the mean over repeats per configuration."""
+def curves_figure(
+    results: Sequence[TrialResult], title: str, only: Collection[str] | None = None
+) -> Any | None:
+    """Learning curves of the broadcast metric: the mean over repeats per configuration.
+
+    ``only`` holds the labels (``kind:ablated``) of the configurations to draw; the base is
+    always drawn.
+    """
     curves: dict[str, list[dict[int, float]]] = defaultdict(list)
     for result in results:
+        if only is not None and result.trial.kind != BASE and result.trial.label not in only:
+            continue
         if result.history:
             label = result.trial.ablated if result.trial.kind == BASE else result.trial.label
             curves[label].append({step: value for step, value in result.history})

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from autoablation._events import reason
+from autoablation._plots import TOP
 from autoablation._trial import BASE, Trial, TrialResult, TrialStatus
 
 COLUMNS = (
@@ -135,12 +136,18 @@ class ExperimentResult:
 
         return ranking(self.trials, self.direction, self.effect)
 
-    def plot(self, path: str | os.PathLike[str]) -> list[Path]:
+    def plot(self, path: str | os.PathLike[str], *, top: int | None = TOP) -> list[Path]:
         """Write the effects plot to ``path`` (PNG), and learning curves next to it.
 
         The first figure shows each component's difference to the base with its 95% interval
         (filled markers: significant after Holm correction). When trials broadcast metrics, a
-        second figure, ``<name>-curves.png``, shows their mean learning curves.
+        second figure, ``<name>-curves.png``, shows their mean learning curves: the base's
+        and those of the 10 largest effects.
+
+        Args:
+            path: Where to write the effects plot.
+            top: Of more components, draw only the ``top`` largest effects (the title says
+                how many there are); None draws every one.
 
         Returns:
             The paths written.
@@ -150,11 +157,14 @@ class ExperimentResult:
         target = Path(path)
         verb = "keeping" if self.effect == "addition" else "removing"
         title = f"{self.name}: effect of {verb} each component"
+        ranking = self.ranking()
         figure = _plots.effects_figure(
-            self.ranking(), self.optimization_key, self.direction, title, self.effect
+            ranking, self.optimization_key, self.direction, title, self.effect, top
         )
         written = [_plots.save(figure, target)]
-        curves = _plots.curves_figure(self.trials, f"{self.name}: learning curves")
+        largest = _plots.largest_effects(ranking, _plots.TOP_CURVES)
+        labels = {f"{k}:{a}" for k, a in zip(largest["kind"], largest["ablated"], strict=True)}
+        curves = _plots.curves_figure(self.trials, f"{self.name}: learning curves", labels)
         if curves is not None:
             written.append(
                 _plots.save(curves, target.with_name(f"{target.stem}-curves{target.suffix}"))
