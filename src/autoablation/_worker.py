@@ -246,15 +246,19 @@ def _reset_state(seed: int, *, keras_too: bool) -> None:
 
 
 class _Heartbeat:
-    """Sends the reporter's buffer to the driver every interval while a trial runs."""
+    """One thread per worker that sends the running trial's reporter buffer every interval.
 
-    def __init__(
-        self, client: ControllerClient, worker_id: str, reporter: Reporter, interval: float
-    ) -> None:
+    The thread lives as long as the worker loop, so a trial costs no thread start. `track`
+    points it at a trial's reporter; `untrack` waits for a heartbeat in flight, so nothing a
+    heartbeat drained can arrive after the trial's result (the driver would drop it as late).
+    """
+
+    def __init__(self, client: ControllerClient, worker_id: str, interval: float) -> None:
         self._client = client
         self._worker_id = worker_id
-        self._reporter = reporter
         self._interval = interval
+        self._sending = threading.Lock()  # held while a heartbeat is drained and sent
+        self._reporter: Reporter | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name="autoablation-heartbeat", daemon=True
@@ -268,14 +272,28 @@ class _Heartbeat:
         self._stop.set()
         self._thread.join()
 
+    def track(self, reporter: Reporter) -> None:
+        """Send ``reporter``'s buffer from the next heartbeat on."""
+        with self._sending:
+            self._reporter = reporter
+
+    def untrack(self) -> None:
+        """Stop sending for the current trial, after any heartbeat in flight is delivered."""
+        with self._sending:
+            self._reporter = None
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            metrics, logs = self._reporter.drain()
-            try:
-                self._client.heartbeat(self._worker_id, self._reporter.trial_id, metrics, logs)
-            except Exception as exc:  # best effort: the next heartbeat or the result carries it
-                self._reporter.restore(metrics, logs)
-                logger.warning("heartbeat for %s failed: %s", self._reporter.trial_id, exc)
+            with self._sending:
+                reporter = self._reporter
+                if reporter is None:
+                    continue
+                metrics, logs = reporter.drain()
+                try:
+                    self._client.heartbeat(self._worker_id, reporter.trial_id, metrics, logs)
+                except Exception as exc:  # best effort: the next heartbeat or the result has it
+                    reporter.restore(metrics, logs)
+                    logger.warning("heartbeat for %s failed: %s", reporter.trial_id, exc)
 
 
 def run_trial(
@@ -399,27 +417,32 @@ def run_worker(
     interval = float(client.register(worker_id, info).get("heartbeat_interval", 1.0))
     parameters = train_parameters(train_fn)
     ran: list[str] = []
-    trial = client.next_trial(worker_id)
-    while trial is not None:
-        reporter = Reporter(trial, tensorboard_root=runtime.tensorboard_root)
-        stuck = _StuckTrial(client, worker_id, trial, policy)
-        with _Heartbeat(client, worker_id, reporter, interval), captured_output(reporter):
-            outcome = run_trial(
-                train_fn,
-                trial,
-                runtime,
-                optimization_key=optimization_key,
-                reporter=reporter,
-                parameters=parameters,
-                policy=policy,
-                on_stuck=stuck if policy.trial_timeout is not None else None,
-            )
-        metrics, logs = reporter.drain()
-        outcome["metrics"] = [list(m) for m in metrics]
-        outcome["logs"] = logs
-        ran.append(trial.trial_id)
-        if stuck.reported:  # its verdict is in; a late result would count as a second run
-            trial = client.next_trial(worker_id)
-        else:
-            trial = client.report(worker_id, outcome, want_next=True)
+    with _Heartbeat(client, worker_id, interval) as heartbeat:
+        trial = client.next_trial(worker_id)
+        while trial is not None:
+            reporter = Reporter(trial, tensorboard_root=runtime.tensorboard_root)
+            stuck = _StuckTrial(client, worker_id, trial, policy)
+            heartbeat.track(reporter)
+            try:
+                with captured_output(reporter):
+                    outcome = run_trial(
+                        train_fn,
+                        trial,
+                        runtime,
+                        optimization_key=optimization_key,
+                        reporter=reporter,
+                        parameters=parameters,
+                        policy=policy,
+                        on_stuck=stuck if policy.trial_timeout is not None else None,
+                    )
+            finally:
+                heartbeat.untrack()
+            metrics, logs = reporter.drain()
+            outcome["metrics"] = [list(m) for m in metrics]
+            outcome["logs"] = logs
+            ran.append(trial.trial_id)
+            if stuck.reported:  # its verdict is in; a late result would count as a second run
+                trial = client.next_trial(worker_id)
+            else:
+                trial = client.report(worker_id, outcome, want_next=True)
     return WorkerSummary(worker_id, tuple(ran))
