@@ -299,3 +299,35 @@ def test_running_out_of_descriptors_pauses_accepting_and_service_resumes() -> No
     assert "served: registered" in out.stdout
     assert "cannot accept RPC connections" in out.stderr  # paused, logged, no busy loop
     assert out.stderr.count("cannot accept RPC connections") < 50
+
+
+def test_replies_sent_from_other_threads_arrive_whole_and_in_order() -> None:
+    # Replies larger than the socket buffer are left half-written by the sending thread and
+    # finished by the selector thread; the ones after them must queue behind, not overtake.
+    secret = new_secret()
+    big = "x" * (2 * 2**20)
+
+    def handle(conn: int, message: dict[str, Any]) -> None:
+        reply = {"type": "echo", "n": message["n"], "pad": big if message["n"] % 2 else ""}
+        sender = threading.Thread(target=server.send, args=(conn, reply))  # as the controller
+        sender.start()
+        sender.join()  # send() never waits for the socket
+
+    server = RpcServer(secret, handle)
+    server.start()
+    try:
+        sock = socket.create_connection(server.address, timeout=10)
+        decoder = FrameDecoder(secret, FrameKind.REPLY)
+        replies: list[dict[str, Any]] = []
+        while decoder.nonce is None:
+            replies += decoder.feed(sock.recv(4096))
+        assert decoder.nonce is not None
+        encoder = FrameEncoder(secret, FrameKind.REQUEST, decoder.nonce)
+        sock.sendall(b"".join(encoder.encode({"type": "ask", "n": n}) for n in range(6)))
+        while len(replies) < 6:
+            replies += decoder.feed(sock.recv(1 << 20))
+        assert [r["n"] for r in replies] == list(range(6))
+        assert [len(r["pad"]) for r in replies] == [0, len(big)] * 3
+        sock.close()
+    finally:
+        server.stop()

@@ -261,7 +261,7 @@ def _end_torn_line(journal: Path) -> None:
 
 
 class JournalWriter(Listener):
-    """Appends every event to the journal (flushed at once) and keeps the trial logs.
+    """Appends every event to the journal (results flushed at once) and keeps the trial logs.
 
     Runs on the controller thread: each event is one short write.
     """
@@ -284,12 +284,21 @@ class JournalWriter(Listener):
         self._lock = threading.Lock()
         self._last_table = 0.0
 
-    def _write(self, event: str, **fields: Any) -> None:
-        record = _json_safe({"event": event, "t": time.time(), **fields})
-        line = json.dumps(record, default=str, allow_nan=False)
+    def _write(self, event: str, *, flush: bool = True, **fields: Any) -> None:
+        """Append one event; ``flush=False`` leaves it in the buffer for the next flush.
+
+        Only what resume needs is flushed at once (results, losses); a start or metrics lost
+        with a killed driver only means the trial runs again, as it would anyway.
+        """
+        record = {"event": event, "t": time.time(), **fields}
+        try:  # the common case: no non-finite float to replace, no walk over the record
+            line = json.dumps(record, default=str, allow_nan=False)
+        except ValueError:
+            line = json.dumps(_json_safe(record), default=str, allow_nan=False)
         with self._lock:
             self._journal.write(line + "\n")
-            self._journal.flush()
+            if flush:
+                self._journal.flush()
 
     def experiment_started(self, name: str, trials: Sequence[Trial], done: int) -> None:
         """Record the run and every trial it schedules (those not done in earlier runs)."""
@@ -300,16 +309,18 @@ class JournalWriter(Listener):
             options=self._options,
             already_done=done,
         )
-        for trial in trials:
-            self._write("scheduled", trial=trial.to_dict())
+        for index, trial in enumerate(trials, 1):
+            self._write("scheduled", flush=index == len(trials), trial=trial.to_dict())
 
     def trial_started(self, trial: Trial, worker: str, attempt: int) -> None:
         """Record the start."""
-        self._write("started", trial_id=trial.trial_id, worker=worker, attempt=attempt)
+        self._write("started", flush=False, trial_id=trial.trial_id, worker=worker, attempt=attempt)
 
     def trial_metrics(self, trial: Trial, worker: str, points: Sequence[tuple[int, float]]) -> None:
         """Record broadcast metrics."""
-        self._write("metrics", trial_id=trial.trial_id, points=[list(p) for p in points])
+        self._write(
+            "metrics", flush=False, trial_id=trial.trial_id, points=[list(p) for p in points]
+        )
 
     def trial_logs(self, trial: Trial, worker: str, lines: Sequence[str]) -> None:
         """Append the lines to the trial's output log."""
@@ -381,10 +392,10 @@ class DriverLog(Listener):
         )
         logging.getLogger("autoablation").addHandler(self._handler)
 
-    def _line(self, text: str) -> None:
+    def _line(self, *texts: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         with self._lock:
-            self._file.write(f"{stamp} {text}\n")
+            self._file.write("".join(f"{stamp} {text}\n" for text in texts))
             self._file.flush()
 
     def experiment_started(self, name: str, trials: Sequence[Trial], done: int) -> None:
@@ -398,8 +409,8 @@ class DriverLog(Listener):
 
     def trial_logs(self, trial: Trial, worker: str, lines: Sequence[str]) -> None:
         """Log the trial's output."""
-        for line in lines:
-            self._line(f"[{describe(trial)}] {line}")
+        tag = describe(trial)
+        self._line(*(f"[{tag}] {line}" for line in lines))
 
     def trial_requeued(self, trial: Trial, worker: str, reason: str) -> None:
         """Log the loss."""

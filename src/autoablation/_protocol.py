@@ -107,7 +107,10 @@ def encode_message(message: Mapping[str, Any]) -> bytes:
         ProtocolError: The message holds something JSON cannot carry.
     """
     try:
-        text = json.dumps(json_safe(message), allow_nan=False, separators=(",", ":"))
+        try:  # the common case: nothing to replace, no walk over the message
+            text = json.dumps(message, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError):  # a non-finite float or a non-string key somewhere
+            text = json.dumps(json_safe(message), allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise ProtocolError(f"message cannot be sent as JSON: {exc}") from exc
     return text.encode("utf-8")

@@ -2,7 +2,10 @@
 
 The server only moves messages. Each authenticated request goes to the handler (the
 controller's inbox) together with its connection id; replies come back through `RpcServer.send`,
-from any thread, and a socketpair wakes the selector to write them. A connection that sends
+from any thread. The sending thread writes a reply itself when the socket takes it whole (a
+small reply to a client waiting for it: nearly always), so a reply costs no hand-over to the
+selector thread; anything left over is queued, and a socketpair wakes the selector to write
+it. Only the selector thread reads, accepts and closes connections. A connection that sends
 garbage, a bad HMAC, an oversize length or nothing at all within the handshake timeout is
 closed, and only that connection: the others keep being served.
 """
@@ -41,6 +44,8 @@ CloseHandler = Callable[[int], None]
 _READ_CHUNK = 64 * 1024
 _LISTENER = "listener"
 _WAKER = "waker"
+_FLUSH: dict[str, Any] = {}
+"""Outbox marker: write what a sending thread left in the connection's buffer."""
 _ACCEPT_PAUSE_S = 0.5
 _OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
@@ -62,6 +67,8 @@ class _Connection:
     encoder: FrameEncoder
     deadline: float | None
     out: bytearray = field(default_factory=bytearray)
+    queued: int = 0
+    """Replies waiting in the outbox; while any wait, later ones queue behind them."""
 
 
 @dataclass
@@ -122,6 +129,8 @@ class RpcServer:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._outbox: collections.deque[tuple[int, dict[str, Any] | None]] = collections.deque()
+        # Guards what a sending thread touches: encoders, output buffers, sockets being closed.
+        self._write_lock = threading.RLock()
         self._connections: dict[int, _Connection] = {}
         self._next_id = 0
         self._running = False
@@ -145,13 +154,33 @@ class RpcServer:
         logger.info("RPC server listening on %s:%d", *self.address)
 
     def send(self, conn_id: int, message: dict[str, Any]) -> None:
-        """Queue a reply for a connection; safe from any thread."""
-        self._outbox.append((conn_id, message))
+        """Send a reply on a connection; safe from any thread, never blocks on the socket."""
+        with self._write_lock:
+            conn = self._connections.get(conn_id)
+            if conn is None:
+                return  # closed meanwhile; the controller was told
+            if not conn.out and not conn.queued:
+                try:
+                    conn.out += conn.encoder.encode(message)
+                except ProtocolError:
+                    logger.exception("cannot encode a %r reply", message.get("type"))
+                    return
+                with contextlib.suppress(OSError):  # the selector thread sees the error
+                    del conn.out[: conn.sock.send(conn.out)]
+                if not conn.out:
+                    return
+                message = _FLUSH
+            conn.queued += 1
+            self._outbox.append((conn_id, message))
         self._wake()
 
     def close_connection(self, conn_id: int) -> None:
         """Close a connection after what is queued for it; safe from any thread."""
-        self._outbox.append((conn_id, None))
+        with self._write_lock:
+            conn = self._connections.get(conn_id)
+            if conn is not None:
+                conn.queued += 1
+            self._outbox.append((conn_id, None))
         self._wake()
 
     def stop(self) -> None:
@@ -310,45 +339,50 @@ class RpcServer:
 
     def _flush_outbox(self) -> None:
         while self._outbox:
-            conn_id, message = self._outbox.popleft()
-            conn = self._connections.get(conn_id)
-            if conn is None:
-                continue  # closed meanwhile; the controller was told
-            if message is None:
+            with self._write_lock:
+                conn_id, message = self._outbox.popleft()
+                conn = self._connections.get(conn_id)
+                if conn is None:
+                    continue  # closed meanwhile; the controller was told
+                conn.queued -= 1
+                if message is None:
+                    self._flush(conn)
+                    self._drop(conn, "closed by the server", quiet=True)
+                    continue
+                if message is not _FLUSH:
+                    try:
+                        conn.out += conn.encoder.encode(message)
+                    except ProtocolError:
+                        logger.exception("cannot encode a %r reply", message.get("type"))
+                        continue
                 self._flush(conn)
-                self._drop(conn, "closed by the server", quiet=True)
-                continue
-            try:
-                conn.out += conn.encoder.encode(message)
-            except ProtocolError:
-                logger.exception("cannot encode a %r reply", message.get("type"))
-                continue
-            self._flush(conn)
 
     def _flush(self, conn: _Connection) -> None:
-        try:
-            while conn.out:
-                sent = conn.sock.send(conn.out)
-                del conn.out[:sent]
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError as exc:
-            self._drop(conn, f"write failed: {exc}")
-            return
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.out else 0)
-        self._selector.modify(conn.sock, events, conn)
+        with self._write_lock:
+            try:
+                while conn.out:
+                    sent = conn.sock.send(conn.out)
+                    del conn.out[:sent]
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as exc:
+                self._drop(conn, f"write failed: {exc}")
+                return
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.out else 0)
+            self._selector.modify(conn.sock, events, conn)
 
     def _drop(
         self, conn: _Connection, reason: str, *, notify: bool = True, quiet: bool = False
     ) -> None:
-        if self._connections.pop(conn.conn_id, None) is None:
-            return
+        with self._write_lock:
+            if self._connections.pop(conn.conn_id, None) is None:
+                return
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(conn.sock)
+            conn.sock.close()
         self.stats.open = len(self._connections)
         if not quiet:
             logger.warning("dropping RPC connection from %s: %s", conn.peer, reason)
-        with contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(conn.sock)
-        conn.sock.close()
         if notify and self._on_close is not None:
             try:
                 self._on_close(conn.conn_id)
