@@ -47,3 +47,21 @@ def test_the_original_streams_come_back_after_the_trial() -> None:
     with captured_output(Reporter(Trial.create("base", "base"))):
         assert sys.stdout is not before[0]
     assert (sys.stdout, sys.stderr) == before
+
+
+def test_a_worker_loop_keeps_its_routers_between_trials_and_restores_the_streams() -> None:
+    from autoablation._capture import held_routers
+
+    original = sys.stdout
+    first, second = (Reporter(Trial.create("feature", name)) for name in ("a", "b"))
+    with held_routers():
+        with captured_output(first):
+            print("one")
+        router = sys.stdout
+        assert router is not original  # still installed between trials
+        print("between trials")  # no trial routed: the process's own stream
+        with captured_output(second):
+            print("two")
+        assert sys.stdout is router
+    assert sys.stdout is original
+    assert first.drain()[1] == ["one"] and second.drain()[1] == ["two"]

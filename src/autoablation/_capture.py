@@ -36,6 +36,12 @@ class _Router(io.TextIOBase):
         with self._lock:
             self._targets[threading.get_ident()] = (reporter, [])
 
+    @property
+    def idle(self) -> bool:
+        """Whether no thread is routed."""
+        with self._lock:
+            return not self._targets
+
     def unroute(self) -> bool:
         """Stop routing this thread; True when no thread is routed any more."""
         with self._lock:
@@ -86,6 +92,8 @@ class _Router(io.TextIOBase):
 
 
 _install_lock = threading.Lock()
+_holders = 0
+"""Callers of `held_routers`: while any, idle routers stay installed."""
 
 
 def _route(name: str, reporter: Reporter) -> None:
@@ -100,8 +108,25 @@ def _route(name: str, reporter: Reporter) -> None:
 def _unroute(name: str) -> None:
     with _install_lock:
         stream = getattr(sys, name)
-        if isinstance(stream, _Router) and stream.unroute():
+        if isinstance(stream, _Router) and stream.unroute() and not _holders:
             setattr(sys, name, stream.original)  # no trial left: the process's own stream
+
+
+@contextlib.contextmanager
+def held_routers() -> Iterator[None]:
+    """Keep the routers installed between trials (a worker loop), instead of once per trial."""
+    global _holders
+    with _install_lock:
+        _holders += 1
+    try:
+        yield
+    finally:
+        with _install_lock:
+            _holders -= 1
+            for name in () if _holders else ("stdout", "stderr"):
+                stream = getattr(sys, name)
+                if isinstance(stream, _Router) and stream.idle:
+                    setattr(sys, name, stream.original)
 
 
 @contextlib.contextmanager

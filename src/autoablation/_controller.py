@@ -408,8 +408,8 @@ class Controller:
             record = self._orphans.get((trial_id, worker.worker_id)) or _Running(
                 worker.worker_id, max(1, self._attempts[trial_id])
             )
-        if trial_id in self._pending:
-            self._pending.remove(trial_id)
+            if trial_id in self._pending:  # requeued when the worker was presumed lost
+                self._pending.remove(trial_id)
         self._record(trial_id, record, message.metrics, message.logs)
         trial = self._trials[trial_id]
         result = TrialResult(

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from autoablation._capture import captured_output
+from autoablation._capture import captured_output, held_routers
 from autoablation._client import ControllerClient
 from autoablation._datasets import DataHandle, DatasetFunction, GeneratedDataset
 from autoablation._deadline import Deadline, TrialTimeout, grace_period
@@ -417,7 +417,7 @@ def run_worker(
     interval = float(client.register(worker_id, info).get("heartbeat_interval", 1.0))
     parameters = train_parameters(train_fn)
     ran: list[str] = []
-    with _Heartbeat(client, worker_id, interval) as heartbeat:
+    with _Heartbeat(client, worker_id, interval) as heartbeat, held_routers():
         trial = client.next_trial(worker_id)
         while trial is not None:
             reporter = Reporter(trial, tensorboard_root=runtime.tensorboard_root)
