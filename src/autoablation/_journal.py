@@ -47,7 +47,11 @@ _FINAL_EVENTS = {
     TrialStatus.LOST: "lost",
     TrialStatus.CANCELLED: "cancelled",
 }
-_RESULTS_EVERY_S = 2.0
+_RESULTS_EVERY_S = 5.0
+"""Least time between two refreshes of the results table during a study."""
+_RESULTS_SHARE = 0.002
+"""Most of the controller thread's time that refreshing the table may take: a large table is
+refreshed less often (writing 10,000 rows takes about a second)."""
 
 
 RUNS_ENV = "AUTOABLATION_RUNS"
@@ -282,7 +286,7 @@ class JournalWriter(Listener):
         self._journal: TextIO = open(directory.journal, "a", encoding="utf-8")  # noqa: SIM115
         self._logs: dict[str, TextIO] = {}
         self._lock = threading.Lock()
-        self._last_table = 0.0
+        self._next_table = 0.0
 
     def _write(self, event: str, *, flush: bool = True, **fields: Any) -> None:
         """Append one event; ``flush=False`` leaves it in the buffer for the next flush.
@@ -345,7 +349,7 @@ class JournalWriter(Listener):
         log = self._logs.pop(result.trial.trial_id, None)
         if log is not None:
             log.close()
-        if time.monotonic() - self._last_table > _RESULTS_EVERY_S:
+        if time.monotonic() >= self._next_table:
             self.write_results()
 
     def write_results(self) -> None:
@@ -356,13 +360,15 @@ class JournalWriter(Listener):
         """
         from autoablation._result import ExperimentResult
 
-        self._last_table = time.monotonic()
+        began = time.monotonic()
         results = list(self._results.values())
         table = ExperimentResult("journal", results).to_pandas()
         table.to_csv(self._dir.path / "results.csv", index=False)
         rows = [{**r.to_dict(), "history": None} for r in results]
         text = json.dumps(_json_safe(rows), indent=1, allow_nan=False)
         (self._dir.path / "results.json").write_text(text)
+        took = time.monotonic() - began
+        self._next_table = began + max(_RESULTS_EVERY_S, took / _RESULTS_SHARE)
 
     def experiment_ended(self, status: str) -> None:
         """Record the end and close the files."""
