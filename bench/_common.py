@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import platform
+import statistics
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +77,23 @@ def span(frame: pd.DataFrame) -> float:
 def span_per_trial_per_slot(frame: pd.DataFrame, workers: int) -> float:
     """(last finish - first start) x K / N, in seconds."""
     return span(frame) * workers / len(frame)
+
+
+def add_runs(parser: argparse.ArgumentParser, default: int) -> None:
+    """The ``--runs`` option: how often a benchmark repeats; its tables show medians."""
+    parser.add_argument(
+        "--runs", type=int, default=default, help="repeats; the figures are their medians"
+    )
+
+
+def median(values: Sequence[float]) -> float:
+    """The median of a benchmark's runs."""
+    return float(statistics.median(values))
+
+
+def spread(values: Sequence[float], scale: float = 1.0) -> str:
+    """``min-max`` of the runs, for the tables."""
+    return f"{min(values) * scale:.3g}-{max(values) * scale:.3g}"
 
 
 def machine() -> dict[str, Any]:

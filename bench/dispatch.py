@@ -1,12 +1,14 @@
 """Benchmark 1, dispatch cost: N zero-work trials on K slots, side by side in one Spark session.
 
-    python bench/dispatch.py --trials 500 --workers 4 --sparktrials 24
+    python bench/dispatch.py --trials 2000 --workers 4 --sparktrials 12 --tasks 500 --runs 5
 
 Cost per trial per slot = (last finish - first start) x K / N, for
   * autoablation: K long-running tasks pulling trials from the driver's controller;
   * hyperopt's SparkTrials, parallelism K, the same zero-work objective (one Spark job per
     trial; fewer trials, as each costs seconds);
-  * a plain Spark job of N one-trial tasks.
+  * a plain Spark job of one task per trial (fewer trials too).
+Each run measures all three, one after the other; the table shows the medians of the runs
+and of the ratios within each run.
 """
 
 from __future__ import annotations
@@ -15,7 +17,16 @@ import argparse
 import time
 from typing import Any
 
-from _common import feature_study, report, run, session, span_per_trial_per_slot
+from _common import (
+    add_runs,
+    feature_study,
+    median,
+    report,
+    run,
+    session,
+    span_per_trial_per_slot,
+    spread,
+)
 
 
 def zero_work() -> float:
@@ -56,28 +67,46 @@ def spark_task_per_trial_cost(spark: Any, trials: int, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=500)
+    parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--sparktrials", type=int, default=24, help="trials for SparkTrials")
+    parser.add_argument("--sparktrials", type=int, default=12, help="trials for SparkTrials")
+    parser.add_argument("--tasks", type=int, default=500, help="trials for task-per-trial")
+    add_runs(parser, 5)
     args = parser.parse_args()
     spark = session(args.workers, "bench-dispatch")
     autoablation_cost(spark, 40, args.workers)  # warm-up: imports on the workers
-    ours = autoablation_cost(spark, args.trials, args.workers)
-    rows = [{"approach": "autoablation (pull)", "trials": args.trials, "ms": ours * 1000}]
-    hyperopt = sparktrials_cost(spark, args.sparktrials, args.workers)
-    if hyperopt is not None:
-        rows.append({"approach": "hyperopt SparkTrials", "trials": args.sparktrials})
-        rows[-1]["ms"] = hyperopt * 1000
-    plain = spark_task_per_trial_cost(spark, args.trials, args.workers)
-    rows.append({"approach": "Spark task per trial", "trials": args.trials, "ms": plain * 1000})
-    for row in rows:
-        row["x autoablation"] = row["ms"] / (ours * 1000)
+    costs: dict[str, list[float]] = {"ours": [], "hyperopt": [], "tasks": []}
+    for _ in range(args.runs):
+        costs["ours"].append(autoablation_cost(spark, args.trials, args.workers))
+        hyperopt = sparktrials_cost(spark, args.sparktrials, args.workers)
+        if hyperopt is not None:
+            costs["hyperopt"].append(hyperopt)
+        costs["tasks"].append(spark_task_per_trial_cost(spark, args.tasks, args.workers))
+    rows = []
+    for key, label, trials in (
+        ("ours", "autoablation (pull)", args.trials),
+        ("hyperopt", "hyperopt SparkTrials", args.sparktrials),
+        ("tasks", "Spark task per trial", args.tasks),
+    ):
+        if not costs[key]:
+            continue
+        ratios = [c / o for c, o in zip(costs[key], costs["ours"], strict=True)]
+        rows.append(
+            {
+                "approach": label,
+                "trials": trials,
+                "ms": median(costs[key]) * 1000,
+                "ms (runs)": spread(costs[key], 1000),
+                "x autoablation": median(ratios),
+            }
+        )
     report(
         "dispatch",
         rows,
         workers=args.workers,
-        unit="ms per trial per slot",
-        sparktrials="not installed (pip install -e '.[bench]')" if hyperopt is None else "yes",
+        runs=args.runs,
+        unit="ms per trial per slot, median of the runs",
+        sparktrials="not installed (pip install -e '.[bench]')" if not costs["hyperopt"] else "yes",
     )
 
 

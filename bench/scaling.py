@@ -1,10 +1,11 @@
 """Benchmark 3, scaling: speed-up over one worker, for sleep trials and CPU-bound Keras trials.
 
-    python bench/scaling.py --sleep-trials 64 --sleep 0.5 --keras-trials 8
+    python bench/scaling.py --sleep-trials 64 --sleep 0.5 --keras-trials 8 --runs 3
 
 Sleep trials (no CPU) with 1, 2, 4 and 8 workers show the framework's own limit; real Keras
 trials (one TensorFlow thread per task) with 1 and 2 workers show what the cores allow.
-Speed-up = span with 1 worker / span with K workers, span = last finish - first start.
+Speed-up = span with 1 worker / span with K workers, span = last finish - first start; the
+table shows the medians of the runs (each run measures every worker count).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _common import feature_study, report, run, session, span
+from _common import add_runs, feature_study, median, report, run, session, span, spread
 
 from autoablation import AblationStudy
 
@@ -75,30 +76,37 @@ def main() -> None:
     parser.add_argument("--sleep-trials", type=int, default=64)
     parser.add_argument("--sleep", type=float, default=0.5)
     parser.add_argument("--keras-trials", type=int, default=8)
+    add_runs(parser, 3)
     args = parser.parse_args()
     if args.keras_trials < 4:  # the label is built from three features
         parser.error("--keras-trials must be 4 or more")
     spark = session(8, "bench-scaling")
     sleep_spans(spark, 16, 0.01, [8])  # warm-up: eight Python workers
+    runs = [
+        (
+            sleep_spans(spark, args.sleep_trials, args.sleep, [1, 2, 4, 8]),
+            keras_spans(spark, args.keras_trials, [1, 2]),
+        )
+        for _ in range(args.runs)
+    ]
     rows = []
-    sleeps = sleep_spans(spark, args.sleep_trials, args.sleep, [1, 2, 4, 8])
-    for k, seconds in sleeps.items():
-        rows.append(
-            {"trials": "sleep", "workers": k, "span_s": seconds, "speed-up": sleeps[1] / seconds}
-        )
-    kerases = keras_spans(spark, args.keras_trials, [1, 2])
-    for k, seconds in kerases.items():
-        rows.append(
-            {
-                "trials": "keras (CPU)",
-                "workers": k,
-                "span_s": seconds,
-                "speed-up": kerases[1] / seconds,
-            }
-        )
+    for index, kind in enumerate(("sleep", "keras (CPU)")):
+        for k in runs[0][index]:
+            spans = [measured[index][k] for measured in runs]
+            speedups = [measured[index][1] / measured[index][k] for measured in runs]
+            rows.append(
+                {
+                    "trials": kind,
+                    "workers": k,
+                    "span_s": median(spans),
+                    "speed-up": median(speedups),
+                    "speed-up (runs)": spread(speedups),
+                }
+            )
     report(
         "scaling",
         rows,
+        runs=args.runs,
         sleep_trials=args.sleep_trials,
         sleep_s=args.sleep,
         keras_trials=args.keras_trials,

@@ -1,6 +1,6 @@
 """Benchmark 2, heterogeneous durations: makespan against the lower bound, side by side.
 
-    python bench/scheduling.py --workers 4 --layers 23 --total 60
+    python bench/scheduling.py --workers 4 --layers 23 --total 60 --runs 3
 
 A study removes each of ``--layers`` Dense layers of different widths from a base model; a
 trial sleeps for a lognormally spread time that grows with its model's parameter count (the
@@ -9,6 +9,7 @@ base, with every layer, sleeps longest), as training time does. The same trials 
   * with autoablation, in submission order (``schedule="submission"``);
   * the bulk-synchronous way: one Spark job per wave of K trials, in submission order.
 Makespan = last finish - first start; lower bound = max(sum of durations / K, longest).
+Each run measures the three one after the other; the table shows the medians of the runs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import report, run, session, span
+from _common import add_runs, median, report, run, session, span, spread
 
 from autoablation import AblationStudy
 from autoablation._preflight import preflight
@@ -79,30 +80,41 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=23)
     parser.add_argument("--total", type=float, default=60.0, help="sum of all sleeps (s)")
     parser.add_argument("--seed", type=int, default=3)
+    add_runs(parser, 3)
     args = parser.parse_args()
     spark = session(args.workers, "bench-scheduling")
     study, durations = plan(args.layers, args.total, args.seed)
     bound = max(sum(durations.values()) / args.workers, max(durations.values()))
     submission = [durations["base"]] + [durations[f"d{i}"] for i in range(args.layers)]
-    rows = []
-    for label, makespan in (
-        (
-            "autoablation, longest first",
-            autoablation_makespan(spark, study, durations, args.workers, "longest_first"),
-        ),
-        (
-            "autoablation, submission order",
-            autoablation_makespan(spark, study, durations, args.workers, "submission"),
-        ),
-        ("Spark job per wave of K", waves_makespan(spark, submission, args.workers)),
-    ):
-        rows.append({"approach": label, "makespan_s": makespan, "x lower bound": makespan / bound})
-    for row in rows:
-        row["x longest first"] = row["makespan_s"] / rows[0]["makespan_s"]
+    approaches = (
+        "autoablation, longest first",
+        "autoablation, submission order",
+        "Spark job per wave of K",
+    )
+    spans: dict[str, list[float]] = {label: [] for label in approaches}
+    for _ in range(args.runs):
+        for label, schedule in zip(approaches, ("longest_first", "submission", None), strict=True):
+            spans[label].append(
+                waves_makespan(spark, submission, args.workers)
+                if schedule is None
+                else autoablation_makespan(spark, study, durations, args.workers, schedule)
+            )
+    ours = spans[approaches[0]]
+    rows = [
+        {
+            "approach": label,
+            "makespan_s": median(values),
+            "s (runs)": spread(values),
+            "x lower bound": median(values) / bound,
+            "x longest first": median([v / o for v, o in zip(values, ours, strict=True)]),
+        }
+        for label, values in spans.items()
+    ]
     report(
         "scheduling",
         rows,
         workers=args.workers,
+        runs=args.runs,
         trials=len(durations),
         lower_bound_s=round(bound, 3),
         longest_s=round(max(durations.values()), 3),
