@@ -1,6 +1,6 @@
 """Benchmark 1, dispatch cost: N zero-work trials on K slots, side by side in one Spark session.
 
-    python bench/dispatch.py --trials 2000 --workers 4 --sparktrials 12 --tasks 500 --runs 5
+    python bench/dispatch.py --trials 2000 --workers 4 --sparktrials 8 --tasks 500 --runs 3
 
 Cost per trial per slot = (last finish - first start) x K / N, for
   * autoablation: K long-running tasks pulling trials from the driver's controller;
@@ -69,9 +69,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--sparktrials", type=int, default=12, help="trials for SparkTrials")
+    parser.add_argument("--sparktrials", type=int, default=8, help="trials for SparkTrials")
     parser.add_argument("--tasks", type=int, default=500, help="trials for task-per-trial")
-    add_runs(parser, 5)
+    add_runs(parser, 3)
     args = parser.parse_args()
     spark = session(args.workers, "bench-dispatch")
     autoablation_cost(spark, 40, args.workers)  # warm-up: imports on the workers

@@ -1,6 +1,6 @@
 """Benchmark 2, heterogeneous durations: makespan against the lower bound, side by side.
 
-    python bench/scheduling.py --workers 4 --layers 23 --total 60 --runs 3
+    python bench/scheduling.py --workers 4 --layers 23 --total 45 --runs 3
 
 A study removes each of ``--layers`` Dense layers of different widths from a base model; a
 trial sleeps for a lognormally spread time that grows with its model's parameter count (the
@@ -78,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--layers", type=int, default=23)
-    parser.add_argument("--total", type=float, default=60.0, help="sum of all sleeps (s)")
+    parser.add_argument("--total", type=float, default=45.0, help="sum of all sleeps (s)")
     parser.add_argument("--seed", type=int, default=3)
     add_runs(parser, 3)
     args = parser.parse_args()

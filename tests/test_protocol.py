@@ -44,6 +44,15 @@ def test_non_finite_floats_travel_as_null() -> None:
     ]
 
 
+def test_keys_json_cannot_hold_become_strings_and_objects_are_refused() -> None:
+    encoder, decoder = pair()
+    assert decoder.feed(encoder.encode({"type": "m", "d": {(1, 2): [float("inf")]}})) == [
+        {"type": "m", "d": {"(1, 2)": [None]}}
+    ]
+    with pytest.raises(ProtocolError, match="cannot be sent as JSON"):
+        encoder.encode({"type": "m", "v": object()})
+
+
 def test_the_hello_sets_the_nonce_on_the_task_side() -> None:
     nonce = new_nonce()
     decoder = FrameDecoder(SECRET, FrameKind.REPLY)

@@ -295,9 +295,9 @@ class JournalWriter(Listener):
         with a killed driver only means the trial runs again, as it would anyway.
         """
         record = {"event": event, "t": time.time(), **fields}
-        try:  # the common case: no non-finite float to replace, no walk over the record
+        try:  # the common case: nothing to replace, no walk over the record
             line = json.dumps(record, default=str, allow_nan=False)
-        except ValueError:
+        except (TypeError, ValueError):  # a non-finite float or a non-string key
             line = json.dumps(_json_safe(record), default=str, allow_nan=False)
         with self._lock:
             self._journal.write(line + "\n")
