@@ -44,7 +44,7 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks 1-6 (bench/*.py), side by side in one run each; tables printed, JSON in
-# bench/results/. About ten minutes on a 2-core machine.
+# bench/results/. About 13 minutes on a 2-core machine (each benchmark runs 3 times).
 bench: $(STAMP)
 	cd bench && ../$(BIN)/python dispatch.py
 	cd bench && ../$(BIN)/python scheduling.py
