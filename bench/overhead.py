@@ -63,7 +63,7 @@ def first_task_after_submit(spark: Any, workers: int) -> float:
     sc = spark.sparkContext
     submitted = time.time()
     starts = sc.parallelize(range(workers), workers).mapPartitions(lambda _: [time.time()])
-    return min(starts.collect()) - submitted
+    return float(min(starts.collect())) - submitted
 
 
 def startup_child(kind: str, workers: int) -> None:

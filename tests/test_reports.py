@@ -41,6 +41,8 @@ def test_a_large_study_plots_its_largest_effects_and_says_so() -> None:
     curves = _plots.curves_figure(result.trials, "wide", labels)
     legend = [text.get_text() for text in curves.axes[0].get_legend().get_texts()]
     assert legend == ["base", *(f"feature:c{i}" for i in range(50, 60))]
+    with pytest.raises(ValueError, match="top must be at least 1"):
+        result.plot("unused.png", top=0)
     _plots._pyplot().close("all")
 
 

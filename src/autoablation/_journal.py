@@ -52,6 +52,8 @@ _RESULTS_EVERY_S = 5.0
 _RESULTS_SHARE = 0.002
 """Most of the controller thread's time that refreshing the table may take: a large table is
 refreshed less often (writing 10,000 rows takes about a second)."""
+_RESULTS_AT_MOST_S = 60.0
+"""Most time between two refreshes, whatever one refresh took."""
 
 
 RUNS_ENV = "AUTOABLATION_RUNS"
@@ -368,7 +370,8 @@ class JournalWriter(Listener):
         text = json.dumps(_json_safe(rows), indent=1, allow_nan=False)
         (self._dir.path / "results.json").write_text(text)
         took = time.monotonic() - began
-        self._next_table = began + max(_RESULTS_EVERY_S, took / _RESULTS_SHARE)
+        wait = min(_RESULTS_AT_MOST_S, max(_RESULTS_EVERY_S, took / _RESULTS_SHARE))
+        self._next_table = began + wait
 
     def experiment_ended(self, status: str) -> None:
         """Record the end and close the files."""

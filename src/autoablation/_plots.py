@@ -33,7 +33,13 @@ TOP_CURVES = 10
 
 
 def largest_effects(ranking: pd.DataFrame, top: int | None) -> pd.DataFrame:
-    """The components' rows (no base) of the ``top`` largest absolute differences, in order."""
+    """The components' rows (no base) of the ``top`` largest absolute differences, in order.
+
+    Raises:
+        ValueError: ``top`` is less than 1.
+    """
+    if top is not None and top < 1:
+        raise ValueError(f"top must be at least 1, or None for every component; got {top}")
     rows = ranking[ranking["kind"] != BASE]
     if top is None or len(rows) <= top:
         return rows

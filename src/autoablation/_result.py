@@ -151,6 +151,9 @@ class ExperimentResult:
 
         Returns:
             The paths written.
+
+        Raises:
+            ValueError: ``top`` is less than 1.
         """
         from autoablation import _plots
 

@@ -345,20 +345,22 @@ class RpcServer:
                 if conn is None:
                     continue  # closed meanwhile; the controller was told
                 conn.queued -= 1
-                if message is None:
-                    self._flush(conn)
-                    self._drop(conn, "closed by the server", quiet=True)
-                    continue
-                if message is not _FLUSH:
+                if message is not None and message is not _FLUSH:
                     try:
                         conn.out += conn.encoder.encode(message)
                     except ProtocolError:
                         logger.exception("cannot encode a %r reply", message.get("type"))
                         continue
-                self._flush(conn)
+            self._flush(conn)
+            if message is None:
+                self._drop(conn, "closed by the server", quiet=True)
 
     def _flush(self, conn: _Connection) -> None:
+        """Write what the connection holds; drop it (outside the write lock) if that fails."""
+        failure: OSError | None = None
         with self._write_lock:
+            if conn.conn_id not in self._connections:
+                return
             try:
                 while conn.out:
                     sent = conn.sock.send(conn.out)
@@ -366,14 +368,20 @@ class RpcServer:
             except (BlockingIOError, InterruptedError):
                 pass
             except OSError as exc:
-                self._drop(conn, f"write failed: {exc}")
-                return
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.out else 0)
-            self._selector.modify(conn.sock, events, conn)
+                failure = exc
+            if failure is None:
+                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.out else 0)
+                self._selector.modify(conn.sock, events, conn)
+        if failure is not None:
+            self._drop(conn, f"write failed: {failure}")
 
     def _drop(
         self, conn: _Connection, reason: str, *, notify: bool = True, quiet: bool = False
     ) -> None:
+        """Close a connection, then tell the close handler.
+
+        Never called holding the write lock, so the handler may take locks of its own.
+        """
         with self._write_lock:
             if self._connections.pop(conn.conn_id, None) is None:
                 return

@@ -190,9 +190,8 @@ def make_task(
     def task(partition: int, rows: Iterator[int]) -> Iterator[dict[str, Any]]:
         from pyspark import TaskContext
 
-        # Read the partition to its end: a Python worker that leaves input unread is not
-        # reused, and the next study would pay for a fresh process and its imports.
-        generation = max(rows, default=0)
+        rows = iter(rows)
+        generation = next(rows, 0)
         context = TaskContext.get()
         attempt = context.attemptNumber() if context is not None else 0
         cpus = context.cpus() if context is not None else 1
@@ -203,6 +202,13 @@ def make_task(
         gpus = claim_assigned_gpus(context)
         if gpus:
             enable_memory_growth()
+        else:
+            # Read the partition to its end: Spark reuses a Python worker only when its task
+            # consumed its input, else the next study pays for a fresh process and its
+            # imports. A worker that showed TensorFlow a GPU is left to end instead: the next
+            # task may be given another GPU, which TensorFlow here could not see.
+            for _ in rows:
+                pass
 
         from autoablation._client import ControllerClient, RpcChannel
         from autoablation._worker import run_worker
