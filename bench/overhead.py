@@ -3,7 +3,8 @@
     python bench/overhead.py --workers 4 --runs 3
 
 4. Driver CPU: CPU seconds the driver's Python process (where the controller, RPC server and
-   journal run) and its JVM use per second of a study of sleeping trials.
+   journal run) and its JVM use per second of a study of sleeping trials; beside it, the
+   JVM's CPU while a plain Spark job of as many sleeping tasks runs as long (Spark's own).
 5. Scale: per-trial dispatch cost of 10,000 zero-work trials against 500 in the same run, and
    the driver's peak resident memory.
 6. Start-up: seconds from calling `launch` to the first trial running, on a session that is
@@ -141,7 +142,7 @@ def driver_cpu(spark: Any, workers: int, seconds: float, runs: int) -> list[dict
         time.sleep(0.25)
         return 0.0
 
-    python, jvm, rate = [], [], []
+    python, jvm, rate, plain_jvm = [], [], [], []
     for _ in range(runs):
         window = CpuWindow(spark)
         study = feature_study(19)
@@ -151,11 +152,25 @@ def driver_cpu(spark: Any, workers: int, seconds: float, runs: int) -> list[dict
         python.append(100 * (window.last[1] - window.first[1]) / wall)
         jvm.append(100 * (window.last[2] - window.first[2]) / wall)
         rate.append(trials / wall)
+        plain_jvm.append(plain_job_jvm_cpu(spark, workers, wall))
     return [
         {"measure": "driver Python CPU", "value": median(python), "unit": "% of wall"},
         {"measure": "driver JVM CPU", "value": median(jvm), "unit": "% of wall"},
         {"measure": "trials per second", "value": median(rate), "unit": "1/s"},
+        {
+            "measure": "driver JVM CPU, plain job of sleeping tasks",
+            "value": median(plain_jvm),
+            "unit": "% of wall",
+        },
     ]
+
+
+def plain_job_jvm_cpu(spark: Any, workers: int, seconds: float) -> float:
+    """JVM CPU (% of wall) while a plain job of ``workers`` tasks sleeps: Spark's own share."""
+    began, cpu = time.time(), jvm_cpu(spark)
+    rdd = spark.sparkContext.parallelize(range(workers), workers)
+    rdd.foreach(lambda _: time.sleep(seconds))
+    return 100 * (jvm_cpu(spark) - cpu) / (time.time() - began)
 
 
 def peak_rss_mb() -> float:
