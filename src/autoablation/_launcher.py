@@ -45,7 +45,7 @@ from autoablation._spark import (
 )
 from autoablation._tracking import MlflowListener, mlflow_wanted
 from autoablation._trial import Trial, TrialResult, TrialStatus
-from autoablation._worker import TrialPolicy, TrialRuntime, train_parameters
+from autoablation._worker import TrialPolicy, TrialRuntime
 
 logger = logging.getLogger("autoablation")
 
@@ -323,7 +323,7 @@ class ExperimentRun:
     def _runtime(self, directory: ExperimentDir) -> TrialRuntime:
         checked, options, sc = self._checked, self._options, self._sc
         data = checked.data
-        if not {"dataset_function", "model_function"} & train_parameters(self._train_fn):
+        if not {"dataset_function", "model_function"} & checked.parameters:
             data = None  # nothing on the executors reads it: no broadcast to pay for
         handle = (
             None if data is None else stage_data(sc, data, options.data_transport, options.data_dir)

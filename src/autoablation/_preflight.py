@@ -37,6 +37,8 @@ class Preflight:
         recipe: How to build each trial's model, if the study has models.
         dataset_generator: The study's own dataset generator, if any.
         fingerprint: What makes two runs' results comparable (see ``study_fingerprint``).
+        parameters: Which of ``dataset_function``, ``model_function``, ``reporter`` the
+            training function takes.
         cost_hints: Each configuration's relative cost, for the scheduler: its model's
             parameter count, else its number of input columns (empty when neither is known).
     """
@@ -47,6 +49,7 @@ class Preflight:
     recipe: ModelRecipe | None
     dataset_generator: Callable[..., Any] | None
     fingerprint: dict[str, Any]
+    parameters: frozenset[str]
     cost_hints: dict[ConfigKey, float] = field(default_factory=dict)
 
 
@@ -167,7 +170,7 @@ def preflight(
     """
     if not isinstance(study, AblationStudy):
         raise StudyError(f"study must be an AblationStudy; got {type(study).__name__}")
-    train_parameters(train_fn)
+    parameters = train_parameters(train_fn)
     policy = resolve_ablator(ablator)
     trials = policy.trials(study)
     check_unique(trials)
@@ -209,5 +212,6 @@ def preflight(
         recipe,
         study.dataset_generator,
         study_fingerprint(study, data, base_model, custom_models),
+        parameters,
         hints,
     )
