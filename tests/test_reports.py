@@ -37,8 +37,8 @@ def test_a_large_study_plots_its_largest_effects_and_says_so() -> None:
     everything = _plots.effects_figure(ranking, "metric", "max", "wide", top=None)
     assert len(everything.axes[0].get_yticklabels()) == 60
     largest = _plots.largest_effects(ranking, _plots.TOP_CURVES)
-    labels = {f"feature:{name}" for name in largest["ablated"]}
-    curves = _plots.curves_figure(result.trials, "wide", labels)
+    shown = {("feature", name) for name in largest["ablated"]}
+    curves = _plots.curves_figure(result.trials, "wide", shown)
     legend = [text.get_text() for text in curves.axes[0].get_legend().get_texts()]
     assert legend == ["base", *(f"feature:c{i}" for i in range(50, 60))]
     with pytest.raises(ValueError, match="top must be at least 1"):

@@ -119,16 +119,19 @@ def effects_figure(
 
 
 def curves_figure(
-    results: Sequence[TrialResult], title: str, only: Collection[str] | None = None
+    results: Sequence[TrialResult],
+    title: str,
+    only: Collection[tuple[str, str]] | None = None,
 ) -> Any | None:
     """Learning curves of the broadcast metric: the mean over repeats per configuration.
 
-    ``only`` holds the labels (``kind:ablated``) of the configurations to draw; the base is
-    always drawn.
+    ``only`` holds the ``(kind, ablated)`` of the configurations to draw; the base is always
+    drawn.
     """
     curves: dict[str, list[dict[int, float]]] = defaultdict(list)
     for result in results:
-        if only is not None and result.trial.kind != BASE and result.trial.label not in only:
+        trial = result.trial
+        if only is not None and trial.kind != BASE and (trial.kind, trial.ablated) not in only:
             continue
         if result.history:
             label = result.trial.ablated if result.trial.kind == BASE else result.trial.label

@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from autoablation import _plots
 from autoablation._events import reason
-from autoablation._plots import TOP
 from autoablation._trial import BASE, Trial, TrialResult, TrialStatus
 
 COLUMNS = (
@@ -136,7 +136,7 @@ class ExperimentResult:
 
         return ranking(self.trials, self.direction, self.effect)
 
-    def plot(self, path: str | os.PathLike[str], *, top: int | None = TOP) -> list[Path]:
+    def plot(self, path: str | os.PathLike[str], *, top: int | None = _plots.TOP) -> list[Path]:
         """Write the effects plot to ``path`` (PNG), and learning curves next to it.
 
         The first figure shows each component's difference to the base with its 95% interval
@@ -155,8 +155,6 @@ class ExperimentResult:
         Raises:
             ValueError: ``top`` is less than 1.
         """
-        from autoablation import _plots
-
         target = Path(path)
         verb = "keeping" if self.effect == "addition" else "removing"
         title = f"{self.name}: effect of {verb} each component"
@@ -166,8 +164,8 @@ class ExperimentResult:
         )
         written = [_plots.save(figure, target)]
         largest = _plots.largest_effects(ranking, _plots.TOP_CURVES)
-        labels = {f"{k}:{a}" for k, a in zip(largest["kind"], largest["ablated"], strict=True)}
-        curves = _plots.curves_figure(self.trials, f"{self.name}: learning curves", labels)
+        shown = set(zip(largest["kind"], largest["ablated"], strict=True))
+        curves = _plots.curves_figure(self.trials, f"{self.name}: learning curves", shown)
         if curves is not None:
             written.append(
                 _plots.save(curves, target.with_name(f"{target.stem}-curves{target.suffix}"))

@@ -71,6 +71,16 @@ class _Connection:
     """Replies waiting in the outbox; while any wait, later ones queue behind them."""
 
 
+def _encode_into(conn: _Connection, message: dict[str, Any]) -> bool:
+    """Frame a reply into the connection's buffer; False (logged) if it cannot be encoded."""
+    try:
+        conn.out += conn.encoder.encode(message)
+    except ProtocolError:
+        logger.exception("cannot encode a %r reply", message.get("type"))
+        return False
+    return True
+
+
 @dataclass
 class ServerStats:
     """Counters for monitoring and tests."""
@@ -160,10 +170,7 @@ class RpcServer:
             if conn is None:
                 return  # closed meanwhile; the controller was told
             if not conn.out and not conn.queued:
-                try:
-                    conn.out += conn.encoder.encode(message)
-                except ProtocolError:
-                    logger.exception("cannot encode a %r reply", message.get("type"))
+                if not _encode_into(conn, message):
                     return
                 with contextlib.suppress(OSError):  # the selector thread sees the error
                     del conn.out[: conn.sock.send(conn.out)]
@@ -345,12 +352,10 @@ class RpcServer:
                 if conn is None:
                     continue  # closed meanwhile; the controller was told
                 conn.queued -= 1
-                if message is not None and message is not _FLUSH:
-                    try:
-                        conn.out += conn.encoder.encode(message)
-                    except ProtocolError:
-                        logger.exception("cannot encode a %r reply", message.get("type"))
-                        continue
+                if message is None or message is _FLUSH:
+                    pass  # a close, or the rest of a reply a sending thread began
+                elif not _encode_into(conn, message):
+                    continue
             self._flush(conn)
             if message is None:
                 self._drop(conn, "closed by the server", quiet=True)
