@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with Python 3.11 and Java 17:
 #   make demo   runs examples/quickstart.py (an ablation study on a local Spark session)
-#   make test   runs ruff, mypy and the whole test suite
+#   make test   runs ruff, the import contracts, mypy and the whole test suite
 # Both create .venv on first use and reinstall only when pyproject.toml or constraints.txt change.
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
@@ -36,6 +36,7 @@ test-fast: lint typecheck
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -22,7 +22,7 @@ import numpy as np
 from _common import add_runs, median, report, run, session, span, spread
 
 from autoablation import AblationStudy
-from autoablation._preflight import preflight
+from autoablation._driver.preflight import preflight
 
 
 def base_model(layers: int, widths: list[int]) -> Any:

@@ -61,7 +61,7 @@ class Recorder:
 
 def make_trials(count: int) -> list[Any]:
     """``count`` distinct trials: a base trial and feature trials f1, f2..."""
-    from autoablation._trial import Component, ComponentKind, Trial
+    from autoablation._core.trial import Component, ComponentKind, Trial
 
     trials = [Trial.create("base", "base")]
     for i in range(1, count):
@@ -106,8 +106,8 @@ def synthetic_results(
     """Final results of a study whose components shift the base metric by known amounts."""
     import numpy as np
 
-    from autoablation._ablator import repeat_seeds
-    from autoablation._trial import Component, ComponentKind, Trial, TrialResult, TrialStatus
+    from autoablation._core.trial import Component, ComponentKind, Trial, TrialResult, TrialStatus
+    from autoablation._study.ablators import repeat_seeds
 
     rng = np.random.default_rng(0)
     seeds = repeat_seeds(0, repeats)

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from autoablation import LOCO, AblationStudy, Ablator, KeepOne, Pairs, StudyError, Trial
-from autoablation._ablator import check_unique, resolve_ablator
+from autoablation._study.ablators import check_unique, resolve_ablator
 
 
 def study_with(titanic: pd.DataFrame, features: list[str], layers: list[str]) -> AblationStudy:
@@ -173,7 +173,7 @@ def test_the_same_group_in_another_order_is_the_same_component(titanic: pd.DataF
 
 
 def test_trials_that_remove_the_same_things_are_refused() -> None:
-    from autoablation._trial import Component, ComponentKind
+    from autoablation._core.trial import Component, ComponentKind
 
     a = Component(ComponentKind.FEATURE, "a", features=("a",))
     b = Component(ComponentKind.FEATURE, "b", features=("b",))

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from autoablation import ModelSurgeryError, Trial
-from autoablation._models import ModelRecipe, fresh_layer_names
-from autoablation._trial import Component, ComponentKind
+from autoablation._core.trial import Component, ComponentKind
+from autoablation._model.build import ModelRecipe, fresh_layer_names
 
 
 def inception() -> keras.Model:

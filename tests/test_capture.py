@@ -2,7 +2,7 @@ import sys
 import threading
 
 from autoablation import Reporter, Trial
-from autoablation._capture import captured_output
+from autoablation._executor.capture import captured_output
 
 
 def test_prints_of_the_trial_thread_go_to_its_reporter_line_by_line(capsys) -> None:
@@ -50,7 +50,7 @@ def test_the_original_streams_come_back_after_the_trial() -> None:
 
 
 def test_a_worker_loop_keeps_its_routers_between_trials_and_restores_the_streams() -> None:
-    from autoablation._capture import held_routers
+    from autoablation._executor.capture import held_routers
 
     original = sys.stdout
     first, second = (Reporter(Trial.create("feature", name)) for name in ("a", "b"))

@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 
 from autoablation import FatalTrialError, ProtocolError, TrialStatus
-from autoablation._client import ControllerClient, RpcChannel
-from autoablation._controller import Controller, LocalChannel
-from autoablation._protocol import new_secret
-from autoablation._server import RpcServer
-from autoablation._worker import TrialPolicy, TrialRuntime, run_worker
+from autoablation._driver.controller import Controller
+from autoablation._executor.client import ControllerClient
+from autoablation._executor.runtime import TrialPolicy, TrialRuntime
+from autoablation._executor.worker import run_worker
+from autoablation._wire.channel import RpcChannel
+from autoablation._wire.frames import new_secret
+from autoablation._wire.local import LocalChannel
+from autoablation._wire.server import RpcServer
 from tests.helpers import Recorder, make_trials
 
 NO_RUNTIME = TrialRuntime(None, None)

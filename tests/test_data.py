@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from autoablation import DatasetError, UnknownComponentError
-from autoablation._data import load_table, prepare_table
+from autoablation._data.table import load_table, prepare_table
 
 
 def small_table(rows: int = 10) -> pd.DataFrame:

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from autoablation import AblationStudy, DatasetError, DatasetFunction
-from autoablation._datasets import LocalData
+from autoablation._data.datasets import LocalData
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_bad_arguments_are_refused(handle: LocalData, args: tuple, message: str)
 
 
 def test_parquet_staging_gives_back_exactly_the_same_data(handle: LocalData, tmp_path) -> None:
-    from autoablation._datasets import ParquetData, write_parquet
+    from autoablation._data.parquet import ParquetData, write_parquet
 
     path = str(tmp_path / "data.parquet")
     write_parquet(handle.value, path)
@@ -84,7 +84,7 @@ def test_parquet_staging_gives_back_exactly_the_same_data(handle: LocalData, tmp
 def test_a_pickled_parquet_handle_never_deletes_the_file(tmp_path) -> None:
     import pickle
 
-    from autoablation._datasets import ParquetData
+    from autoablation._data.parquet import ParquetData
 
     path = tmp_path / "data.parquet"
     path.write_bytes(b"x")
@@ -133,24 +133,25 @@ class FakeContext:
 
 
 def test_transport_follows_size_and_choice(handle: LocalData, tmp_path, monkeypatch) -> None:
-    from autoablation import StudyError, _spark
-    from autoablation._datasets import ParquetData
+    from autoablation import StudyError
+    from autoablation._data.parquet import ParquetData
+    from autoablation._driver import staging
 
     data = handle.value
-    assert _spark.stage_data(FakeContext("local[2]"), data, "auto", None) == "broadcast"
-    monkeypatch.setattr(_spark, "BROADCAST_LIMIT", 10)
-    staged = _spark.stage_data(FakeContext("local[2]"), data, "auto", None)
+    assert staging.stage_data(FakeContext("local[2]"), data, "auto", None) == "broadcast"
+    monkeypatch.setattr(staging, "BROADCAST_LIMIT", 10)
+    staged = staging.stage_data(FakeContext("local[2]"), data, "auto", None)
     assert isinstance(staged, ParquetData) and staged.value.x.shape == data.x.shape
     staged.unpersist()
-    assert _spark.stage_data(FakeContext("yarn"), data, "auto", None) == "broadcast"
-    kept = _spark.stage_data(FakeContext("yarn"), data, "parquet", str(tmp_path))
+    assert staging.stage_data(FakeContext("yarn"), data, "auto", None) == "broadcast"
+    kept = staging.stage_data(FakeContext("yarn"), data, "parquet", str(tmp_path))
     assert isinstance(kept, ParquetData) and kept.path.startswith(str(tmp_path))
     with pytest.raises(StudyError, match="needs data_dir"):
-        _spark.stage_data(FakeContext("yarn"), data, "parquet", None)
+        staging.stage_data(FakeContext("yarn"), data, "parquet", None)
 
 
 def test_one_staged_table_is_kept_per_process(handle: LocalData, tmp_path) -> None:
-    from autoablation._datasets import _PARQUET_CACHE, ParquetData, write_parquet
+    from autoablation._data.parquet import _PARQUET_CACHE, ParquetData, write_parquet
 
     for name in ("first", "second"):
         path = str(tmp_path / f"{name}.parquet")
@@ -162,12 +163,12 @@ def test_one_staged_table_is_kept_per_process(handle: LocalData, tmp_path) -> No
 def test_a_relative_data_dir_is_made_absolute_and_only_the_staged_file_deleted(
     handle: LocalData, tmp_path, monkeypatch
 ) -> None:
-    from autoablation import _spark
+    from autoablation._driver import staging
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "shared").mkdir()
     (tmp_path / "shared" / "keep.txt").write_text("the user's file")
-    staged = _spark.stage_data(FakeContext("yarn"), handle.value, "parquet", "shared")
+    staged = staging.stage_data(FakeContext("yarn"), handle.value, "parquet", "shared")
     assert staged.path.startswith(str(tmp_path / "shared") + "/")
     staged.unpersist()
     assert [p.name for p in (tmp_path / "shared").iterdir()] == ["keep.txt"]

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from autoablation import TrialTimeout
-from autoablation._deadline import Deadline, grace_period
+from autoablation._executor.deadline import Deadline, grace_period
 
 
 def test_a_blocking_call_on_the_main_thread_is_interrupted() -> None:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from autoablation import SparkConfigError
-from autoablation._gpus import claim_assigned_gpus, gpus_per_task, task_profile
+from autoablation._driver.gpus import gpus_per_task, task_profile
+from autoablation._executor.gpus import claim_assigned_gpus
 from tests.test_spark import Conf, Context
 
 EXECUTOR_GPUS = {"spark.executor.resource.gpu.amount": "2"}

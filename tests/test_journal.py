@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from autoablation import StudyError, TrialStatus, load
-from autoablation._journal import DriverLog, ExperimentDir, JournalWriter, read_journal
+from autoablation._driver.journal import DriverLog, ExperimentDir, JournalWriter
+from autoablation._results.store import read_journal
 from tests.helpers import synthetic_results
 
 FINGERPRINT = {"label": "y", "seed": 0, "data": "abc"}
@@ -170,7 +171,7 @@ def _refuse(token: str) -> None:
 
 
 def test_the_fingerprint_allows_new_custom_models_but_not_changed_ones() -> None:
-    from autoablation._journal import fingerprint_difference
+    from autoablation._results.store import fingerprint_difference
 
     before = {"seed": 0, "custom_models": {"small": "aaa"}}
     assert (

@@ -3,7 +3,7 @@ from typing import Any
 import pytest
 
 from autoablation import StudyError, experiment
-from autoablation._launcher import failed_partition
+from autoablation._driver.jobs import failed_partition
 
 SPARK_MESSAGE = (
     "Job aborted due to stage failure: Task 1 in stage 3.0 failed 1 times, most recent "
@@ -39,8 +39,9 @@ def test_bad_launch_options_are_refused_before_anything_starts(
 def test_a_broken_mlflow_setting_turns_tracking_off_instead_of_failing(
     spark: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from autoablation._launcher import ExperimentRun, RunOptions
-    from autoablation._tracking import MlflowListener
+    from autoablation._driver.launcher import ExperimentRun
+    from autoablation._driver.options import RunOptions
+    from autoablation._driver.tracking import MlflowListener
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "no-such-scheme://nowhere")
     run = ExperimentRun(

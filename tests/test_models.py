@@ -4,8 +4,9 @@ import keras
 import pytest
 
 from autoablation import ModelSurgeryError, StudyError, Trial, UnknownComponentError
-from autoablation._models import ModelRecipe, build_trial_model, check_all_models, fresh_layer_names
-from autoablation._trial import Component, ComponentKind
+from autoablation._core.trial import Component, ComponentKind
+from autoablation._model.build import ModelRecipe, build_trial_model, fresh_layer_names
+from autoablation._model.check import check_all_models
 from tests.helpers import dense_model
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from autoablation import AblationStudy, StudyError, TrainFunctionError
-from autoablation._preflight import preflight
+from autoablation._driver.preflight import preflight
 from tests.helpers import dense_model
 
 

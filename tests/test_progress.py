@@ -1,6 +1,6 @@
 import io
 
-from autoablation._progress import ProgressListener
+from autoablation._driver.progress import ProgressListener
 from tests.helpers import synthetic_results
 
 
@@ -40,7 +40,7 @@ def test_without_a_terminal_there_is_no_bar_only_the_lines() -> None:
 
 
 def test_a_listener_with_only_some_hooks_is_called_for_those() -> None:
-    from autoablation._events import Listeners
+    from autoablation._driver.events import Listeners
 
     seen: list[str] = []
 

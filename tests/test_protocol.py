@@ -4,7 +4,7 @@ import struct
 import pytest
 
 from autoablation import AuthenticationError, FrameTooLargeError, ProtocolError
-from autoablation._protocol import (
+from autoablation._wire.frames import (
     MAX_FIRST_FRAME,
     PREFIX_SIZE,
     FrameDecoder,

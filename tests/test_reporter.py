@@ -49,7 +49,7 @@ def test_the_reporter_describes_its_trial() -> None:
 
 
 def test_the_buffer_keeps_the_newest_lines_within_its_budget() -> None:
-    from autoablation._reporter import MAX_LOG_CHARS, MAX_POINTS
+    from autoablation._executor.reporter import MAX_LOG_CHARS, MAX_POINTS
 
     r = reporter()
     for i in range(300):

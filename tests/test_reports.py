@@ -24,7 +24,7 @@ def test_plot_writes_the_effects_and_the_learning_curves(tmp_path: Path) -> None
 
 
 def test_a_large_study_plots_its_largest_effects_and_says_so() -> None:
-    from autoablation import _plots
+    from autoablation._results import plots as _plots
 
     effects = {f"c{i:02d}": -i / 100 for i in range(60)}  # c59 matters most
     result = ExperimentResult("wide", synthetic_results(effects, repeats=2, history=True))
@@ -76,7 +76,7 @@ def test_the_report_command_prints_the_ranking_and_writes_the_plots(tmp_path: Pa
 
 
 def test_the_report_command_explains_a_missing_journal(tmp_path: Path) -> None:
-    from autoablation._cli import main
+    from autoablation._results.cli import main
 
     assert main(["report", str(tmp_path)]) == 2
 
@@ -86,7 +86,7 @@ def test_mlflow_gets_a_parent_run_and_a_child_run_per_trial(
 ) -> None:
     from mlflow.tracking import MlflowClient  # a dev dependency: always there for the tests
 
-    from autoablation._tracking import MlflowListener
+    from autoablation._driver.tracking import MlflowListener
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     uri = f"file://{tmp_path / 'mlruns'}"
@@ -114,7 +114,7 @@ def test_mlflow_gets_a_parent_run_and_a_child_run_per_trial(
 def test_an_unreachable_mlflow_stops_tracking_without_stopping_the_study(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from autoablation._tracking import MlflowListener
+    from autoablation._driver.tracking import MlflowListener
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
@@ -135,4 +135,4 @@ def test_a_study_still_running_prints_its_pending_trials_as_such() -> None:
     results = synthetic_results({"x": -0.2, "y": 0.0}, repeats=1)
     results[2] = TrialResult(results[2].trial, TrialStatus.PENDING)
     text = str(ExperimentResult("running", results))
-    assert "1 trials have no result yet" in text and "feature:y#0" not in text
+    assert "1 trials have no result yet" in text and "feature:y:" not in text

@@ -61,7 +61,7 @@ def test_failed_trials_come_last_and_are_explained() -> None:
     assert ranking["ablated"].tolist() == ["f2", "base", "f1"]
     assert ranking.iloc[-1]["note"] == "no repeat succeeded" and ranking.iloc[-1]["failed"] == 1
     text = str(result)
-    assert "feature:f1#0: ValueError: bad" in text and "(2 ok, 1 failed)" in text
+    assert "feature:f1: ValueError: bad" in text and "(2 ok, 1 failed)" in text
     assert not result.ok
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from autoablation._journal import read_journal
+from autoablation._results.store import read_journal
 
 pytestmark = pytest.mark.spark
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoablation._ablator import with_repeats
-from autoablation._client import ControllerClient
-from autoablation._controller import Controller, LocalChannel
-from autoablation._schedule import LongestFirst, config_key
-from autoablation._worker import TrialRuntime, run_worker
+from autoablation._driver.controller import Controller
+from autoablation._driver.schedule import LongestFirst, config_key
+from autoablation._executor.client import ControllerClient
+from autoablation._executor.runtime import TrialRuntime
+from autoablation._executor.worker import run_worker
+from autoablation._study.ablators import with_repeats
+from autoablation._wire.local import LocalChannel
 from tests.helpers import Recorder, make_trials
 
 

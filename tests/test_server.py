@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 
 from autoablation import AuthenticationError, TrialStatus
-from autoablation._client import ControllerClient, RpcChannel
-from autoablation._controller import Controller
-from autoablation._protocol import (
+from autoablation._driver.controller import Controller
+from autoablation._executor.client import ControllerClient
+from autoablation._executor.runtime import TrialRuntime
+from autoablation._executor.worker import run_worker
+from autoablation._wire.channel import RpcChannel
+from autoablation._wire.frames import (
     MAX_FIRST_FRAME,
     PREFIX_SIZE,
     FrameDecoder,
@@ -22,8 +25,7 @@ from autoablation._protocol import (
     FrameKind,
     new_secret,
 )
-from autoablation._server import RpcServer
-from autoablation._worker import TrialRuntime, run_worker
+from autoablation._wire.server import RpcServer
 from tests.helpers import Recorder, make_trials
 
 
@@ -268,9 +270,9 @@ def test_stopping_a_server_that_never_started_frees_its_port() -> None:
 DESCRIPTOR_EXHAUSTION = """
 import resource, socket, sys
 resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-from autoablation._client import RpcChannel
-from autoablation._protocol import new_secret
-from autoablation._server import RpcServer
+from autoablation._wire.channel import RpcChannel
+from autoablation._wire.frames import new_secret
+from autoablation._wire.server import RpcServer
 
 secret = new_secret()
 server = RpcServer(secret, lambda conn, msg: server.send(conn, {"type": "registered"}),

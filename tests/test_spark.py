@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from autoablation._spark import UNBOUNDED_SLOTS, driver_hosts, is_local_master, task_slots
+from autoablation._driver.spark import UNBOUNDED_SLOTS, driver_hosts, is_local_master, task_slots
 
 
 @dataclass

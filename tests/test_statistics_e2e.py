@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from autoablation import AblationStudy, StudyError, experiment, load
-from autoablation._journal import read_journal
+from autoablation._results.store import read_journal
 
 pytestmark = pytest.mark.spark
 

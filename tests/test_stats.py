@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from autoablation import Trial, TrialResult, TrialStatus
-from autoablation._ablator import repeat_seeds, with_repeats
-from autoablation._stats import ranking
-from autoablation._trial import Component, ComponentKind
+from autoablation._core.trial import Component, ComponentKind
+from autoablation._results.stats import ranking
+from autoablation._study.ablators import repeat_seeds, with_repeats
 
 
 def run(kind: str, name: str, repeat: int, metric: float | None, ok: bool = True) -> TrialResult:

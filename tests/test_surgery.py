@@ -4,7 +4,7 @@ import keras
 import pytest
 
 from autoablation import ModelSurgeryError, UnknownComponentError
-from autoablation._surgery import (
+from autoablation._model.surgery import (
     declared_input_shapes,
     input_layer_names,
     layer_names,
@@ -26,7 +26,7 @@ def residual_model() -> keras.Model:
 
 
 def test_normalize_drops_pinned_build_shapes_and_keeps_the_graph() -> None:
-    from autoablation._models import fresh_layer_names
+    from autoablation._model.build import fresh_layer_names
 
     with fresh_layer_names():  # other tests of this process built models before
         config = normalize_config(dense_model().get_config())
@@ -133,7 +133,7 @@ def residual() -> dict:
 
 
 def test_a_module_is_every_layer_between_its_bounds() -> None:
-    from autoablation._surgery import module_layers
+    from autoablation._model.surgery import module_layers
 
     assert module_layers(residual(), "stem", "block_add") == ["block_a", "block_b", "block_add"]
     assert module_layers(residual(), "block_add", "proj_2") == ["proj_1", "proj_2"]
@@ -161,7 +161,7 @@ def test_modules_that_cannot_be_cut_out_are_refused(bounds: tuple[str, str], mes
 
 
 def test_a_module_in_one_branch_of_a_two_input_two_output_graph() -> None:
-    from autoablation._surgery import module_layers
+    from autoablation._model.surgery import module_layers
 
     left, right = keras.Input(shape=(4,), name="left"), keras.Input(shape=(4,), name="right")
     l1 = keras.layers.Dense(4, name="l1")(left)
@@ -185,7 +185,7 @@ def test_a_sequential_module_is_a_slice_of_the_stack() -> None:
 
 
 def test_prefix_groups_spare_the_input_and_output_layers() -> None:
-    from autoablation._surgery import prefix_layers
+    from autoablation._model.surgery import prefix_layers
 
     config = normalize_config(dense_model().get_config())
     assert prefix_layers(config, "my_dense") == ["my_dense_one", "my_dense_two", "my_dense_three"]

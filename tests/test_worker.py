@@ -7,10 +7,13 @@ import pandas as pd
 import pytest
 
 from autoablation import AblationStudy, ReturnValueError, TrainFunctionError, Trial
-from autoablation._datasets import LocalData
-from autoablation._models import ModelRecipe
-from autoablation._reporter import Reporter
-from autoablation._worker import TrialRuntime, interpret_return, run_trial, train_parameters
+from autoablation._core.callables import train_parameters
+from autoablation._data.datasets import LocalData
+from autoablation._executor.reporter import Reporter
+from autoablation._executor.returns import interpret_return
+from autoablation._executor.runner import run_trial
+from autoablation._executor.runtime import TrialRuntime
+from autoablation._model.build import ModelRecipe
 from tests.helpers import dense_model
 
 
@@ -81,7 +84,7 @@ def titanic_runtime(titanic: pd.DataFrame) -> tuple[TrialRuntime, AblationStudy]
 
 
 def test_a_trial_trains_a_real_model_on_its_own_columns(titanic: pd.DataFrame) -> None:
-    from autoablation._trial import Component, ComponentKind
+    from autoablation._core.trial import Component, ComponentKind
 
     runtime, _ = titanic_runtime(titanic)
     component = Component(ComponentKind.FEATURE, "sex", features=("sex",))

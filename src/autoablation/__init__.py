@@ -17,11 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from autoablation import experiment
-    from autoablation._ablator import LOCO, Ablator, KeepOne, Pairs
-    from autoablation._datasets import DatasetFunction, GeneratedDataset
-    from autoablation._deadline import TrialTimeout
-    from autoablation._events import Listener
-    from autoablation._exceptions import (
+    from autoablation._core.errors import (
         AblationError,
         AuthenticationError,
         DatasetError,
@@ -34,12 +30,16 @@ if TYPE_CHECKING:
         SparkConfigError,
         StudyError,
         TrainFunctionError,
+        TrialTimeout,
         UnknownComponentError,
     )
-    from autoablation._reporter import Reporter
-    from autoablation._result import ExperimentResult, load
-    from autoablation._study import AblationStudy
-    from autoablation._trial import Component, ComponentKind, Trial, TrialResult, TrialStatus
+    from autoablation._core.trial import Component, ComponentKind, Trial, TrialResult, TrialStatus
+    from autoablation._data.datasets import DatasetFunction, GeneratedDataset
+    from autoablation._driver.events import Listener
+    from autoablation._executor.reporter import Reporter
+    from autoablation._results.result import ExperimentResult, load
+    from autoablation._study.ablators import LOCO, Ablator, KeepOne, Pairs
+    from autoablation._study.study import AblationStudy
     from autoablation.experiment import AblationConfig
 
 # Where each public name lives. They load on first use, so a Spark task that imports only the
@@ -47,10 +47,10 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "experiment": "autoablation.experiment",
     "AblationConfig": "autoablation.experiment",
-    **dict.fromkeys(("LOCO", "Ablator", "KeepOne", "Pairs"), "autoablation._ablator"),
-    **dict.fromkeys(("DatasetFunction", "GeneratedDataset"), "autoablation._datasets"),
-    "TrialTimeout": "autoablation._deadline",
-    "Listener": "autoablation._events",
+    **dict.fromkeys(("LOCO", "Ablator", "KeepOne", "Pairs"), "autoablation._study.ablators"),
+    **dict.fromkeys(("DatasetFunction", "GeneratedDataset"), "autoablation._data.datasets"),
+    "TrialTimeout": "autoablation._core.errors",
+    "Listener": "autoablation._driver.events",
     **dict.fromkeys(
         (
             "AblationError",
@@ -67,14 +67,14 @@ _EXPORTS = {
             "TrainFunctionError",
             "UnknownComponentError",
         ),
-        "autoablation._exceptions",
+        "autoablation._core.errors",
     ),
-    "Reporter": "autoablation._reporter",
-    **dict.fromkeys(("ExperimentResult", "load"), "autoablation._result"),
-    "AblationStudy": "autoablation._study",
+    "Reporter": "autoablation._executor.reporter",
+    **dict.fromkeys(("ExperimentResult", "load"), "autoablation._results.result"),
+    "AblationStudy": "autoablation._study.study",
     **dict.fromkeys(
         ("Component", "ComponentKind", "Trial", "TrialResult", "TrialStatus"),
-        "autoablation._trial",
+        "autoablation._core.trial",
     ),
 }
 

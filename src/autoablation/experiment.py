@@ -16,14 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from autoablation._ablator import Ablator
-from autoablation._events import Listener
-from autoablation._exceptions import StudyError
-from autoablation._launcher import ExperimentRun, RunOptions
-from autoablation._preflight import preflight
-from autoablation._result import ExperimentResult
-from autoablation._spark import get_session
-from autoablation._study import AblationStudy
+from autoablation._core.errors import StudyError
+from autoablation._driver.events import Listener
+from autoablation._driver.launcher import ExperimentRun
+from autoablation._driver.options import RunOptions
+from autoablation._driver.preflight import preflight
+from autoablation._driver.spark import get_session
+from autoablation._results.result import ExperimentResult
+from autoablation._study.ablators import Ablator
+from autoablation._study.study import AblationStudy
 
 __all__ = ["AblationConfig", "lagom", "launch"]
 

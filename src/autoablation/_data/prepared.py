@@ -1,0 +1,109 @@
+"""The encoded table: a float32 feature matrix, the label, the split, and the codings.
+
+Made once on the driver by `autoablation._data.table`; executors only select its columns and
+rows, so this module needs NumPy and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from autoablation._core.errors import DatasetError, UnknownComponentError
+
+Split = Literal["train", "test", "all"]
+SPLITS: tuple[Split, ...] = ("train", "test", "all")
+
+
+@dataclass(frozen=True)
+class ColumnCoding:
+    """How one feature column turns into a float32 column.
+
+    Attributes:
+        name: The column's name in the table.
+        categories: Sorted distinct values for a categorical column; None for a numeric one.
+        fill: Value used for missing entries of a numeric column.
+        mean: Subtracted after coding (0 without standardisation).
+        scale: Divides after centring (1 without standardisation).
+    """
+
+    name: str
+    categories: tuple[str, ...] | None
+    fill: float
+    mean: float
+    scale: float
+
+
+@dataclass(frozen=True)
+class LabelCoding:
+    """How the label column turns into targets: ``classes`` is None for a numeric label."""
+
+    name: str
+    classes: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedData:
+    """The encoded table that every trial slices; built once on the driver.
+
+    Attributes:
+        feature_names: Feature columns in matrix order (every column except the label).
+        x: float32 matrix, one row per table row and one column per feature.
+        y: Label vector (float32, or int32 class indices for more than two classes).
+        test_mask: True for rows held out as the test split.
+        codings: How each feature column was encoded.
+        label: How the label was encoded.
+    """
+
+    feature_names: tuple[str, ...]
+    x: npt.NDArray[np.float32]
+    y: npt.NDArray[np.generic]
+    test_mask: npt.NDArray[np.bool_]
+    codings: tuple[ColumnCoding, ...]
+    label: LabelCoding
+
+    def column_indices(self, dropped: Collection[str] = ()) -> list[int]:
+        """Indices of the feature columns that remain after dropping ``dropped``."""
+        unknown = [name for name in dropped if name not in self.feature_names]
+        if unknown:
+            raise UnknownComponentError(
+                f"feature {unknown[0]!r} is not a column of the training data; "
+                f"its feature columns are: {', '.join(self.feature_names)}"
+            )
+        return [i for i, name in enumerate(self.feature_names) if name not in dropped]
+
+    def rows(self, split: Split) -> npt.NDArray[np.bool_]:
+        """Boolean row mask of a split."""
+        if split == "train":
+            return ~self.test_mask
+        if split == "test":
+            return self.test_mask
+        if split == "all":
+            return np.ones_like(self.test_mask)
+        raise DatasetError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+
+    def num_rows(self, split: Split = "train") -> int:
+        """How many rows a split holds."""
+        return int(self.rows(split).sum())
+
+    def arrays(
+        self, split: Split = "train", dropped: Collection[str] = ()
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.generic]]:
+        """Return ``(x, y)`` of a split, without the dropped feature columns.
+
+        Raises:
+            DatasetError: The split has no rows.
+        """
+        mask = self.rows(split)
+        if not mask.any():
+            raise DatasetError(
+                f"the {split!r} split has no rows; change the study's test_fraction "
+                f"(it holds {self.num_rows('train')} training and "
+                f"{self.num_rows('test')} test rows)"
+            )
+        columns = np.asarray(self.column_indices(dropped), dtype=np.intp)
+        return self.x[np.ix_(mask, columns)], self.y[mask]

@@ -1,0 +1,118 @@
+"""Listeners: who hears about trials as they run (journal, progress bar, logs, tracking).
+
+The controller thread calls them, so a listener must return quickly; one that does slow work
+(MLflow) hands it to a thread of its own. `Listeners` fans every event out and keeps one
+listener's failure from reaching the others or the controller.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from autoablation._core.trial import Trial, TrialResult, TrialStatus
+
+logger = logging.getLogger("autoablation.controller")
+output_logger = logging.getLogger("autoablation.output")
+
+
+class Listener:
+    """Receives experiment and trial events; every method is optional."""
+
+    def experiment_started(self, name: str, trials: Sequence[Trial], done: int) -> None:
+        """The experiment starts; ``done`` of its ``trials`` finished in earlier runs."""
+
+    def trial_started(self, trial: Trial, worker: str, attempt: int) -> None:
+        """A worker took the trial."""
+
+    def trial_metrics(self, trial: Trial, worker: str, points: Sequence[tuple[int, float]]) -> None:
+        """Intermediate metrics the training function broadcast."""
+
+    def trial_logs(self, trial: Trial, worker: str, lines: Sequence[str]) -> None:
+        """Lines the training function printed or logged."""
+
+    def trial_requeued(self, trial: Trial, worker: str, reason: str) -> None:
+        """The trial's worker was lost; the trial waits for another worker."""
+
+    def trial_finished(self, result: TrialResult) -> None:
+        """The trial reached a final state."""
+
+    def experiment_ended(self, status: str) -> None:
+        """The experiment ended: ``finished``, ``stopped`` or ``interrupted``."""
+
+
+class LoggingListener(Listener):
+    """Log lines on the ``autoablation`` loggers (start and end at INFO, output at DEBUG)."""
+
+    def trial_started(self, trial: Trial, worker: str, attempt: int) -> None:
+        """Log the start."""
+        again = f" (attempt {attempt})" if attempt > 1 else ""
+        logger.info("[%s] started on %s%s", trial.tag, worker, again)
+
+    def trial_finished(self, result: TrialResult) -> None:
+        """Log the outcome."""
+        if result.status is TrialStatus.OK:
+            logger.info("[%s] ok: metric %.6g", result.trial.tag, result.metric)
+        else:
+            logger.warning("[%s] %s: %s", result.trial.tag, result.status.value, result.reason)
+
+    def trial_requeued(self, trial: Trial, worker: str, reason: str) -> None:
+        """Log the loss."""
+        logger.warning("[%s] lost %s (%s); it will run again", trial.tag, worker, reason)
+
+    def trial_logs(self, trial: Trial, worker: str, lines: Sequence[str]) -> None:
+        """Forward the trial's output."""
+        for line in lines:
+            output_logger.debug("[%s] %s", trial.tag, line)
+
+
+class Listeners(Listener):
+    """Fans each event out to several listeners; one failing does not stop the others."""
+
+    def __init__(self, listeners: Sequence[Listener]) -> None:
+        self._listeners = list(listeners)
+
+    def _each(self, method: str, *args: Any) -> None:
+        for listener in self._listeners:
+            handler = getattr(listener, method, None)
+            if handler is None:  # a listener may implement only the hooks it needs
+                continue
+            try:
+                handler(*args)
+            except Exception:
+                logger.error(
+                    "listener %s failed on %s:\n%s",
+                    type(listener).__name__,
+                    method,
+                    traceback.format_exc(),
+                )
+
+    def experiment_started(self, name: str, trials: Sequence[Trial], done: int) -> None:
+        """Forward the event."""
+        self._each("experiment_started", name, trials, done)
+
+    def trial_started(self, trial: Trial, worker: str, attempt: int) -> None:
+        """Forward the event."""
+        self._each("trial_started", trial, worker, attempt)
+
+    def trial_metrics(self, trial: Trial, worker: str, points: Sequence[tuple[int, float]]) -> None:
+        """Forward the event."""
+        self._each("trial_metrics", trial, worker, points)
+
+    def trial_logs(self, trial: Trial, worker: str, lines: Sequence[str]) -> None:
+        """Forward the event."""
+        self._each("trial_logs", trial, worker, lines)
+
+    def trial_requeued(self, trial: Trial, worker: str, reason: str) -> None:
+        """Forward the event."""
+        self._each("trial_requeued", trial, worker, reason)
+
+    def trial_finished(self, result: TrialResult) -> None:
+        """Forward the event."""
+        self._each("trial_finished", result)
+
+    def experiment_ended(self, status: str) -> None:
+        """Forward the event."""
+        self._each("experiment_ended", status)

@@ -1,0 +1,383 @@
+"""Running a checked experiment: its directory, its listeners, and the trials on Spark.
+
+`ExperimentRun.execute` expands the repeats, opens the experiment directory (resuming what its
+journal already holds), and runs the remaining trials: it starts the controller and the RPC
+server, runs the Spark job of long-running tasks from a background thread (starting it again if
+Spark loses it while trials remain), waits for the controller to finish, shuts everything down
+in order, and writes the result table and plots.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from autoablation._core.errors import ExperimentError
+from autoablation._core.trial import Trial, TrialResult, TrialStatus
+from autoablation._driver.controller import Controller
+from autoablation._driver.events import Listener, Listeners, LoggingListener
+from autoablation._driver.gpus import gpus_per_task, task_profile
+from autoablation._driver.jobs import describe_failure, failed_partition, run_job
+from autoablation._driver.journal import DriverLog, ExperimentDir, JournalWriter
+from autoablation._driver.options import RunOptions
+from autoablation._driver.preflight import Preflight
+from autoablation._driver.progress import ProgressListener
+from autoablation._driver.schedule import LongestFirst
+from autoablation._driver.spark import driver_hosts, is_local_master, task_slots
+from autoablation._driver.staging import stage_data
+from autoablation._driver.tracking import MlflowListener, mlflow_wanted
+from autoablation._executor.runtime import TrialPolicy, TrialRuntime
+from autoablation._executor.task import make_task
+from autoablation._results.result import ExperimentResult
+from autoablation._results.store import default_dir
+from autoablation._study.ablators import with_repeats
+from autoablation._wire.frames import new_secret
+from autoablation._wire.server import RpcServer
+
+logger = logging.getLogger("autoablation")
+_KEPT_ON_RESUME = (TrialStatus.OK, TrialStatus.FAILED, TrialStatus.TIMED_OUT)
+"""Results a resume keeps; lost and cancelled trials run again."""
+_WATCHDOG_S = 1.0
+_STRAGGLER_GRACE_S = 10.0
+
+
+class ExperimentRun:
+    """One run of a checked experiment on a Spark session."""
+
+    def __init__(
+        self,
+        session: Any,
+        checked: Preflight,
+        train_fn: Callable[..., Any],
+        options: RunOptions,
+        *,
+        seed: int,
+        study: dict[str, Any],
+        listener: Listener | None = None,
+    ) -> None:
+        self._sc = session.sparkContext
+        self._checked = checked
+        self._train_fn = train_fn
+        self._options = options
+        self._seed = seed
+        self._study = study
+        self._listener = listener
+        self.group_id = f"autoablation-{options.name}-{uuid.uuid4().hex[:8]}"
+        self._failure: str | None = None
+        conf = self._sc.getConf()  # checked here, before the experiment directory is touched
+        self._gpus = gpus_per_task(conf, options.gpus_per_task)
+        cpus = max(1, int(conf.get("spark.task.cpus", "1")))
+        self._profile: Any = task_profile(self._sc, cpus, self._gpus)
+
+    def execute(self) -> ExperimentResult:
+        """Run every trial the experiment directory does not hold a result for.
+
+        Raises:
+            StudyError: The experiment directory holds another study, or an experiment that
+                was neither resumed nor overwritten.
+            ExperimentError: Spark kept failing, or the driver's machinery stopped; the
+                error's ``result`` holds every trial that finished.
+            KeyboardInterrupt: The driver was interrupted; the job group is cancelled first
+                and the journal records every trial that finished.
+        """
+        options = self._options
+        trials = with_repeats(self._checked.trials, options.repeats, self._seed)
+        directory = ExperimentDir(options.experiment_dir or default_dir(options.name))
+        fingerprint = {
+            **self._checked.fingerprint,
+            "optimization_key": options.optimization_key,
+            "direction": options.direction,
+        }
+        state = directory.open(fingerprint, resume=options.resume, overwrite=options.overwrite)
+        try:
+            with _sigterm_interrupts():
+                return self._execute(trials, directory, fingerprint, state)
+        finally:
+            directory.close()
+
+    def _execute(
+        self,
+        trials: list[Trial],
+        directory: ExperimentDir,
+        fingerprint: dict[str, Any],
+        state: Any,
+    ) -> ExperimentResult:
+        options = self._options
+        wanted = {t.trial_id for t in trials}
+        done = {
+            trial_id: result
+            for trial_id, result in state.results.items()
+            if trial_id in wanted and result.status in _KEPT_ON_RESUME
+        }
+        to_run = [t for t in trials if t.trial_id not in done]
+        directory.write_study(
+            {
+                "name": options.name,
+                "fingerprint": fingerprint,
+                "options": options.describe(),
+                "study": self._study,
+                "trials": [t.to_dict() for t in trials],
+            }
+        )
+        listeners: list[Listener] = []
+        started = time.time()
+        status = "failed"
+        new: dict[str, TrialResult] = {}
+        try:  # built one by one: if one fails, those built already are closed below
+            listeners.append(DriverLog(directory.path / "driver.log"))
+            listeners.append(
+                JournalWriter(
+                    directory,
+                    fingerprint=fingerprint,
+                    options=options.describe(),
+                    previous={k: v for k, v in state.results.items() if k in wanted},
+                )
+            )
+            listeners.extend(self._listeners())
+            fan_out = Listeners(listeners)
+            fan_out.experiment_started(options.name, to_run, len(done))
+            if to_run:
+                logger.info(
+                    "%d of %d trials to run (%d done before) in %s",
+                    len(to_run),
+                    len(trials),
+                    len(done),
+                    directory.path,
+                )
+                new = {r.trial.trial_id: r for r in self._run_trials(to_run, fan_out, directory)}
+            status = "finished" if self._failure is None else "stopped"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            Listeners(listeners).experiment_ended(status)
+        result = ExperimentResult(
+            options.name,
+            [
+                done.get(t.trial_id) or new[t.trial_id]
+                for t in trials
+                if t.trial_id in done or t.trial_id in new
+            ],
+            optimization_key=options.optimization_key,
+            direction=options.direction,
+            ablator=options.ablator,
+            duration_s=time.time() - started,
+            job_group=self.group_id if to_run else "",
+            experiment_dir=directory.path,
+            effect=options.effect,
+        )
+        _write_plots(result, directory)
+        if self._failure is not None:
+            raise ExperimentError(f"experiment {options.name!r} stopped: {self._failure}", result)
+        return result
+
+    def _listeners(self) -> list[Listener]:
+        options = self._options
+        listeners: list[Listener] = [
+            LoggingListener(),
+            ProgressListener(options.verbose, options.direction),
+        ]
+        if mlflow_wanted(options.mlflow):
+            try:
+                name = f"autoablation/{options.name}"
+                listeners.append(MlflowListener(name, params=options.describe()))
+            except Exception as exc:  # tracking is never fatal
+                logger.warning("MLflow tracking is off: %s", exc)
+        if self._listener is not None:
+            listeners.append(self._listener)
+        return listeners
+
+    def _runtime(self, directory: ExperimentDir) -> TrialRuntime:
+        checked, options, sc = self._checked, self._options, self._sc
+        data = checked.data
+        if not {"dataset_function", "model_function"} & checked.parameters:
+            data = None  # nothing on the executors reads it: no broadcast to pay for
+        handle = (
+            None if data is None else stage_data(sc, data, options.data_transport, options.data_dir)
+        )
+        tensorboard = options.tensorboard_dir
+        if tensorboard is None and is_local_master(str(sc.master)):
+            tensorboard = str(directory.path / "tensorboard")
+        return TrialRuntime(checked.recipe, handle, checked.dataset_generator, tensorboard)
+
+    def _run_trials(
+        self, trials: list[Trial], listener: Listener, directory: ExperimentDir
+    ) -> list[TrialResult]:
+        """Run the trials on Spark; returns their results (every one, final)."""
+        options, sc = self._options, self._sc
+        workers = min(options.num_workers or task_slots(sc, self._gpus), len(trials))
+        bind_host, advertised_host = driver_hosts(sc)
+        secret = new_secret()
+        controller = Controller(
+            trials,
+            heartbeat_interval=options.heartbeat_interval,
+            heartbeat_timeout=options.heartbeat_timeout,
+            max_attempts=options.max_attempts,
+            max_trial_retries=options.max_trial_retries,
+            max_failures=options.max_failures,
+            scheduler=(
+                LongestFirst(trials, self._checked.cost_hints)
+                if options.schedule == "longest_first"
+                else None
+            ),
+            listener=listener,
+        )
+        server: RpcServer | None = None
+        runtime: TrialRuntime | None = None
+        try:
+            server = RpcServer(
+                secret,
+                lambda conn, msg: controller.submit(msg, lambda r: _send(server, conn, r), conn),
+                on_close=controller.connection_closed,
+                host=bind_host,
+            )
+            runtime = self._runtime(directory)
+            task = make_task(
+                (advertised_host, server.address[1]),
+                secret,
+                self._train_fn,
+                runtime,
+                options.optimization_key,
+                is_local_master(str(sc.master)),
+                TrialPolicy(options.trial_timeout, options.fatal_errors, exit_when_stuck=True),
+            )
+            controller.start()
+            server.start()
+            logger.info(
+                "experiment %r: %d trials on %d workers, driver at %s:%d",
+                options.name,
+                len(trials),
+                workers,
+                advertised_host,
+                server.address[1],
+            )
+            self._run(controller, task, workers)
+        finally:
+            if server is not None:
+                server.stop()
+            controller.stop()
+            if runtime is not None:
+                runtime.release()
+        return controller.results()
+
+    def _run(self, controller: Controller, task: Any, workers: int) -> None:
+        from pyspark import InheritableThread
+
+        thread = InheritableThread(
+            target=self._drive_jobs,
+            args=(controller, task, workers),
+            name="autoablation-spark-job",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            while not controller.wait(_WATCHDOG_S):
+                if not controller.is_alive():
+                    self._stop(controller, "the controller thread stopped unexpectedly")
+                    break
+            if controller.halted is not None:
+                self._stop(controller, controller.halted)
+            thread.join(timeout=_STRAGGLER_GRACE_S)
+            if thread.is_alive():  # a straggler still runs a trial that finished elsewhere
+                self._sc.cancelJobGroup(self.group_id)
+                thread.join(timeout=30.0)
+        except BaseException as exc:
+            logger.warning(
+                "the driver was interrupted (%s): cancelling the Spark job group %s",
+                type(exc).__name__,
+                self.group_id,
+            )
+            controller.abort("the driver was interrupted")
+            self._sc.cancelJobGroup(self.group_id)
+            raise
+
+    def _stop(self, controller: Controller, reason: str) -> None:
+        if self._failure is None:
+            self._failure = reason
+        controller.abort(reason)
+        self._sc.cancelJobGroup(self.group_id)
+
+    def _drive_jobs(self, controller: Controller, task: Any, workers: int) -> None:
+        options = self._options
+        total = controller.progress().total
+        description = f"autoablation {options.name!r}: {options.ablator}, {total} trials"
+        generation = 0
+        try:
+            while not controller.is_done():
+                try:
+                    run_job(
+                        self._sc,
+                        workers,
+                        task,
+                        group_id=self.group_id,
+                        description=description,
+                        generation=generation,
+                        profile=self._profile,
+                    )
+                    problem = "the Spark job ended before every trial finished"
+                except Exception as exc:
+                    if controller.is_done():
+                        return
+                    reason = describe_failure(exc)
+                    controller.job_failed(generation, failed_partition(reason))
+                    problem = f"the Spark job failed: {reason}"
+                if controller.is_done():
+                    return
+                generation += 1
+                if generation > options.max_job_restarts:
+                    self._stop(controller, f"{problem} (after {options.max_job_restarts} restarts)")
+                    return
+                logger.warning(
+                    "%s; starting it again (%d of %d)",
+                    problem,
+                    generation,
+                    options.max_job_restarts,
+                )
+        except BaseException as exc:
+            self._stop(controller, f"the Spark job thread stopped: {exc!r}")
+            raise
+        finally:
+            if not controller.is_done() and self._failure is None:
+                self._stop(controller, "the Spark job thread ended with trials left")
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Make SIGTERM (spark-submit killed, a scheduler's stop) stop the study as Ctrl-C does.
+
+    Only the main thread can own a signal handler; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, frame: Any) -> None:
+        logger.warning("SIGTERM: stopping the study; launch again with resume=True to finish it")
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _send(server: RpcServer | None, conn: int, reply: dict[str, Any]) -> None:
+    if server is not None:
+        server.send(conn, reply)
+
+
+def _write_plots(result: ExperimentResult, directory: ExperimentDir) -> None:
+    """Write the plots; a plotting problem never costs the result."""
+    if not any(t.status is TrialStatus.OK for t in result.trials):
+        return
+    try:
+        result.plot(directory.path / "plots" / "effects.png")
+    except Exception as exc:
+        logger.warning("could not write the plots: %s", exc)

@@ -1,0 +1,151 @@
+"""Running one trial: fresh Keras state and seeds, the factories, the call, the outcome."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import random
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from autoablation._core.callables import TrainFunction, train_parameters
+from autoablation._core.errors import (
+    ReturnValueError,
+    TrialTimeout,
+)
+from autoablation._core.trial import Trial
+from autoablation._executor.deadline import Deadline
+from autoablation._executor.reporter import Reporter
+from autoablation._executor.returns import interpret_return
+from autoablation._executor.runtime import TrialPolicy, TrialRuntime
+from autoablation._model.build import models_built
+
+logger = logging.getLogger("autoablation.worker")
+MAX_ERROR_CHARS = 64_000
+"""Characters of a traceback sent to the driver; its end, where the exception is, is kept."""
+
+
+def failure_outcome(
+    trial: Trial, status: str, error: str, started: float, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "trial": trial.trial_id,
+        "status": status,
+        "metric": None,
+        "error": error,
+        "outputs": {},
+        "started_at": started,
+        "finished_at": time.time(),
+        **extra,
+    }
+
+
+def _traceback_text() -> str:
+    error = traceback.format_exc()
+    if len(error) > MAX_ERROR_CHARS:
+        error = "... (traceback shortened)\n" + error[-MAX_ERROR_CHARS:]
+    return error
+
+
+_active_lock = threading.Lock()
+_active_trials = 0
+_models_seen = 0
+
+
+def _reset_state(seed: int, *, keras_too: bool) -> None:
+    """Free the previous trial's Keras state and seed Python, NumPy and Keras.
+
+    Keras is imported (seconds in a fresh Python worker) only when ``keras_too`` says the
+    trial uses it or it is loaded already: a study of scikit-learn models, or of sleeps, does
+    not pay for TensorFlow. The Keras session is cleared only when no other trial runs in this
+    process: a Spark task has its process to itself, but in-process workers on threads share
+    one. A full garbage collection (over 100 ms once TensorFlow is loaded) runs only after a
+    trial built a model.
+    """
+    global _models_seen
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if not keras_too and "keras" not in sys.modules:
+        return
+    import keras
+
+    with _active_lock:
+        alone = _active_trials == 1
+    if alone:
+        keras.backend.clear_session(free_memory=False)
+        if models_built() != _models_seen:
+            _models_seen = models_built()
+            gc.collect()
+    keras.utils.set_random_seed(seed % 2**32)
+
+
+def run_trial(
+    train_fn: TrainFunction,
+    trial: Trial,
+    runtime: TrialRuntime,
+    *,
+    optimization_key: str,
+    reporter: Reporter,
+    parameters: frozenset[str] | None = None,
+    policy: TrialPolicy = TrialPolicy(),
+    on_stuck: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Run one trial and return its outcome as the fields of a ``result`` message.
+
+    ``on_stuck`` runs if the training function ignores ``policy.trial_timeout``.
+    """
+    global _active_trials
+    started = time.time()
+    limit = Deadline(policy.trial_timeout, on_stuck=on_stuck, backstop=policy.exit_when_stuck)
+    with _active_lock:
+        _active_trials += 1
+    try:
+        wanted = parameters if parameters is not None else train_parameters(train_fn)
+        uses_keras = ("model_function" in wanted and runtime.model is not None) or (
+            "dataset_function" in wanted and runtime.data is not None
+        )
+        _reset_state(trial.seed, keras_too=uses_keras)
+        kwargs: dict[str, Any] = {}
+        if "dataset_function" in wanted:
+            kwargs["dataset_function"] = runtime.dataset_function(trial)
+        if "model_function" in wanted:
+            kwargs["model_function"] = runtime.model_function(trial)
+        if "reporter" in wanted:
+            kwargs["reporter"] = reporter
+        started = time.time()
+        value = limit.call(train_fn, **kwargs)
+        finished = time.time()
+        metric, outputs = interpret_return(value, optimization_key)
+        return {
+            "trial": trial.trial_id,
+            "status": "ok",
+            "metric": metric,
+            "error": "",
+            "outputs": outputs,
+            "started_at": started,
+            "finished_at": finished,
+        }
+    except ReturnValueError as exc:
+        return failure_outcome(trial, "failed", str(exc), started)
+    except TrialTimeout:
+        if not limit.expired:  # the user's own code raised it
+            return failure_outcome(trial, "failed", _traceback_text(), started)
+        error = f"TrialTimeout: it ran past trial_timeout={policy.trial_timeout:g}s"
+        return failure_outcome(trial, "timed_out", error, started)
+    except Exception as exc:
+        return failure_outcome(
+            trial, "failed", _traceback_text(), started, fatal=policy.is_fatal(exc)
+        )
+    except BaseException as exc:  # SystemExit, a fatal BaseException the user named
+        if not policy.is_fatal(exc):
+            raise
+        return failure_outcome(trial, "failed", _traceback_text(), started, fatal=True)
+    finally:
+        with _active_lock:
+            _active_trials -= 1

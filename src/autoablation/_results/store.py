@@ -1,0 +1,115 @@
+"""The experiment directory's format, read side: its files, and replaying its journal.
+
+The driver's `autoablation._driver.journal` writes what this module reads; `load` and
+``autoablation report`` read it without Spark.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autoablation._core.trial import Trial, TrialResult, TrialStatus
+
+logger = logging.getLogger("autoablation")
+
+JOURNAL = "journal.jsonl"
+STUDY = "study.json"
+_FINAL_EVENTS = {
+    TrialStatus.OK: "finished",
+    TrialStatus.FAILED: "failed",
+    TrialStatus.TIMED_OUT: "timed_out",
+    TrialStatus.LOST: "lost",
+    TrialStatus.CANCELLED: "cancelled",
+}
+
+
+RUNS_ENV = "AUTOABLATION_RUNS"
+"""Environment variable naming the folder that holds experiment directories by default."""
+
+
+def default_dir(name: str) -> Path:
+    """``<$AUTOABLATION_RUNS or ./autoablation-runs>/<name>``, the name made safe for a folder."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "study"
+    return Path(os.environ.get(RUNS_ENV) or "autoablation-runs") / safe
+
+
+def trial_folder(trial_id: str) -> str:
+    """The folder of one trial inside the experiment directory."""
+    return f"trials/{trial_id}"
+
+
+@dataclass
+class JournalState:
+    """What a journal says: the study's trials, the latest results, the history of runs."""
+
+    fingerprint: dict[str, Any] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    trials: dict[str, Trial] = field(default_factory=dict)
+    results: dict[str, TrialResult] = field(default_factory=dict)
+    started: dict[str, int] = field(default_factory=dict)
+    histories: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    runs: int = 0
+    ended: str | None = None
+
+
+def read_journal(path: str | os.PathLike[str]) -> JournalState:
+    """Replay a journal; a torn last line (the driver died while writing it) is skipped."""
+    state = JournalState()
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                logger.warning("%s line %d is incomplete; skipped", path, number)
+                continue
+            _apply(state, event)
+    return state
+
+
+def _apply(state: JournalState, event: Mapping[str, Any]) -> None:
+    kind = event.get("event")
+    if kind == "experiment":
+        state.runs += 1
+        state.fingerprint = event.get("fingerprint")
+        state.options = dict(event.get("options") or {})
+        state.ended = None
+    elif kind == "scheduled":
+        trial = Trial.from_dict(event["trial"])
+        state.trials[trial.trial_id] = trial
+    elif kind == "started":
+        trial_id = event["trial_id"]
+        state.started[trial_id] = state.started.get(trial_id, 0) + 1
+        state.histories[trial_id] = []
+    elif kind == "metrics":
+        state.histories.setdefault(event["trial_id"], []).extend(
+            (int(s), float("nan") if v is None else float(v)) for s, v in event["points"]
+        )
+    elif kind in _FINAL_EVENTS.values():
+        result = TrialResult.from_dict(event["result"])
+        state.trials.setdefault(result.trial.trial_id, result.trial)
+        state.results[result.trial.trial_id] = result
+    elif kind == "ended":
+        state.ended = event.get("status")
+
+
+def fingerprint_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The fields two study fingerprints disagree on.
+
+    A field that maps names to digests (the custom models) disagrees only on the names both
+    hold: adding a custom model extends a study, changing one makes it another study.
+    """
+    differences = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            if any(before[name] != after[name] for name in set(before) & set(after)):
+                differences.append(key)
+        elif before != after:
+            differences.append(key)
+    return differences

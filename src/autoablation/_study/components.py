@@ -1,0 +1,271 @@
+"""The declared components: name checks, and the feature and layer lists of a study."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from autoablation._core.errors import StudyError, UnknownComponentError
+from autoablation._core.trial import Component, ComponentKind
+
+if TYPE_CHECKING:
+    from autoablation._study.study import AblationStudy
+
+
+def checked_names(what: str, names: Iterable[Any]) -> list[str]:
+    """Check a list of names: strings, not empty."""
+    flat = list(names)
+    for name in flat:
+        if not isinstance(name, str):
+            raise StudyError(f"{what} names must be strings; got {name!r} ({type(name).__name__})")
+        if not name:
+            raise StudyError(f"{what} names cannot be empty")
+    return flat
+
+
+def flatten_names(what: str, names: tuple[str | Iterable[str], ...]) -> list[str]:
+    """Accept ``include("a")``, ``include("a", "b")`` and ``include(["a", "b"])``."""
+    flat: list[str] = []
+    for item in names:
+        if isinstance(item, str):
+            flat.append(item)
+        elif isinstance(item, Iterable):
+            flat.extend(checked_names(what, item))
+        else:
+            raise StudyError(
+                f"{what} names must be strings or lists of strings; "
+                f"got {item!r} ({type(item).__name__})"
+            )
+    if not flat:
+        raise StudyError(f"include() needs at least one {what} name")
+    return checked_names(what, flat)
+
+
+def checked_group(what: str, members: Any) -> tuple[str, ...]:
+    if isinstance(members, str) or not isinstance(members, Iterable):
+        raise StudyError(
+            f"a {what} group is a list of at least two names; got {members!r}"
+            + (
+                f" (use {what}s.include({members!r}) for one {what})"
+                if isinstance(members, str)
+                else ""
+            )
+        )
+    group = tuple(checked_names(what, members))
+    if len(group) < 2:
+        raise StudyError(
+            f"a {what} group needs at least two names; got {list(group)} "
+            f"(use include() for a single {what})"
+        )
+    if len(set(group)) != len(group):
+        raise StudyError(f"{what} group {list(group)} names a {what} twice")
+    return group
+
+
+class ComponentList:
+    """An ordered list of declared components with duplicate checks."""
+
+    _what = "component"
+
+    def __init__(self) -> None:
+        self._components: list[Component] = []
+
+    def _add(self, *components: Component) -> None:
+        """Add components, all or none: each is checked against the others and the study."""
+        for i, component in enumerate(components):
+            for existing in [*self._components, *components[:i]]:
+                if existing.name == component.name or same_removal(existing, component):
+                    raise StudyError(
+                        f"{self._what} {component.name!r} is already included in the study"
+                    )
+        self._components.extend(components)
+
+    def _remove(self, name: str, kinds: Sequence[ComponentKind]) -> None:
+        for existing in self._components:
+            if existing.name == name and existing.kind in kinds:
+                self._components.remove(existing)
+                return
+        names = [c.name for c in self._components if c.kind in kinds]
+        raise UnknownComponentError(
+            f"{self._what} {name!r} is not included, so it cannot be excluded; "
+            f"included: {', '.join(names) or 'none'}"
+        )
+
+    def _of(self, *kinds: ComponentKind) -> list[Component]:
+        return [c for c in self._components if c.kind in kinds]
+
+    def components(self) -> list[Component]:
+        """Every declared component of this part of the study, in declaration order."""
+        return list(self._components)
+
+    def __len__(self) -> int:
+        return len(self._components)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({[c.name for c in self._components]!r})"
+
+
+def same_removal(a: Component, b: Component) -> bool:
+    return a.removal == b.removal
+
+
+class Features(ComponentList):
+    """Dataset columns to ablate: one trial without each feature, or without each group."""
+
+    _what = "feature"
+
+    def __init__(self, study: AblationStudy) -> None:
+        super().__init__()
+        self._study = study
+
+    def _check(self, name: str) -> None:
+        study = self._study
+        if name == study.label_name:
+            raise StudyError(
+                f"{name!r} is the study's label; it is never a feature, so it cannot be ablated"
+            )
+        if study.table is not None and name not in study.feature_names:
+            raise UnknownComponentError(
+                f"feature {name!r} is not a column of the training data; "
+                f"its feature columns are: {', '.join(study.feature_names)}"
+            )
+
+    def include(self, *names: str | Iterable[str]) -> None:
+        """Add one trial per feature: ``include("a")``, ``include("a", "b")``, ``include([...])``.
+
+        Raises:
+            StudyError: A name is not a string, is the label, or is already included.
+            UnknownComponentError: The name is not a column of the training data.
+        """
+        flat = flatten_names("feature", names)
+        for name in flat:
+            self._check(name)
+        self._add(*(Component(ComponentKind.FEATURE, name, features=(name,)) for name in flat))
+
+    def include_groups(self, *groups: Iterable[str], name: str | None = None) -> None:
+        """Add one trial per group, without every feature of the group.
+
+        Example:
+            >>> study.features.include_groups(["sibsp", "parch"])  # shown as "sibsp+parch"
+            >>> study.features.include_groups(["age", "sex"], name="demographics")
+
+        Raises:
+            StudyError: A group has fewer than two names, or is already included.
+            UnknownComponentError: A member is not a column of the training data.
+        """
+        if not groups:
+            raise StudyError("include_groups() needs at least one list of features")
+        if name is not None and len(groups) != 1:
+            raise StudyError("name= can only be given with a single group")
+        checked = [checked_group("feature", g) for g in groups]
+        for group in checked:
+            for member in group:
+                self._check(member)
+        self._add(
+            *(
+                Component(ComponentKind.FEATURE_GROUP, name or "+".join(g), features=g)
+                for g in checked
+            )
+        )
+
+    def exclude(self, *names: str | Iterable[str]) -> None:
+        """Take single features back out of the study."""
+        for name in flatten_names("feature", names):
+            self._remove(name, (ComponentKind.FEATURE,))
+
+    def exclude_groups(self, *names: str) -> None:
+        """Take feature groups back out, by their displayed name (``"sibsp+parch"``)."""
+        for name in names:
+            self._remove(name, (ComponentKind.FEATURE_GROUP,))
+
+    @property
+    def included(self) -> tuple[str, ...]:
+        """The single features included, in declaration order."""
+        return tuple(c.name for c in self._of(ComponentKind.FEATURE))
+
+    @property
+    def groups(self) -> tuple[tuple[str, ...], ...]:
+        """The feature groups included, in declaration order."""
+        return tuple(c.features for c in self._of(ComponentKind.FEATURE_GROUP))
+
+    def list_all(self) -> tuple[str, ...]:
+        """Same as `included` (Maggy's name for it)."""
+        return self.included
+
+
+class Layers(ComponentList):
+    """Model layers to ablate: ``study.model.layers.include("my_dense_two")``.
+
+    Names are checked at launch, when the driver builds the base model.
+    """
+
+    _what = "layer"
+
+    def include(self, *names: str | Iterable[str]) -> None:
+        """Add one trial per layer, removed from the model by name.
+
+        Raises:
+            StudyError: A name is not a string, or is already included.
+        """
+        flat = flatten_names("layer", names)
+        self._add(*(Component(ComponentKind.LAYER, name, layers=(name,)) for name in flat))
+
+    def include_groups(
+        self, *groups: Iterable[str], prefix: str | None = None, name: str | None = None
+    ) -> None:
+        """Add one trial per group of layers removed together.
+
+        Example:
+            >>> study.model.layers.include_groups(["my_dense_two", "my_dense_four"])
+            >>> study.model.layers.include_groups(prefix="my_dense")  # every my_dense* layer
+
+        A prefix group removes every layer whose name starts with the prefix, except the
+        model's input and output layers; it must match at least one layer at launch.
+
+        Raises:
+            StudyError: Nothing given, a list of fewer than two names, or a repeat.
+        """
+        if not groups and prefix is None:
+            raise StudyError("include_groups() needs lists of layer names or prefix=...")
+        if name is not None and len(groups) + (prefix is not None) != 1:
+            raise StudyError("name= can only be given with a single group")
+        components = [
+            Component(ComponentKind.LAYER_GROUP, name or "+".join(g), layers=g)
+            for g in (checked_group("layer", group) for group in groups)
+        ]
+        if prefix is not None:
+            if not isinstance(prefix, str) or not prefix:
+                raise StudyError(f"prefix must be a non-empty string; got {prefix!r}")
+            label = name or f"{prefix}*"
+            components.append(Component(ComponentKind.LAYER_GROUP, label, prefixes=(prefix,)))
+        self._add(*components)
+
+    def exclude(self, *names: str | Iterable[str]) -> None:
+        """Take single layers back out of the study."""
+        for name in flatten_names("layer", names):
+            self._remove(name, (ComponentKind.LAYER,))
+
+    def exclude_groups(self, *names: str) -> None:
+        """Take layer groups back out, by displayed name (``"a+b"`` or ``"prefix*"``)."""
+        for name in names:
+            self._remove(name, (ComponentKind.LAYER_GROUP,))
+
+    @property
+    def included(self) -> tuple[str, ...]:
+        """The single layers included, in declaration order."""
+        return tuple(c.name for c in self._of(ComponentKind.LAYER))
+
+    @property
+    def groups(self) -> tuple[Component, ...]:
+        """The layer groups included, in declaration order."""
+        return tuple(self._of(ComponentKind.LAYER_GROUP))
+
+    def list_all(self) -> tuple[str, ...]:
+        """Same as `included` (Maggy's name for it)."""
+        return self.included
+
+
+def checked_callable(what: str, value: Any) -> Any:
+    if not callable(value):
+        raise StudyError(f"{what} must be callable; got {type(value).__name__}")
+    return value
