@@ -44,9 +44,17 @@ def test_a_broken_mlflow_setting_turns_tracking_off_instead_of_failing(
     from autoablation._driver.tracking import MlflowListener
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "no-such-scheme://nowhere")
+    import pandas as pd
+
+    from autoablation import AblationStudy
+    from autoablation._driver.preflight import preflight
+
+    table = pd.DataFrame({"x": range(10), "z": range(10), "y": [0, 1] * 5})
+    study = AblationStudy(table, label_name="y")
+    study.features.include("x")
     run = ExperimentRun(
         spark,
-        None,
+        preflight(lambda: 1.0, study),
         lambda: 1.0,
         RunOptions(mlflow=True),  # type: ignore[arg-type]
         seed=0,

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 import autoablation
+from autoablation import StudyError, experiment
 
 EXPECTED = [
     "LOCO",
@@ -106,3 +107,44 @@ def test_public_names_load_on_first_use() -> None:
     assert out.stdout.split() == ["False", "True", "True"]
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         autoablation.nothing  # noqa: B018
+
+
+def test_launch_takes_exactly_the_declared_options_with_their_defaults() -> None:
+    import dataclasses
+    import inspect
+
+    from autoablation._driver.options import RunOptions
+
+    parameters = inspect.signature(experiment.launch).parameters
+    objects = {"train_fn", "study", "spark", "ablator", "listener"}  # arguments, not options
+    options = {name: p.default for name, p in parameters.items() if name not in objects}
+    declared = {f.name: f.default for f in dataclasses.fields(RunOptions)}
+    assert options == declared
+    assert list(options) == list(declared)  # the docs list them in one order too
+    assert all(parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in options)
+    documented = inspect.getdoc(experiment.launch) or ""
+    assert all(f"    {name}:" in documented for name in parameters)
+
+
+def test_ablation_config_maps_onto_the_launch_options() -> None:
+    from autoablation import AblationConfig, AblationStudy
+
+    study = AblationStudy()
+    config = AblationConfig(study, hb_interval=2.0, repeats=5, resume=True, direction="MIN")
+    assert config.options == {
+        "name": "ablationStudy",
+        "heartbeat_interval": 2.0,
+        "repeats": 5,
+        "resume": True,
+        "direction": "MIN",
+    }
+    assert (config.name, config.hb_interval, config.direction, config.max_attempts) == (
+        "ablationStudy",
+        2.0,
+        "MIN",
+        3,
+    )
+    with pytest.raises(StudyError, match="no option 'hb_intervall'; did you mean 'hb_interval'"):
+        AblationConfig(study, hb_intervall=2)
+    with pytest.raises(StudyError, match="repeats must be a positive integer; got 0"):
+        AblationConfig(study, repeats=0)

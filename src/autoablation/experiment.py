@@ -10,10 +10,9 @@ of which pulls trials until none are left.
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from autoablation._core.errors import StudyError
@@ -140,35 +139,8 @@ def launch(
             Spark job group is cancelled first and the journal closed, so ``resume=True``
             finishes the study.
     """
-    options = RunOptions(
-        name=name,
-        optimization_key=optimization_key,
-        direction=direction,
-        num_workers=num_workers,
-        heartbeat_interval=heartbeat_interval,
-        heartbeat_timeout=heartbeat_timeout,
-        max_attempts=max_attempts,
-        max_job_restarts=max_job_restarts,
-        trial_timeout=trial_timeout,
-        max_trial_retries=max_trial_retries,
-        max_failures=max_failures,
-        fatal_errors=tuple(fatal_errors),
-        schedule=schedule,
-        data_transport=data_transport,
-        data_dir=None if data_dir is None else os.fspath(data_dir),
-        repeats=repeats,
-        experiment_dir=None if experiment_dir is None else os.fspath(experiment_dir),
-        resume=resume,
-        overwrite=overwrite,
-        verbose=verbose,
-        mlflow=mlflow,
-        tensorboard_dir=tensorboard_dir,
-        gpus_per_task=gpus_per_task,
-    )
+    options = RunOptions.from_arguments(locals())
     checked = preflight(train_fn, study, ablator)
-    options = dataclasses.replace(
-        options, ablator=checked.ablator.name, effect=checked.ablator.effect
-    )
     run = ExperimentRun(
         get_session(spark),
         checked,
@@ -181,31 +153,67 @@ def launch(
     return run.execute()
 
 
-@dataclass(frozen=True)
 class AblationConfig:
     """Maggy's ablation configuration, for ``experiment.lagom(train_fn, config)``.
 
     Example:
         >>> config = AblationConfig(name="Titanic-LOCO", ablation_study=study, ablator="loco")
         >>> result = experiment.lagom(train_fn=training_fn, config=config)
+        >>> config = AblationConfig(ablation_study=study, repeats=5, resume=True)
 
-    Attributes:
+    Besides Maggy's fields, every option of `launch` may be given by its name (``repeats``,
+    ``resume``, ``overwrite``, ``experiment_dir``...); Maggy's ``hb_interval`` is
+    ``heartbeat_interval``. Options are checked here, so a bad one is refused at the call.
+
+    Args:
         ablation_study: The study.
         ablator: ``"loco"``, ``"pairs"``, ``"keep_one"`` or an `Ablator` instance.
-        direction: ``"max"`` or ``"min"``.
-        name: The experiment's name.
         description: Free text, kept for Maggy compatibility.
-        hb_interval: Seconds between heartbeats (Maggy's name).
-        optimization_key: The metric's key when the training function returns a dict.
+        **options: Launch options by name (or by Maggy's name). The experiment's ``name``
+            defaults to Maggy's ``"ablationStudy"``.
+
+    Raises:
+        StudyError: An option `launch` does not have (the message suggests the nearest), or
+            a value out of its range.
     """
 
-    ablation_study: AblationStudy
-    ablator: str | Ablator = "loco"
-    direction: str = "max"
-    name: str = "ablationStudy"
-    description: str = ""
-    hb_interval: float = 1.0
-    optimization_key: str = "metric"
+    MAGGY_NAME = "ablationStudy"
+
+    def __init__(
+        self,
+        ablation_study: AblationStudy,
+        ablator: str | Ablator = "loco",
+        *,
+        description: str = "",
+        **options: Any,
+    ) -> None:
+        aliases = RunOptions.maggy_names()
+        known = RunOptions.names()
+        given: dict[str, Any] = {"name": self.MAGGY_NAME}
+        for key, value in options.items():
+            option = aliases.get(key, key)
+            if option not in known:
+                close = difflib.get_close_matches(key, [*known, *aliases], n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise StudyError(f"AblationConfig has no option {key!r}{hint}")
+            given[option] = value
+        RunOptions(**given)  # refuse a bad value at the call, not at launch
+        self.ablation_study = ablation_study
+        self.ablator = ablator
+        self.description = description
+        self.options: dict[str, Any] = given
+        """The launch options this configuration sets, by their `launch` names."""
+
+    def __getattr__(self, key: str) -> Any:
+        """An option by its `launch` or Maggy name (``config.name``, ``config.hb_interval``)."""
+        option = RunOptions.maggy_names().get(key, key)
+        if option in RunOptions.names():
+            return self.options.get(option, RunOptions.__dataclass_fields__[option].default)
+        raise AttributeError(f"AblationConfig has no attribute {key!r}")
+
+    def __repr__(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"AblationConfig(ablator={self.ablator!r}, {settings})"
 
 
 def lagom(
@@ -225,12 +233,5 @@ def lagom(
             "ablation studies only)"
         )
     return launch(
-        train_fn,
-        config.ablation_study,
-        name=config.name,
-        optimization_key=config.optimization_key,
-        direction=config.direction,
-        spark=spark,
-        ablator=config.ablator,
-        heartbeat_interval=config.hb_interval,
+        train_fn, config.ablation_study, spark=spark, ablator=config.ablator, **config.options
     )

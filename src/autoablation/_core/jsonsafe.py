@@ -7,6 +7,7 @@ needs replacing and walks the value only when it must.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -21,3 +22,18 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+def dumps(value: Any, **options: Any) -> str:
+    """``json.dumps`` in strict JSON: non-finite floats become null, non-string keys strings.
+
+    The common case (nothing to replace) costs one ``json.dumps``; only a value that fails it
+    is walked and encoded again.
+
+    Raises:
+        TypeError: The value holds something JSON cannot carry (unless ``default`` is given).
+    """
+    try:
+        return json.dumps(value, allow_nan=False, **options)
+    except (TypeError, ValueError):  # a non-finite float or a non-string key somewhere
+        return json.dumps(json_safe(value), allow_nan=False, **options)

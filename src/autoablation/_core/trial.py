@@ -186,6 +186,11 @@ class Trial:
         return tuple(dict.fromkeys(m for c in self.removed for m in c.modules))
 
     @property
+    def removes_model_parts(self) -> bool:
+        """Whether this trial edits the base model (removes layers, prefixes or modules)."""
+        return any(c.removes_model_parts for c in self.removed)
+
+    @property
     def custom_model(self) -> str | None:
         """The custom model this trial trains instead of the base model, if any."""
         return next((c.custom_model for c in self.removed if c.custom_model), None)

@@ -10,13 +10,11 @@ needs it (memory growth) instead of taking the whole card.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from autoablation._core.errors import SparkConfigError
+from autoablation._driver.conf import dynamic_allocation
 from autoablation._executor.gpus import GPU
-
-logger = logging.getLogger("autoablation.gpus")
 
 
 def _amount(conf: Any, key: str) -> float | None:
@@ -52,7 +50,7 @@ def task_profile(sc: Any, cpus: int, gpus: float) -> Any | None:
     conf = sc.getConf()
     if gpus <= 0 or _amount(conf, "spark.task.resource.gpu.amount") == gpus:
         return None
-    if conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true":
+    if dynamic_allocation(conf):
         raise SparkConfigError(
             f"{gpus:g} GPU(s) per task under dynamic allocation: set "
             f"spark.task.resource.gpu.amount={gpus:g} in the Spark configuration instead of "

@@ -1,18 +1,30 @@
-"""The Spark job of long-running tasks: running it, and reading why it failed."""
+"""The Spark job of long-running tasks: running it, restarting it, and reading why it failed.
+
+`JobSupervisor` runs the job from a background thread (the job group is thread-local), starts
+it again while trials remain and restarts are left, tells the controller which task made Spark
+fail a job (so the other tasks' losses are not charged), and watches the controller thread from
+the caller's thread until every trial is final. A stop (Spark gave up, the controller halted or
+died, the driver was interrupted) cancels the job group and aborts what is left.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autoablation._driver.spark import workers_on_driver_python
 
-logger = logging.getLogger("autoablation.spark")
+if TYPE_CHECKING:
+    from autoablation._driver.controller import Controller
 
 logger = logging.getLogger("autoablation")
 _CULPRIT = re.compile(r"Lost task (\d+)\.\d+ in stage")
+_WATCHDOG_S = 1.0
+"""How often the caller's thread checks that the controller thread still runs."""
+_STRAGGLER_GRACE_S = 10.0
+"""How long a job may run on after the last trial is final (a straggler) before it is cancelled."""
 
 
 def failed_partition(message: str) -> int | None:
@@ -51,3 +63,111 @@ def describe_failure(exc: BaseException) -> str:
     text = str(java.getMessage()) if java is not None else str(exc)
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+class JobSupervisor:
+    """Runs the study's Spark job until every trial is final, restarting it when Spark loses it.
+
+    Args:
+        sc: The SparkContext.
+        group_id: The job group, so the job can be cancelled.
+        max_job_restarts: Times the job is started again while trials remain.
+        profile: A stage-level resource profile for the tasks (GPUs), or None.
+    """
+
+    def __init__(
+        self,
+        sc: Any,
+        group_id: str,
+        *,
+        max_job_restarts: int,
+        profile: Any | None = None,
+    ) -> None:
+        self._sc = sc
+        self._group_id = group_id
+        self._max_job_restarts = max_job_restarts
+        self._profile = profile
+        self.failure: str | None = None
+        """Why the study stopped before every trial ran, or None."""
+
+    def run(self, controller: Controller, task: Any, workers: int, description: str) -> None:
+        """Run ``workers`` long-running tasks until ``controller`` has every trial final.
+
+        ``description`` is what the Spark UI shows for the job.
+
+        Raises:
+            BaseException: What interrupted the driver (Ctrl-C, SIGTERM), after the job group
+                was cancelled and the controller aborted.
+        """
+        from pyspark import InheritableThread
+
+        thread = InheritableThread(
+            target=self._drive,
+            args=(controller, task, workers, description),
+            name="autoablation-spark-job",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            while not controller.wait(_WATCHDOG_S):
+                if not controller.is_alive():
+                    self.stop(controller, "the controller thread stopped unexpectedly")
+                    break
+            if controller.halted is not None:
+                self.stop(controller, controller.halted)
+            thread.join(timeout=_STRAGGLER_GRACE_S)
+            if thread.is_alive():  # a straggler still runs a trial that finished elsewhere
+                self._sc.cancelJobGroup(self._group_id)
+                thread.join(timeout=30.0)
+        except BaseException as exc:
+            logger.warning(
+                "the driver was interrupted (%s): cancelling the Spark job group %s",
+                type(exc).__name__,
+                self._group_id,
+            )
+            controller.abort("the driver was interrupted")
+            self._sc.cancelJobGroup(self._group_id)
+            raise
+
+    def stop(self, controller: Controller, reason: str) -> None:
+        """Stop the study: remember why (the first reason), abort, cancel the job group."""
+        if self.failure is None:
+            self.failure = reason
+        controller.abort(reason)
+        self._sc.cancelJobGroup(self._group_id)
+
+    def _drive(self, controller: Controller, task: Any, workers: int, description: str) -> None:
+        restarts = self._max_job_restarts
+        generation = 0
+        try:
+            while not controller.is_done():
+                try:
+                    run_job(
+                        self._sc,
+                        workers,
+                        task,
+                        group_id=self._group_id,
+                        description=description,
+                        generation=generation,
+                        profile=self._profile,
+                    )
+                    problem = "the Spark job ended before every trial finished"
+                except Exception as exc:
+                    if controller.is_done():
+                        return
+                    reason = describe_failure(exc)
+                    controller.job_failed(generation, failed_partition(reason))
+                    problem = f"the Spark job failed: {reason}"
+                if controller.is_done():
+                    return
+                generation += 1
+                if generation > restarts:
+                    self.stop(controller, f"{problem} (after {restarts} restarts)")
+                    return
+                logger.warning("%s; starting it again (%d of %d)", problem, generation, restarts)
+        except BaseException as exc:
+            self.stop(controller, f"the Spark job thread stopped: {exc!r}")
+            raise
+        finally:
+            if not controller.is_done() and self.failure is None:
+                self.stop(controller, "the Spark job thread ended with trials left")

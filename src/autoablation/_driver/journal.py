@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from autoablation._core.errors import StudyError
-from autoablation._core.jsonsafe import json_safe as _json_safe
+from autoablation._core.jsonsafe import dumps
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
 from autoablation._driver.events import Listener
 from autoablation._results.store import (
@@ -44,7 +44,6 @@ from autoablation._results.store import (
     trial_folder,
 )
 
-logger = logging.getLogger("autoablation")
 _RESULTS_EVERY_S = 5.0
 """Least time between two refreshes of the results table during a study."""
 _RESULTS_SHARE = 0.002
@@ -209,10 +208,7 @@ class JournalWriter(Listener):
         with a killed driver only means the trial runs again, as it would anyway.
         """
         record = {"event": event, "t": time.time(), **fields}
-        try:  # the common case: nothing to replace, no walk over the record
-            line = json.dumps(record, default=str, allow_nan=False)
-        except (TypeError, ValueError):  # a non-finite float or a non-string key
-            line = json.dumps(_json_safe(record), default=str, allow_nan=False)
+        line = dumps(record, default=str)
         with self._lock:
             self._journal.write(line + "\n")
             if flush:
@@ -279,7 +275,7 @@ class JournalWriter(Listener):
         table = ExperimentResult("journal", results).to_pandas()
         table.to_csv(self._dir.path / "results.csv", index=False)
         rows = [{**r.to_dict(), "history": None} for r in results]
-        text = json.dumps(_json_safe(rows), indent=1, allow_nan=False)
+        text = dumps(rows, indent=1)
         (self._dir.path / "results.json").write_text(text)
         took = time.monotonic() - began
         wait = min(_RESULTS_AT_MOST_S, max(_RESULTS_EVERY_S, took / _RESULTS_SHARE))

@@ -20,10 +20,11 @@ from typing import Any
 
 from autoablation._core.errors import ExperimentError
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
+from autoablation._driver.conf import task_cpus
 from autoablation._driver.controller import Controller
 from autoablation._driver.events import Listener, Listeners, LoggingListener
 from autoablation._driver.gpus import gpus_per_task, task_profile
-from autoablation._driver.jobs import describe_failure, failed_partition, run_job
+from autoablation._driver.jobs import JobSupervisor
 from autoablation._driver.journal import DriverLog, ExperimentDir, JournalWriter
 from autoablation._driver.options import RunOptions
 from autoablation._driver.preflight import Preflight
@@ -43,8 +44,6 @@ from autoablation._wire.server import RpcServer
 logger = logging.getLogger("autoablation")
 _KEPT_ON_RESUME = (TrialStatus.OK, TrialStatus.FAILED, TrialStatus.TIMED_OUT)
 """Results a resume keeps; lost and cancelled trials run again."""
-_WATCHDOG_S = 1.0
-_STRAGGLER_GRACE_S = 10.0
 
 
 class ExperimentRun:
@@ -69,11 +68,21 @@ class ExperimentRun:
         self._study = study
         self._listener = listener
         self.group_id = f"autoablation-{options.name}-{uuid.uuid4().hex[:8]}"
-        self._failure: str | None = None
+        self._ablator = checked.ablator.name
+        self._recorded = {
+            **options.describe(),
+            "ablator": checked.ablator.name,
+            "effect": checked.ablator.effect,
+        }
+        """The options that describe the results (kept in the journal and study.json)."""
         conf = self._sc.getConf()  # checked here, before the experiment directory is touched
         self._gpus = gpus_per_task(conf, options.gpus_per_task)
-        cpus = max(1, int(conf.get("spark.task.cpus", "1")))
-        self._profile: Any = task_profile(self._sc, cpus, self._gpus)
+        self._jobs = JobSupervisor(
+            self._sc,
+            self.group_id,
+            max_job_restarts=options.max_job_restarts,
+            profile=task_profile(self._sc, task_cpus(conf), self._gpus),
+        )
 
     def execute(self) -> ExperimentResult:
         """Run every trial the experiment directory does not hold a result for.
@@ -120,7 +129,7 @@ class ExperimentRun:
             {
                 "name": options.name,
                 "fingerprint": fingerprint,
-                "options": options.describe(),
+                "options": self._recorded,
                 "study": self._study,
                 "trials": [t.to_dict() for t in trials],
             }
@@ -135,7 +144,7 @@ class ExperimentRun:
                 JournalWriter(
                     directory,
                     fingerprint=fingerprint,
-                    options=options.describe(),
+                    options=self._recorded,
                     previous={k: v for k, v in state.results.items() if k in wanted},
                 )
             )
@@ -151,7 +160,7 @@ class ExperimentRun:
                     directory.path,
                 )
                 new = {r.trial.trial_id: r for r in self._run_trials(to_run, fan_out, directory)}
-            status = "finished" if self._failure is None else "stopped"
+            status = "finished" if self._jobs.failure is None else "stopped"
         except KeyboardInterrupt:
             status = "interrupted"
             raise
@@ -166,15 +175,16 @@ class ExperimentRun:
             ],
             optimization_key=options.optimization_key,
             direction=options.direction,
-            ablator=options.ablator,
+            ablator=self._ablator,
             duration_s=time.time() - started,
             job_group=self.group_id if to_run else "",
             experiment_dir=directory.path,
-            effect=options.effect,
+            effect=self._checked.ablator.effect,
         )
         _write_plots(result, directory)
-        if self._failure is not None:
-            raise ExperimentError(f"experiment {options.name!r} stopped: {self._failure}", result)
+        if self._jobs.failure is not None:
+            failure = self._jobs.failure
+            raise ExperimentError(f"experiment {options.name!r} stopped: {failure}", result)
         return result
 
     def _listeners(self) -> list[Listener]:
@@ -186,7 +196,7 @@ class ExperimentRun:
         if mlflow_wanted(options.mlflow):
             try:
                 name = f"autoablation/{options.name}"
-                listeners.append(MlflowListener(name, params=options.describe()))
+                listeners.append(MlflowListener(name, params=self._recorded))
             except Exception as exc:  # tracking is never fatal
                 logger.warning("MLflow tracking is off: %s", exc)
         if self._listener is not None:
@@ -257,7 +267,8 @@ class ExperimentRun:
                 advertised_host,
                 server.address[1],
             )
-            self._run(controller, task, workers)
+            description = f"autoablation {options.name!r}: {self._ablator}, {len(trials)} trials"
+            self._jobs.run(controller, task, workers, description)
         finally:
             if server is not None:
                 server.stop()
@@ -265,86 +276,6 @@ class ExperimentRun:
             if runtime is not None:
                 runtime.release()
         return controller.results()
-
-    def _run(self, controller: Controller, task: Any, workers: int) -> None:
-        from pyspark import InheritableThread
-
-        thread = InheritableThread(
-            target=self._drive_jobs,
-            args=(controller, task, workers),
-            name="autoablation-spark-job",
-            daemon=True,
-        )
-        thread.start()
-        try:
-            while not controller.wait(_WATCHDOG_S):
-                if not controller.is_alive():
-                    self._stop(controller, "the controller thread stopped unexpectedly")
-                    break
-            if controller.halted is not None:
-                self._stop(controller, controller.halted)
-            thread.join(timeout=_STRAGGLER_GRACE_S)
-            if thread.is_alive():  # a straggler still runs a trial that finished elsewhere
-                self._sc.cancelJobGroup(self.group_id)
-                thread.join(timeout=30.0)
-        except BaseException as exc:
-            logger.warning(
-                "the driver was interrupted (%s): cancelling the Spark job group %s",
-                type(exc).__name__,
-                self.group_id,
-            )
-            controller.abort("the driver was interrupted")
-            self._sc.cancelJobGroup(self.group_id)
-            raise
-
-    def _stop(self, controller: Controller, reason: str) -> None:
-        if self._failure is None:
-            self._failure = reason
-        controller.abort(reason)
-        self._sc.cancelJobGroup(self.group_id)
-
-    def _drive_jobs(self, controller: Controller, task: Any, workers: int) -> None:
-        options = self._options
-        total = controller.progress().total
-        description = f"autoablation {options.name!r}: {options.ablator}, {total} trials"
-        generation = 0
-        try:
-            while not controller.is_done():
-                try:
-                    run_job(
-                        self._sc,
-                        workers,
-                        task,
-                        group_id=self.group_id,
-                        description=description,
-                        generation=generation,
-                        profile=self._profile,
-                    )
-                    problem = "the Spark job ended before every trial finished"
-                except Exception as exc:
-                    if controller.is_done():
-                        return
-                    reason = describe_failure(exc)
-                    controller.job_failed(generation, failed_partition(reason))
-                    problem = f"the Spark job failed: {reason}"
-                if controller.is_done():
-                    return
-                generation += 1
-                if generation > options.max_job_restarts:
-                    self._stop(controller, f"{problem} (after {options.max_job_restarts} restarts)")
-                    return
-                logger.warning(
-                    "%s; starting it again (%d of %d)",
-                    problem,
-                    generation,
-                    options.max_job_restarts,
-                )
-        except BaseException as exc:
-            self._stop(controller, f"the Spark job thread stopped: {exc!r}")
-            raise
-        finally:
-            if not controller.is_done() and self._failure is None:
-                self._stop(controller, "the Spark job thread ended with trials left")
 
 
 @contextmanager

@@ -1,10 +1,18 @@
-"""How an experiment runs: every launch option with its default and its check."""
+"""How an experiment runs: every launch option, declared once, with its default and its check.
+
+`RunOptions` is the declaration. Each field is one keyword option of `experiment.launch` (same
+name, same default; a test pins the two together), and its metadata says how the option is
+checked, whether it describes the results (kept in the journal and ``study.json``), and how
+Maggy's `AblationConfig` spells it when the name differs. Three launch arguments are objects,
+not options, and are not here: ``spark``, ``ablator`` and ``listener``.
+"""
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from autoablation._core.errors import StudyError
@@ -12,117 +20,170 @@ from autoablation._driver.progress import VERBOSITY
 from autoablation._driver.staging import TRANSPORTS
 from autoablation._driver.tracking import mlflow_wanted
 
-logger = logging.getLogger("autoablation")
-
 SCHEDULES = ("longest_first", "submission")
 """Orders in which pending trials start (see `autoablation._driver.schedule`)."""
 _MAX_TIMEOUT_S = 1e8
 
-
-def _positive(name: str, value: Any, *, integer: bool = False, zero: bool = False) -> None:
-    kinds = (int,) if integer else (int, float)
-    ok = isinstance(value, kinds) and not isinstance(value, bool)
-    if not ok or value < 0 or (value == 0 and not zero):
-        what = "integer" if integer else "number"
-        bound = f"an {what} of 0 or more" if zero else f"a positive {what}"
-        raise StudyError(f"{name} must be {bound}; got {value!r}")
+Check = Callable[[str, Any], Any]
+"""Checks one option's value: returns it (normalised) or raises `StudyError` naming it."""
 
 
-def _is_exception_type(value: Any) -> bool:
-    return isinstance(value, type) and issubclass(value, BaseException)
+def _number(
+    *, integer: bool = False, zero: bool = False, optional: bool = False, below: float | None = None
+) -> Check:
+    """A positive number (or 0 with ``zero``; None with ``optional``; under ``below``)."""
+
+    def check(name: str, value: Any) -> Any:
+        if value is None and optional:
+            return None
+        kinds = (int,) if integer else (int, float)
+        ok = isinstance(value, kinds) and not isinstance(value, bool)
+        if not ok or value < 0 or (value == 0 and not zero):
+            what = "integer" if integer else "number"
+            bound = f"an {what} of 0 or more" if zero else f"a positive {what}"
+            raise StudyError(f"{name} must be {bound}; got {value!r}")
+        if below is not None and not value < below:  # NaN and inf included
+            raise StudyError(
+                f"{name} must be a number of seconds under {below:g} (None for no limit); "
+                f"got {value!r}"
+            )
+        return value
+
+    return check
+
+
+def _text(what: str | None = None) -> Check:
+    """A non-empty string; ``what`` names it in the message (default: the option's name)."""
+
+    def check(name: str, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise StudyError(f"{what or name} must be a non-empty string; got {value!r}")
+        return value
+
+    return check
+
+
+def _direction(name: str, value: Any) -> str:
+    if not isinstance(value, str) or value.lower() not in ("max", "min"):
+        raise StudyError(f"{name} must be 'max' or 'min'; got {value!r}")
+    return value.lower()
+
+
+def _one_of(choices: Iterable[Any], shown: str | None = None) -> Check:
+    allowed = tuple(choices)
+
+    def check(name: str, value: Any) -> Any:
+        if value not in allowed:
+            listed = shown or ", ".join(map(repr, allowed))
+            raise StudyError(f"{name} must be one of {listed}; got {value!r}")
+        return value
+
+    return check
+
+
+def _exception_types(name: str, value: Any) -> tuple[type[BaseException], ...]:
+    values = tuple(value) if isinstance(value, (list, tuple, set, frozenset)) else (value,)
+    bad = [e for e in values if not (isinstance(e, type) and issubclass(e, BaseException))]
+    if bad:
+        raise StudyError(f"{name} must be exception classes; got {bad[0]!r}")
+    return values
+
+
+def _path(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise StudyError(f"{name} must be a path or URI; got {value!r}")
+    return os.fspath(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    return bool(value)
+
+
+def _mlflow(name: str, value: Any) -> bool | None:
+    if value:
+        mlflow_wanted(True)  # refuses at once when MLflow is not installed
+    return None if value is None else bool(value)
+
+
+def _option(
+    default: Any, check: Check | None = None, *, recorded: bool = False, maggy: str | None = None
+) -> Any:
+    """Declare an option: its default, its check, whether results record it, Maggy's name."""
+    return field(default=default, metadata={"check": check, "recorded": recorded, "maggy": maggy})
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How an experiment runs; checked when created.
+    """Every option of `experiment.launch`, checked when created (see `launch` for each one).
 
     Raises:
         StudyError: An option out of its range, named with the value given.
     """
 
-    name: str = "ablation"
-    optimization_key: str = "metric"
-    direction: str = "max"
-    ablator: str = "loco"
-    num_workers: int | None = None
-    heartbeat_interval: float = 1.0
-    heartbeat_timeout: float | None = None
-    max_attempts: int = 3
-    max_job_restarts: int = 3
-    trial_timeout: float | None = None
-    max_trial_retries: int = 0
-    max_failures: int | None = None
-    fatal_errors: tuple[type[BaseException], ...] = ()
-    schedule: str = "longest_first"
-    data_transport: str = "auto"
-    data_dir: str | None = None
-    repeats: int = 1
-    experiment_dir: str | None = None
-    resume: bool = False
-    overwrite: bool = False
-    verbose: int = 1
-    mlflow: bool | None = None
-    tensorboard_dir: str | None = None
-    gpus_per_task: float | None = None
-    effect: str = "removal"
+    name: str = _option("ablation", _text("the experiment name"), recorded=True)
+    optimization_key: str = _option("metric", _text(), recorded=True)
+    direction: str = _option("max", _direction, recorded=True)
+    num_workers: int | None = _option(None, _number(integer=True, optional=True))
+    heartbeat_interval: float = _option(1.0, _number(), maggy="hb_interval")
+    heartbeat_timeout: float | None = _option(None, _number(optional=True))
+    max_attempts: int = _option(3, _number(integer=True))
+    max_job_restarts: int = _option(3, _number(integer=True, zero=True))
+    trial_timeout: float | None = _option(None, _number(optional=True, below=_MAX_TIMEOUT_S))
+    max_trial_retries: int = _option(0, _number(integer=True, zero=True))
+    max_failures: int | None = _option(None, _number(integer=True, zero=True, optional=True))
+    fatal_errors: tuple[type[BaseException], ...] = _option((), _exception_types)
+    schedule: str = _option("longest_first", _one_of(SCHEDULES))
+    data_transport: str = _option("auto", _one_of(TRANSPORTS, ", ".join(TRANSPORTS)))
+    data_dir: str | None = _option(None, _path)
+    repeats: int = _option(1, _number(integer=True), recorded=True)
+    experiment_dir: str | None = _option(None, _path)
+    resume: bool = _option(False, _flag)
+    overwrite: bool = _option(False, _flag)
+    verbose: int = _option(1, _one_of(VERBOSITY, "0, 1 or 2"))
+    mlflow: bool | None = _option(None, _mlflow)
+    tensorboard_dir: str | None = _option(None, _path)
+    gpus_per_task: float | None = _option(None, _number(zero=True, optional=True))
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise StudyError(f"the experiment name must be a non-empty string; got {self.name!r}")
-        if not isinstance(self.optimization_key, str) or not self.optimization_key:
-            raise StudyError(
-                f"optimization_key must be a non-empty string; got {self.optimization_key!r}"
-            )
-        if not isinstance(self.direction, str) or self.direction.lower() not in ("max", "min"):
-            raise StudyError(f"direction must be 'max' or 'min'; got {self.direction!r}")
-        object.__setattr__(self, "direction", self.direction.lower())
-        if self.num_workers is not None:
-            _positive("num_workers", self.num_workers, integer=True)
-        _positive("heartbeat_interval", self.heartbeat_interval)
-        if self.heartbeat_timeout is not None:
-            _positive("heartbeat_timeout", self.heartbeat_timeout)
-            if self.heartbeat_timeout <= self.heartbeat_interval:
-                raise StudyError(
-                    f"heartbeat_timeout ({self.heartbeat_timeout}) must be longer than "
-                    f"heartbeat_interval ({self.heartbeat_interval})"
+        for option in dataclasses.fields(self):
+            check: Check | None = option.metadata["check"]
+            if check is not None:
+                object.__setattr__(
+                    self, option.name, check(option.name, getattr(self, option.name))
                 )
-        _positive("max_attempts", self.max_attempts, integer=True)
-        _positive("max_job_restarts", self.max_job_restarts, integer=True, zero=True)
-        if self.trial_timeout is not None:
-            _positive("trial_timeout", self.trial_timeout)
-            if not self.trial_timeout < _MAX_TIMEOUT_S:  # NaN and inf included
-                raise StudyError(
-                    f"trial_timeout must be a number of seconds under {_MAX_TIMEOUT_S:g} "
-                    f"(None for no limit); got {self.trial_timeout!r}"
-                )
-        _positive("max_trial_retries", self.max_trial_retries, integer=True, zero=True)
-        if self.max_failures is not None:
-            _positive("max_failures", self.max_failures, integer=True, zero=True)
-        if self.schedule not in SCHEDULES:
+        if self.heartbeat_timeout is not None and self.heartbeat_timeout <= self.heartbeat_interval:
             raise StudyError(
-                f"schedule must be one of {', '.join(map(repr, SCHEDULES))}; got {self.schedule!r}"
+                f"heartbeat_timeout ({self.heartbeat_timeout}) must be longer than "
+                f"heartbeat_interval ({self.heartbeat_interval})"
             )
-        bad = [e for e in self.fatal_errors if not _is_exception_type(e)]
-        if bad:
-            raise StudyError(f"fatal_errors must be exception classes; got {bad[0]!r}")
-        if self.data_transport not in TRANSPORTS:
-            raise StudyError(
-                f"data_transport must be one of {', '.join(TRANSPORTS)}; "
-                f"got {self.data_transport!r}"
-            )
-        if self.data_dir is not None and not isinstance(self.data_dir, (str, os.PathLike)):
-            raise StudyError(f"data_dir must be a path or URI; got {self.data_dir!r}")
-        _positive("repeats", self.repeats, integer=True)
-        if self.verbose not in VERBOSITY:
-            raise StudyError(f"verbose must be 0, 1 or 2; got {self.verbose!r}")
         if self.resume and self.overwrite:
             raise StudyError("resume=True and overwrite=True contradict each other; choose one")
-        if self.gpus_per_task is not None:
-            _positive("gpus_per_task", self.gpus_per_task, zero=True)
-        if self.mlflow:
-            mlflow_wanted(True)  # refuses at once when MLflow is not installed
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every option's name, in declaration order."""
+        return tuple(option.name for option in dataclasses.fields(cls))
+
+    @classmethod
+    def from_arguments(cls, arguments: Mapping[str, Any]) -> RunOptions:
+        """The options among a call's arguments (``launch``'s ``locals()``), others ignored."""
+        return cls(**{name: arguments[name] for name in cls.names() if name in arguments})
+
+    @classmethod
+    def maggy_names(cls) -> dict[str, str]:
+        """Maggy's spelling of the options it names differently: ``{"hb_interval": ...}``."""
+        return {
+            option.metadata["maggy"]: option.name
+            for option in dataclasses.fields(cls)
+            if option.metadata["maggy"]
+        }
 
     def describe(self) -> dict[str, Any]:
-        """The options that describe the results (kept in the journal and study.json)."""
-        keys = ("name", "optimization_key", "direction", "ablator", "effect", "repeats")
-        return {key: getattr(self, key) for key in keys}
+        """The options that describe the results (kept in the journal and ``study.json``)."""
+        return {
+            option.name: getattr(self, option.name)
+            for option in dataclasses.fields(self)
+            if option.metadata["recorded"]
+        }

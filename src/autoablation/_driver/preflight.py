@@ -135,7 +135,7 @@ def _check_data(
 def _recipe(study: AblationStudy, trials: Sequence[Trial]) -> ModelRecipe | None:
     generator = study.model.base_model_generator
     if generator is None:
-        if any(t.removed_layers or t.removed_prefixes or t.removed_modules for t in trials):
+        if any(t.removes_model_parts for t in trials):
             raise StudyError(
                 "the study removes model components but has no base model generator; call "
                 "study.model.set_base_model_generator(fn) first"

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from autoablation._driver.conf import conf_int, dynamic_allocation, task_cpus
 from autoablation._driver.gpus import executor_gpus
 
 logger = logging.getLogger("autoablation.spark")
@@ -64,17 +65,17 @@ def task_slots(sc: Any, gpus: float = 0.0) -> int:
     """
     conf = sc.getConf()
     master = str(sc.master).strip()
-    task_cpus = max(1, int(conf.get("spark.task.cpus", "1")))
-    executor_cores = int(conf.get("spark.executor.cores") or 0)
+    cpus = task_cpus(conf)
+    executor_cores = conf_int(conf, "spark.executor.cores")
 
     def per_executor(cores: int) -> int:
-        slots = cores // task_cpus
+        slots = cores // cpus
         if gpus > 0:
             slots = min(slots, int(executor_gpus(conf) // gpus))
         return slots
 
-    if conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true":
-        maximum = int(conf.get("spark.dynamicAllocation.maxExecutors") or 0)
+    if dynamic_allocation(conf):
+        maximum = conf_int(conf, "spark.dynamicAllocation.maxExecutors")
         if maximum <= 0 or maximum >= 2**31 - 1:
             return UNBOUNDED_SLOTS
         return max(1, maximum * per_executor(executor_cores or 1))
@@ -87,12 +88,12 @@ def task_slots(sc: Any, gpus: float = 0.0) -> int:
             cores = os.cpu_count() or 1
         else:
             cores = int(threads)
-        return max(1, cores // task_cpus)
+        return max(1, cores // cpus)
     if match := _LOCAL_CLUSTER.fullmatch(master):
         executors, cores = int(match.group(1)), int(match.group(2))
         return max(1, executors * per_executor(cores))
-    instances = int(conf.get("spark.executor.instances") or 0)
-    cores_max = int(conf.get("spark.cores.max") or 0)
+    instances = conf_int(conf, "spark.executor.instances")
+    cores_max = conf_int(conf, "spark.cores.max")
     if cores_max and executor_cores:
         return max(1, (cores_max // executor_cores) * per_executor(executor_cores))
     if instances and not cores_max:  # YARN and Kubernetes give executors one core by default
@@ -102,7 +103,7 @@ def task_slots(sc: Any, gpus: float = 0.0) -> int:
         return max(1, (cores // executor_cores) * per_executor(executor_cores))
     # Without spark.executor.cores the GPUs per core are unknown: tasks that find no free GPU
     # wait in Spark's queue and start, with nothing left to do, when the others end.
-    return max(1, cores // task_cpus)
+    return max(1, cores // cpus)
 
 
 def driver_hosts(sc: Any) -> tuple[str, str]:

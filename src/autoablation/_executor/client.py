@@ -8,15 +8,12 @@ tell them apart.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from autoablation._core.errors import ProtocolError
 from autoablation._core.trial import Trial
 from autoablation._wire.channel import Channel
-
-logger = logging.getLogger("autoablation.rpc")
 
 
 def _trial_or_none(reply: Mapping[str, Any]) -> Trial | None:

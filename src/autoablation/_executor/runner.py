@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 import random
 import sys
 import threading
@@ -26,7 +25,6 @@ from autoablation._executor.returns import interpret_return
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
 from autoablation._model.build import models_built
 
-logger = logging.getLogger("autoablation.worker")
 MAX_ERROR_CHARS = 64_000
 """Characters of a traceback sent to the driver; its end, where the exception is, is kept."""
 

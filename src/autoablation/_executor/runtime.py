@@ -5,7 +5,6 @@ Both travel once, inside the Spark task closure.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +15,6 @@ from autoablation._core.errors import (
 from autoablation._core.trial import Trial
 from autoablation._data.datasets import DataHandle, DatasetFunction, GeneratedDataset
 from autoablation._model.build import ModelRecipe
-
-logger = logging.getLogger("autoablation.worker")
 
 
 @dataclass(frozen=True)

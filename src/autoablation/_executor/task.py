@@ -7,7 +7,6 @@ needs inside the task, as PySpark's own TorchDistributor does.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import socket
@@ -20,8 +19,6 @@ from autoablation._executor.gpus import claim_assigned_gpus, enable_memory_growt
 if TYPE_CHECKING:
     from autoablation._executor.runtime import TrialPolicy
 
-
-logger = logging.getLogger("autoablation.spark")
 
 HEARTBEAT_TIMEOUT_S = 60.0
 """Seconds a task waits for the driver to acknowledge a heartbeat."""

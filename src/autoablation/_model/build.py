@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
-import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,6 @@ from autoablation._model.surgery import (
 )
 
 ModelGenerator = Callable[[], Any]
-logger = logging.getLogger("autoablation.models")
 
 _models_built = 0
 
@@ -146,7 +144,7 @@ def build_trial_model(
             raise StudyError(f"{entry_of(trial)}: no custom model {trial.custom_model!r}")
         generator = custom
     model = call_base_generator(generator)
-    removes = bool(trial.removed_layers or trial.removed_prefixes or trial.removed_modules)
+    removes = trial.removes_model_parts
     resize = base_width is not None and width is not None and width != base_width
     if not removes and not resize:
         return model

@@ -38,7 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from autoablation._core.errors import AuthenticationError, FrameTooLargeError, ProtocolError
-from autoablation._core.jsonsafe import json_safe
+from autoablation._core.jsonsafe import dumps
 
 PROTOCOL_VERSION = 1
 MAGIC = b"AA"
@@ -96,10 +96,7 @@ def encode_message(message: Mapping[str, Any]) -> bytes:
         ProtocolError: The message holds something JSON cannot carry.
     """
     try:
-        try:  # the common case: nothing to replace, no walk over the message
-            text = json.dumps(message, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError):  # a non-finite float or a non-string key somewhere
-            text = json.dumps(json_safe(message), allow_nan=False, separators=(",", ":"))
+        text = dumps(message, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise ProtocolError(f"message cannot be sent as JSON: {exc}") from exc
     return text.encode("utf-8")
