@@ -56,7 +56,7 @@ def launch(
         text=True,
         timeout=300,
         env=env,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
 
 

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autoablation import AblationStudy, ReturnValueError, TrainFunctionError, Trial
-from autoablation._core.callables import train_parameters
+from autoablation import AblationStudy, ReturnValueError, Trial
 from autoablation._data.datasets import LocalData
 from autoablation._executor.reporter import Reporter
 from autoablation._executor.returns import interpret_return
@@ -46,33 +45,6 @@ def test_numbers_and_dicts_with_the_key_are_metrics(value: Any, expected: Any) -
 def test_bad_return_values_name_the_problem(value: Any, message: str) -> None:
     with pytest.raises(ReturnValueError, match=message):
         interpret_return(value, "metric")
-
-
-def test_train_gets_only_the_parameters_it_declares() -> None:
-    def two(dataset_function, model_function):  # type: ignore[no-untyped-def]
-        return 1
-
-    def everything(**kwargs):  # type: ignore[no-untyped-def]
-        return 1
-
-    def nothing():  # type: ignore[no-untyped-def]
-        return 1
-
-    assert train_parameters(two) == {"dataset_function", "model_function"}
-    assert train_parameters(everything) == {"dataset_function", "model_function", "reporter"}
-    assert train_parameters(nothing) == frozenset()
-
-
-@pytest.mark.parametrize(
-    ("train", "message"),
-    [
-        (lambda model_func, dataset_func: 1, "parameter 'model_func' has no default"),
-        ("train", "must be callable; got str"),
-    ],
-)
-def test_unusable_training_functions_are_refused(train: Any, message: str) -> None:
-    with pytest.raises(TrainFunctionError, match=message):
-        train_parameters(train)
 
 
 def titanic_runtime(titanic: pd.DataFrame) -> tuple[TrialRuntime, AblationStudy]:

@@ -10,7 +10,7 @@ import pytest
 from autoablation import SparkConfigError
 from autoablation._driver.gpus import gpus_per_task, task_profile
 from autoablation._executor.gpus import claim_assigned_gpus
-from tests.test_spark import Conf, Context
+from tests.driver.test_spark import Conf, Context
 
 EXECUTOR_GPUS = {"spark.executor.resource.gpu.amount": "2"}
 

@@ -10,7 +10,7 @@ from nbclient import NotebookClient
 
 pytestmark = pytest.mark.spark
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "titanic_notebook.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "titanic_notebook.ipynb"
 
 
 def test_the_titanic_notebook_runs_and_shows_the_ranking(tmp_path: Path) -> None:

@@ -190,7 +190,7 @@ def test_an_unknown_layer_fails_before_spark_starts() -> None:
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
         check=True,
     ).stdout
     assert "ERROR: trial 'layer:my_dense_9' (layers.include('my_dense_9'))" in out

@@ -15,7 +15,7 @@ import pandas as pd
 
 from autoablation import AblationStudy, TrialStatus, experiment, load
 
-LEGACY = Path(__file__).parent / "data" / "legacy-experiment"
+LEGACY = Path(__file__).parents[1] / "data" / "legacy-experiment"
 
 
 def table() -> pd.DataFrame:

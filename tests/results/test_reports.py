@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from autoablation import ExperimentResult
+from tests.driver.test_journal import write_study
 from tests.helpers import synthetic_results
-from tests.test_journal import write_study
 
 EFFECTS = {"strong": -0.2, "weak": -0.03, "noise": 0.0, "helps": 0.02}
 
