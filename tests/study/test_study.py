@@ -73,6 +73,9 @@ def test_exclude_takes_a_component_back_and_refuses_unknown_ones(titanic: pd.Dat
     assert study.features.included == ("age",)
     with pytest.raises(UnknownComponentError, match="'pclass' is not included"):
         study.features.exclude("pclass")
+    study.model.layers.include("my_dense_two")
+    with pytest.raises(UnknownComponentError, match=r"excluded; did you mean 'my_dense_two'\?"):
+        study.model.layers.exclude("my_dense_tow")
 
 
 def test_missing_label_and_label_less_data_are_refused(titanic: pd.DataFrame) -> None:
@@ -217,3 +220,69 @@ def test_maggys_form_reads_a_name_even_when_a_folder_has_it(tmp_path, monkeypatc
 def test_a_missing_data_file_in_maggys_form_is_an_error(tmp_path) -> None:
     with pytest.raises(DatasetError, match=r"titanic_typo.csv' does not exist"):
         AblationStudy(str(tmp_path / "titanic_typo.csv"), 1, "survived")
+
+
+@pytest.mark.parametrize(
+    "declare",
+    [
+        lambda s, m: s.model.set_base_model_generator(m),
+        lambda s, m: s.model.add_custom_model_generator(m, "smaller"),
+    ],
+    ids=["base", "custom"],
+)
+def test_a_model_instance_passed_as_a_generator_is_refused_at_the_call(declare) -> None:
+    from tests.helpers import dense_model
+
+    study = AblationStudy()
+    with pytest.raises(StudyError, match=r"got a keras\.Model .*; pass a function that builds it"):
+        declare(study, dense_model())
+    assert study.model.base_model_generator is None and study.model.custom_models == {}
+
+
+def test_only_keras_classes_are_recognised_as_models() -> None:
+    from autoablation._core.names import keras_object_kind
+
+    class Model:  # a class that only looks like keras.Model by name, outside Keras
+        pass
+
+    assert keras_object_kind(Model()) is None
+    assert keras_object_kind(lambda: None) is None
+
+
+def test_a_near_miss_feature_name_gets_a_suggestion(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    with pytest.raises(UnknownComponentError, match=r"'pclas' .*; did you mean 'pclass'\?"):
+        study.features.include("pclas")
+
+
+def test_each_model_component_may_declare_its_own_shape_strategy() -> None:
+    study = AblationStudy()
+    study.model.layers.include("a", shape_strategy="project")
+    study.model.layers.include("b")
+    study.model.layers.include_groups(["c", "d"], prefix="blk", shape_strategy="project")
+    study.model.add_module("e", "f", shape_strategy="error")
+    strategies = {c.name: c.shape_strategy for c in study.components()}
+    assert strategies == {
+        "a": "project",
+        "b": None,  # the study's default
+        "c+d": "project",
+        "blk*": "project",
+        "e..f": "error",
+    }
+    assert study.to_dict()["components"][0]["shape_strategy"] == "project"
+    with pytest.raises(StudyError, match="unknown shape strategy 'pad'"):
+        study.model.layers.include("g", shape_strategy="pad")  # type: ignore[arg-type]
+    with pytest.raises(StudyError, match="'a' is already included"):
+        study.model.layers.include("a", shape_strategy="error")
+
+
+def test_a_components_strategy_does_not_change_its_trial_id() -> None:
+    from autoablation import Trial
+    from autoablation._core.trial import Component
+
+    plain = Component(ComponentKind.LAYER, "a", layers=("a",))
+    projected = Component(ComponentKind.LAYER, "a", layers=("a",), shape_strategy="project")
+    assert Trial.create("layer", "a", (plain,)).trial_id == (
+        Trial.create("layer", "a", (projected,)).trial_id
+    )
+    assert Component.from_dict(projected.to_dict()) == projected

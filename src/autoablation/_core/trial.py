@@ -17,6 +17,9 @@ from typing import Any
 
 BASE = "base"
 
+SHAPE_STRATEGIES: tuple[str, ...] = ("error", "project")
+"""What a removal that leaves clashing shapes gets: refused, or a learned projection there."""
+
 
 class ComponentKind(enum.StrEnum):
     """What kind of thing a component is."""
@@ -45,6 +48,9 @@ class Component:
         modules: ``(start, end)`` pairs: each removes the layers strictly after ``start`` up to
             and including ``end``, and feeds ``start``'s output to ``end``'s consumers.
         custom_model: The identifier of a custom model generator that replaces the base model.
+        shape_strategy: ``"error"`` or ``"project"`` for this component's removal, or None for
+            the study's default. Not part of the trial's identity: it decides only whether a
+            removal that cannot build gets a projection (see ``docs/studies.md``).
     """
 
     kind: ComponentKind
@@ -54,6 +60,7 @@ class Component:
     prefixes: tuple[str, ...] = ()
     modules: tuple[tuple[str, str], ...] = ()
     custom_model: str | None = None
+    shape_strategy: str | None = None
 
     @property
     def removes_model_parts(self) -> bool:
@@ -103,6 +110,14 @@ class Component:
             data["modules"] = [list(m) for m in self.modules]
         if self.custom_model is not None:
             data["custom_model"] = self.custom_model
+        if self.shape_strategy is not None:
+            data["shape_strategy"] = self.shape_strategy
+        return data
+
+    def identity(self) -> dict[str, Any]:
+        """What this component removes, as `to_dict` writes it but without the strategy."""
+        data = self.to_dict()
+        data.pop("shape_strategy", None)
         return data
 
     @classmethod
@@ -116,6 +131,7 @@ class Component:
             prefixes=tuple(data.get("prefixes", ())),
             modules=tuple((str(a), str(b)) for a, b in data.get("modules", ())),
             custom_model=data.get("custom_model"),
+            shape_strategy=data.get("shape_strategy"),
         )
 
 
@@ -157,7 +173,7 @@ class Trial:
         removed = tuple(removed)
         identity = {
             "kind": kind,
-            "removed": [c.to_dict() for c in removed],
+            "removed": [c.identity() for c in removed],
             "repeat": repeat,
         }
         digest = hashlib.blake2b(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from autoablation._core.errors import StudyError, UnknownComponentError
-from autoablation._core.trial import Component, ComponentKind
+from autoablation._core.names import did_you_mean, keras_object_kind
+from autoablation._core.trial import SHAPE_STRATEGIES, Component, ComponentKind
 
 if TYPE_CHECKING:
     from autoablation._study.study import AblationStudy
+
+ShapeStrategy = Literal["error", "project"]
 
 
 def checked_names(what: str, names: Iterable[Any]) -> list[str]:
@@ -87,8 +90,8 @@ class ComponentList:
                 return
         names = [c.name for c in self._components if c.kind in kinds]
         raise UnknownComponentError(
-            f"{self._what} {name!r} is not included, so it cannot be excluded; "
-            f"included: {', '.join(names) or 'none'}"
+            f"{self._what} {name!r} is not included, so it cannot be excluded"
+            f"{did_you_mean(name, names)} (included: {', '.join(names) or 'none'})"
         )
 
     def _of(self, *kinds: ComponentKind) -> list[Component]:
@@ -126,8 +129,9 @@ class Features(ComponentList):
             )
         if study.table is not None and name not in study.feature_names:
             raise UnknownComponentError(
-                f"feature {name!r} is not a column of the training data; "
-                f"its feature columns are: {', '.join(study.feature_names)}"
+                f"feature {name!r} is not a column of the training data"
+                f"{did_you_mean(name, study.feature_names)} "
+                f"(its feature columns are: {', '.join(study.feature_names)})"
             )
 
     def include(self, *names: str | Iterable[str]) -> None:
@@ -201,17 +205,38 @@ class Layers(ComponentList):
 
     _what = "layer"
 
-    def include(self, *names: str | Iterable[str]) -> None:
+    def include(
+        self, *names: str | Iterable[str], shape_strategy: ShapeStrategy | None = None
+    ) -> None:
         """Add one trial per layer, removed from the model by name.
 
+        Example:
+            >>> study.model.layers.include("my_dense_two")
+            >>> study.model.layers.include("block_b", shape_strategy="project")
+
+        Args:
+            *names: Layer names, or lists of them.
+            shape_strategy: ``"project"`` lets these removals get a learned projection where
+                they cannot build without one; default: the study's `set_shape_strategy`.
+
         Raises:
-            StudyError: A name is not a string, or is already included.
+            StudyError: A name is not a string, is already included, or the strategy is unknown.
         """
         flat = flatten_names("layer", names)
-        self._add(*(Component(ComponentKind.LAYER, name, layers=(name,)) for name in flat))
+        strategy = checked_strategy(shape_strategy)
+        self._add(
+            *(
+                Component(ComponentKind.LAYER, name, layers=(name,), shape_strategy=strategy)
+                for name in flat
+            )
+        )
 
     def include_groups(
-        self, *groups: Iterable[str], prefix: str | None = None, name: str | None = None
+        self,
+        *groups: Iterable[str],
+        prefix: str | None = None,
+        name: str | None = None,
+        shape_strategy: ShapeStrategy | None = None,
     ) -> None:
         """Add one trial per group of layers removed together.
 
@@ -221,23 +246,32 @@ class Layers(ComponentList):
 
         A prefix group removes every layer whose name starts with the prefix, except the
         model's input and output layers; it must match at least one layer at launch.
+        ``shape_strategy`` is as in `include`.
 
         Raises:
-            StudyError: Nothing given, a list of fewer than two names, or a repeat.
+            StudyError: Nothing given, a list of fewer than two names, a repeat, or an unknown
+                strategy.
         """
         if not groups and prefix is None:
             raise StudyError("include_groups() needs lists of layer names or prefix=...")
         if name is not None and len(groups) + (prefix is not None) != 1:
             raise StudyError("name= can only be given with a single group")
+        strategy = checked_strategy(shape_strategy)
         components = [
-            Component(ComponentKind.LAYER_GROUP, name or "+".join(g), layers=g)
+            Component(
+                ComponentKind.LAYER_GROUP, name or "+".join(g), layers=g, shape_strategy=strategy
+            )
             for g in (checked_group("layer", group) for group in groups)
         ]
         if prefix is not None:
             if not isinstance(prefix, str) or not prefix:
                 raise StudyError(f"prefix must be a non-empty string; got {prefix!r}")
             label = name or f"{prefix}*"
-            components.append(Component(ComponentKind.LAYER_GROUP, label, prefixes=(prefix,)))
+            components.append(
+                Component(
+                    ComponentKind.LAYER_GROUP, label, prefixes=(prefix,), shape_strategy=strategy
+                )
+            )
         self._add(*components)
 
     def exclude(self, *names: str | Iterable[str]) -> None:
@@ -266,6 +300,31 @@ class Layers(ComponentList):
 
 
 def checked_callable(what: str, value: Any) -> Any:
+    """``value`` if it is callable; a model or layer instance is refused (it is callable too).
+
+    Raises:
+        StudyError: ``value`` is not callable, or is a Keras model or layer, not a function.
+    """
+    kind = keras_object_kind(value)
+    if kind is not None:
+        raise StudyError(
+            f"{what} must be a function: got a {kind} ({type(value).__name__}); pass a "
+            "function that builds it (def build(): return keras.Sequential([...]), then pass "
+            "build, not build()), since every trial needs a fresh model of its own"
+        )
     if not callable(value):
         raise StudyError(f"{what} must be callable; got {type(value).__name__}")
     return value
+
+
+def checked_strategy(strategy: Any) -> ShapeStrategy | None:
+    """A shape strategy (``"error"``, ``"project"``), or None for the study's default.
+
+    Raises:
+        StudyError: An unknown strategy.
+    """
+    if strategy is not None and strategy not in SHAPE_STRATEGIES:
+        raise StudyError(
+            f"unknown shape strategy {strategy!r}; use one of {', '.join(SHAPE_STRATEGIES)}"
+        )
+    return cast("ShapeStrategy | None", strategy)

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from autoablation._core.errors import StudyError
-from autoablation._core.trial import Component, ComponentKind
-from autoablation._study.components import ComponentList, Layers, checked_callable, checked_names
+from autoablation._core.trial import SHAPE_STRATEGIES, Component, ComponentKind
+from autoablation._study.components import (
+    ComponentList,
+    Layers,
+    ShapeStrategy,
+    checked_callable,
+    checked_names,
+    checked_strategy,
+)
 
 ModelGenerator = Callable[[], Any]
 """A zero-argument callable returning an uncompiled ``keras.Model``."""
-ShapeStrategy = Literal["error", "project"]
-SHAPE_STRATEGIES: tuple[str, ...] = ("error", "project")
 
 
 class ModelDeclaration(ComponentList):
@@ -46,7 +51,14 @@ class ModelDeclaration(ComponentList):
         """The base model generator, or None when the study has none."""
         return self._base_model_generator
 
-    def add_module(self, start_layer: str, end_layer: str, *, name: str | None = None) -> None:
+    def add_module(
+        self,
+        start_layer: str,
+        end_layer: str,
+        *,
+        name: str | None = None,
+        shape_strategy: ShapeStrategy | None = None,
+    ) -> None:
         """Add a trial without a module of a functional graph.
 
         The trial removes every layer strictly after ``start_layer`` up to and including
@@ -55,17 +67,26 @@ class ModelDeclaration(ComponentList):
         of ``end_layer``, and no layer outside the module may feed into it or read from it
         (except through ``end_layer``).
 
+        ``shape_strategy="project"`` lets this removal get a learned projection where it cannot
+        build without one (default: the study's `set_shape_strategy`).
+
         Example:
             >>> study.model.add_module("mixed0", "mixed1")  # one Inception-v3 block
+            >>> study.model.add_module("conv2_block3_out", "conv3_block1_out",
+            ...                        shape_strategy="project")  # a block that downsamples
 
         Raises:
-            StudyError: A name is not a string, or the module is already included.
+            StudyError: A name is not a string, the module is already included, or the
+                strategy is unknown.
         """
         start, end = checked_names("layer", [start_layer, end_layer])
         if start == end:
             raise StudyError(f"a module needs two different layers; got {start!r} twice")
         label = name or f"{start}..{end}"
-        self._add(Component(ComponentKind.MODULE, label, modules=((start, end),)))
+        strategy = checked_strategy(shape_strategy)
+        self._add(
+            Component(ComponentKind.MODULE, label, modules=((start, end),), shape_strategy=strategy)
+        )
 
     def add_custom_model_generator(self, generator: ModelGenerator, identifier: str) -> None:
         """Add a trial that trains ``generator()``'s model instead of the base model.
@@ -92,23 +113,27 @@ class ModelDeclaration(ComponentList):
         return tuple(m for c in self._of(ComponentKind.MODULE) for m in c.modules)
 
     def set_shape_strategy(self, strategy: ShapeStrategy) -> None:
-        """Choose what happens when a removal leaves a layer with inputs of the wrong shape.
+        """Choose the default for removals that leave a layer with inputs of the wrong shape.
 
         * ``"error"`` (default): refuse the study before launch, naming the trial and the layer
           whose input shapes clash.
-        * ``"project"``: insert a learned projection where a removal changes a tensor's shape,
-          back to the shape the rest of the graph expects (a Dense layer on the last axis, with
-          a strided 1x1 convolution when the spatial size shrank); the rest of the graph stays
-          as it was.
+        * ``"project"``: a removal that cannot build as it is gets a learned projection where
+          its shapes clash, back to the shape the rest of the graph expects (a Dense layer on
+          the last axis, with a strided 1x1 convolution when the spatial size shrank). A
+          removal that builds without one is left exactly as it is.
+
+        A component's own ``shape_strategy=`` (``layers.include``, ``include_groups``,
+        ``add_module``) overrides this default for its trials.
 
         Raises:
             StudyError: An unknown strategy.
         """
-        if strategy not in SHAPE_STRATEGIES:
+        checked = checked_strategy(strategy)
+        if checked is None:
             raise StudyError(
                 f"unknown shape strategy {strategy!r}; use one of {', '.join(SHAPE_STRATEGIES)}"
             )
-        self._shape_strategy = strategy
+        self._shape_strategy = checked
 
     @property
     def shape_strategy(self) -> ShapeStrategy:
