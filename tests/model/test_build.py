@@ -285,13 +285,16 @@ def test_projections_follow_the_graph_as_it_is_edited(trial: Trial) -> None:
     assert model(keras.ops.zeros((2, 8))).shape == (2, 1)
 
 
-def conv_stack() -> keras.Model:
+def conv_stack(*, reshape: bool = True) -> keras.Model:
+    """Three strided convolutions; with ``reshape``, a fixed Reshape of c3's (2, 2, 32) output."""
+    fixed = [keras.layers.Reshape((4, 32), name="fixed")] if reshape else []
     return keras.Sequential(
         [
             keras.Input(shape=(16, 16, 3)),
             keras.layers.Conv2D(8, 3, strides=2, padding="same", name="c1"),
             keras.layers.Conv2D(16, 3, strides=2, padding="same", name="c2"),
             keras.layers.Conv2D(32, 3, strides=2, padding="same", name="c3"),
+            *fixed,
             keras.layers.Flatten(name="flat"),
             keras.layers.Dense(1, name="out"),
         ]
@@ -302,8 +305,21 @@ def conv_stack() -> keras.Model:
 def test_a_sequential_run_gets_one_projection_to_the_shape_after_it(names: tuple) -> None:
     base = conv_stack()
     model = ModelRecipe(conv_stack, shape_strategy="project").build(group_trial(*names))
-    assert [layer.name for layer in model.layers] == ["c1", "c3_projection", "flat", "out"]
+    assert [layer.name for layer in model.layers] == [
+        "c1",
+        "c3_projection",
+        "fixed",
+        "flat",
+        "out",
+    ]
     assert model.get_layer("flat").output.shape == base.get_layer("flat").output.shape
+
+
+def test_a_sequential_run_that_builds_as_it_is_gets_no_projection() -> None:
+    model = ModelRecipe(lambda: conv_stack(reshape=False), shape_strategy="project").build(
+        group_trial("c2", "c3")
+    )
+    assert [layer.name for layer in model.layers] == ["c1", "flat", "out"]
 
 
 def test_a_feature_and_a_layer_removed_together_are_projected_from_the_new_width() -> None:

@@ -152,7 +152,8 @@ def test_removing_a_module_feeds_its_start_to_the_ends_consumers() -> None:
         (("proj_1", "stem"), "'proj_1' is not an ancestor of 'stem'"),
         (("block_a", "block_add"), "'block_add' inside the module takes input from 'stem'"),
         (("inp", "block_a"), "'stem' inside the module feeds layer 'block_add' outside it"),
-        (("stem", "nope"), r"layer 'nope' not found in the base model; its layers are: inp, stem"),
+        (("stem", "nope"), r"layer 'nope' not found in the base model \(its layers are: inp, stem"),
+        (("stem", "block_ad"), r"'block_ad' not found in the base model; did you mean 'block_add'"),
     ],
 )
 def test_modules_that_cannot_be_cut_out_are_refused(bounds: tuple[str, str], message: str) -> None:

@@ -7,25 +7,22 @@ imported only when a model is built.
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import copy
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from autoablation._core.errors import ModelSurgeryError, StudyError
 from autoablation._core.trial import Component, Trial
-from autoablation._model.shapes import Projections, locate_clash
-from autoablation._model.surgery import (
-    is_functional,
-    layer_names,
-    normalize_config,
-    remove_layers,
-    set_input_width,
-)
+from autoablation._model.live import live_model
+from autoablation._model.names import fresh_layer_names
+from autoablation._model.rebuild import Narrowed, rebuild
+from autoablation._model.repair import output_shapes, remove_with_repairs
+from autoablation._model.shapes import Projection
+from autoablation._model.surgery import set_input_width
 
 ModelGenerator = Callable[[], Any]
+RepairKey = tuple[Any, ...]
+"""A configuration's model as far as repairs go: its ``Trial.model_key`` and input width."""
 
 _models_built = 0
 
@@ -33,43 +30,6 @@ _models_built = 0
 def models_built() -> int:
     """How many trial models this process has built (the worker frees memory after one)."""
     return _models_built
-
-
-@contextlib.contextmanager
-def fresh_layer_names() -> Iterator[None]:
-    """Auto-generate layer names as a fresh Python process would (``dense``, ``dense_1``...).
-
-    Keras numbers unnamed layers with a per-thread counter. Building the base model inside this
-    context makes ``max_pooling2d_1`` name the same layer on the driver and on every executor,
-    however many models the process built before; the caller's counter is restored afterwards.
-    """
-    try:
-        from keras.src.backend.common import global_state
-    except ImportError:  # a Keras without this private module: names depend on history
-        yield
-        return
-    saved = global_state.get_global_attribute("object_name_uids")
-    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
-    try:
-        yield
-    finally:
-        global_state.set_global_attribute("object_name_uids", saved)
-
-
-def _custom_objects(model: Any) -> dict[str, Any]:
-    """Classes of the model's non-Keras layers, so ``from_config`` can find them."""
-    import keras
-
-    found: dict[str, Any] = {}
-    stack = list(getattr(model, "layers", []))
-    while stack:
-        layer = stack.pop()
-        cls = type(layer)
-        if not cls.__module__.startswith("keras"):
-            found[cls.__name__] = cls
-            found[keras.saving.get_registered_name(cls)] = cls
-        stack.extend(getattr(layer, "layers", []))
-    return found
 
 
 def call_base_generator(generator: ModelGenerator) -> Any:
@@ -111,7 +71,23 @@ def entry_of(trial: Trial) -> str:
     return f"trial {trial.label!r} ({'; '.join(parts)})" if parts else f"trial {trial.label!r}"
 
 
-def build_trial_model(
+@dataclass(frozen=True)
+class BuiltModel:
+    """A trial's model and how it was made.
+
+    Attributes:
+        model: The uncompiled ``keras.Model``.
+        projections: The learned projections it got where a removal could not build.
+        rebuilt: Whether it was rebuilt from the base model's config (False: the generator's
+            model itself, as the base trial and custom models get).
+    """
+
+    model: Any
+    projections: tuple[Projection, ...] = ()
+    rebuilt: bool = False
+
+
+def build_trial(
     generator: ModelGenerator,
     trial: Trial,
     *,
@@ -119,8 +95,9 @@ def build_trial_model(
     width: int | None = None,
     custom_models: Mapping[str, ModelGenerator] | None = None,
     shape_strategy: str = "error",
-) -> Any:
-    """Return the uncompiled model of ``trial``.
+    repairs: Collection[str] | None = None,
+) -> BuiltModel:
+    """Build the uncompiled model of ``trial``, with what was done to it.
 
     Args:
         generator: The study's base model generator.
@@ -129,7 +106,10 @@ def build_trial_model(
             generator feeds the model.
         width: Number of feature columns this trial's data keeps.
         custom_models: The study's custom model generators by identifier.
-        shape_strategy: ``"error"`` or ``"project"`` (see ``set_shape_strategy``).
+        shape_strategy: The study's default, ``"error"`` or ``"project"``, for components
+            that declare none (see ``set_shape_strategy``).
+        repairs: The removed layers that get a projection, as the driver decided; None to
+            decide here (see `autoablation._model.repair`).
 
     Raises:
         StudyError: A generator failed or returned no model.
@@ -147,65 +127,57 @@ def build_trial_model(
     removes = trial.removes_model_parts
     resize = base_width is not None and width is not None and width != base_width
     if not removes and not resize:
-        return model
+        return BuiltModel(model)
     entry = entry_of(trial)
     try:
-        raw_config = model.get_config()
+        live = live_model(model)
     except NotImplementedError as exc:
         raise ModelSurgeryError(
             f"{entry}: the base model ({type(model).__name__}) has no config, so it "
             "cannot be rebuilt without a component; use a Sequential or functional keras.Model"
         ) from exc
-    config = normalize_config(raw_config)
-    custom_objects = _custom_objects(model)
+    config = live.config
+    narrowed = None
     if resize:
         assert base_width is not None and width is not None
         config = set_input_width(config, base_width, width)
+        narrowed = Narrowed(base_width, width, trial.removed_features)
+    projections: tuple[Projection, ...] = ()
     if removes:
-        adapter = None
-        if shape_strategy == "project":
-            reference = _rebuild(config, custom_objects, entry)  # shapes before the removals
-            adapter = Projections(reference, entry, set(layer_names(config)))
-        config = remove_layers(
+        rebuilt, projections = remove_with_repairs(
             config,
-            trial.removed_layers,
-            prefixes=trial.removed_prefixes,
-            modules=trial.removed_modules,
-            entry=entry,
-            adapter=adapter,
+            trial,
+            live.custom_objects,
+            entry,
+            default_strategy=shape_strategy,
+            outputs=output_shapes(model),
+            narrowed=narrowed,
+            decided=repairs,
         )
-    rebuilt = _rebuild(config, custom_objects, entry, shape_strategy)
+    else:
+        rebuilt = rebuild(config, live.custom_objects, entry, narrowed=narrowed)
     _carry_weights(model, rebuilt)
-    return rebuilt
+    return BuiltModel(rebuilt, projections, rebuilt=True)
 
 
-def _rebuild(
-    config: dict[str, Any], custom_objects: dict[str, Any], entry: str, strategy: str = "error"
+def build_trial_model(
+    generator: ModelGenerator,
+    trial: Trial,
+    *,
+    base_width: int | None = None,
+    width: int | None = None,
+    custom_models: Mapping[str, ModelGenerator] | None = None,
+    shape_strategy: str = "error",
 ) -> Any:
-    """Build a model from an edited config; a failure names the layer whose inputs clash."""
-    import keras
-
-    model_class = keras.Model if is_functional(config) else keras.Sequential
-    try:
-        with fresh_layer_names():
-            # from_config pops keys out of the dict it is given; keep ours for the diagnosis
-            return model_class.from_config(copy.deepcopy(config), custom_objects=custom_objects)
-    except Exception as exc:
-        with fresh_layer_names():
-            clash = locate_clash(config, custom_objects)
-        if clash is not None:
-            hint = (
-                "; declare study.model.set_shape_strategy('project') to insert a learned "
-                "projection instead"
-                if strategy == "error"
-                else ""
-            )
-            raise ModelSurgeryError(
-                f"{entry}: after the removal, {clash.describe()}{hint}"
-            ) from exc
-        raise ModelSurgeryError(
-            f"{entry}: the removal leaves a model Keras cannot build: {str(exc).strip()}"
-        ) from exc
+    """Return the uncompiled model of ``trial`` (see `build_trial`)."""
+    return build_trial(
+        generator,
+        trial,
+        base_width=base_width,
+        width=width,
+        custom_models=custom_models,
+        shape_strategy=shape_strategy,
+    ).model
 
 
 def _carry_weights(base: Any, rebuilt: Any) -> None:
@@ -232,22 +204,37 @@ class ModelRecipe:
     Attributes:
         generator: The study's base model generator.
         custom_models: Custom model generators by identifier.
-        shape_strategy: ``"error"`` or ``"project"``.
+        shape_strategy: The study's default shape strategy, ``"error"`` or ``"project"``.
+        repairs: For each configuration the driver checked (see `repair_key`), the removed
+            layers that get a projection; executors build exactly that model.
     """
 
     generator: ModelGenerator
     custom_models: Mapping[str, ModelGenerator] = field(default_factory=dict)
     shape_strategy: str = "error"
+    repairs: Mapping[RepairKey, tuple[str, ...]] = field(default_factory=dict)
 
-    def build(
+    @staticmethod
+    def repair_key(trial: Trial, width: int | None) -> RepairKey:
+        """What decides a trial's repairs: its model components and its input width."""
+        return (*trial.model_key, width)
+
+    def build_trial(
         self, trial: Trial, *, base_width: int | None = None, width: int | None = None
-    ) -> Any:
-        """Build the trial's uncompiled model (see `build_trial_model`)."""
-        return build_trial_model(
+    ) -> BuiltModel:
+        """Build the trial's model with what was done to it (see `build_trial`)."""
+        return build_trial(
             self.generator,
             trial,
             base_width=base_width,
             width=width,
             custom_models=self.custom_models,
             shape_strategy=self.shape_strategy,
+            repairs=self.repairs.get(self.repair_key(trial, width)),
         )
+
+    def build(
+        self, trial: Trial, *, base_width: int | None = None, width: int | None = None
+    ) -> Any:
+        """Build the trial's uncompiled model (see `build_trial`)."""
+        return self.build_trial(trial, base_width=base_width, width=width).model

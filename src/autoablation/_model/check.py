@@ -15,22 +15,36 @@ import numpy as np
 from autoablation._core.errors import ModelSurgeryError, StudyError
 from autoablation._core.trial import Trial
 from autoablation._model.build import ModelGenerator, ModelRecipe, entry_of
-from autoablation._model.surgery import (
-    normalize_config,
-)
+from autoablation._model.live import live_model
+from autoablation._model.shapes import Projection
+from autoablation._model.surgery import Config, normalize_config
 
 logger = logging.getLogger("autoablation.models")
 
 
 @dataclass(frozen=True)
 class ModelCheck:
-    """What the driver learnt by building a trial's model once."""
+    """What the driver learnt by building a trial's model once.
+
+    Attributes:
+        trial_id: The trial.
+        params: The model's parameter count.
+        layer_names: Its layers.
+        output_shapes: Its outputs' shapes (batch axis left out).
+        config_digest: A digest of its architecture.
+        projections: The learned projections it got where a removal could not build.
+        rebuilt: Whether it was rebuilt from the base model's config.
+        compiled: Whether the generator returned it compiled (only a model not rebuilt can be).
+    """
 
     trial_id: str
     params: int
     layer_names: tuple[str, ...]
     output_shapes: tuple[tuple[int | None, ...], ...] = ()
     config_digest: str = ""
+    projections: tuple[Projection, ...] = ()
+    rebuilt: bool = False
+    compiled: bool = False
 
 
 def config_digest(model: Any) -> str:
@@ -45,10 +59,18 @@ def config_digest(model: Any) -> str:
 
 @dataclass(frozen=True)
 class ModelChecks:
-    """The driver's checks: the base model's, and each trial's by id."""
+    """The driver's checks: the base model's, and each trial's by id.
+
+    Attributes:
+        base: The base model's check.
+        trials: Each trial's check, by trial id.
+        base_config: The base model's normalised config (None for a model without one), to
+            resolve what each declaration removes.
+    """
 
     base: ModelCheck
     trials: dict[str, ModelCheck]
+    base_config: Config | None = None
 
 
 PROBE_LENGTH = 32
@@ -102,9 +124,16 @@ def check_trial_model(
     Raises:
         StudyError: As `build_trial_model`, or the model cannot take the study's data.
     """
+    return _check(_recipe(recipe), trial, base_width, width, forward)[0]
+
+
+def _check(
+    recipe: ModelRecipe, trial: Trial, base_width: int | None, width: int | None, forward: bool
+) -> tuple[ModelCheck, Any]:
     import keras
 
-    model = _recipe(recipe).build(trial, base_width=base_width, width=width)
+    built = recipe.build_trial(trial, base_width=base_width, width=width)
+    model = built.model
     probe = _probe_inputs(model, width) if forward else None
     shapes = _symbolic_shapes(model)
     if probe is not None:
@@ -118,7 +147,41 @@ def check_trial_model(
         shapes = tuple(tuple(t.shape[1:]) for t in keras.tree.flatten(outputs))
     names = tuple(layer.name for layer in model.layers)
     params = int(model.count_params()) if model.built else 0
-    return ModelCheck(trial.trial_id, params, names, shapes, config_digest(model))
+    check = ModelCheck(
+        trial.trial_id,
+        params,
+        names,
+        shapes,
+        config_digest(model),
+        built.projections,
+        built.rebuilt,
+        bool(getattr(model, "compiled", False)),
+    )
+    return check, model
+
+
+def _base_config(model: Any) -> Config | None:
+    try:
+        return live_model(model).config
+    except Exception:  # a subclassed model has no config; no layer of it can be removed
+        return None
+
+
+def _refuse_compiled(
+    base: ModelCheck, checks: Mapping[str, ModelCheck], trials: Sequence[Trial]
+) -> None:
+    """A compiled base model with rebuilt trials would train compiled and uncompiled models."""
+    rebuilt = [t for t in trials if checks[t.trial_id].rebuilt]
+    if not base.compiled or not rebuilt:
+        return
+    names = ", ".join(repr(t.label) for t in rebuilt[:3]) + (" ..." if len(rebuilt) > 3 else "")
+    raise StudyError(
+        "the base model generator returns a compiled model, but trials "
+        f"{names} rebuild it from its config, which holds no compilation (optimizer, loss, "
+        "metrics): they would train uncompiled while the base trial trains compiled. Return "
+        "the model uncompiled and compile it in the training function: model = "
+        "model_function(); model.compile(...); every trial is then compiled the same way"
+    )
 
 
 def _shapes(shapes: tuple[tuple[int | None, ...], ...]) -> str:
@@ -145,7 +208,7 @@ def check_all_models(
     base_trial = Trial.create("base", "base")
     forward = True
     try:
-        base = check_trial_model(recipe, base_trial, width=base_width)
+        base, base_model = _check(recipe, base_trial, None, base_width, True)
     except ModelSurgeryError as exc:
         if base_width is not None:
             raise
@@ -154,7 +217,9 @@ def check_all_models(
             "the base model cannot take a batch of zeros (%s); checking shapes only", exc
         )
         forward = False
-        base = check_trial_model(recipe, base_trial, forward=False)
+        base, base_model = _check(recipe, base_trial, None, None, False)
+    base_config = _base_config(base_model)
+    del base_model
     cache: dict[tuple[Any, ...], ModelCheck] = {(base_trial.model_key, base_width): base}
     for trial in trials:
         width = widths.get(trial.trial_id) if widths else None
@@ -180,4 +245,5 @@ def check_all_models(
             others = "; ".join(str(e) for e in errors[1:])
             raise type(first)(f"{first} (and {len(errors) - 1} more: {others})") from first
         raise first
-    return ModelChecks(base, checks)
+    _refuse_compiled(base, checks, trials)
+    return ModelChecks(base, checks, base_config)

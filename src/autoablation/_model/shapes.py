@@ -1,14 +1,17 @@
 """Shape handling for model surgery: learned projections, and finding the layer that clashes.
 
-When a removal makes a layer receive a tensor of another shape than before, a study's shape
-strategy decides: ``"error"`` refuses the trial, naming the layer whose inputs no longer fit
-(`locate_clash` finds it); ``"project"`` inserts a learned projection back to the shape the rest
-of the graph was built for (`Projections`). Channels-last tensors are assumed, as in Keras.
+When a removal makes a layer receive a tensor of another shape than before and the graph no
+longer builds, the component's shape strategy decides: ``"error"`` refuses the trial, naming the
+layer whose inputs no longer fit (`locate_clash` finds it); ``"project"`` inserts a learned
+projection back to the shape the rest of the graph was built for (`Projections`), at the
+removals that need one only. Channels-last tensors are assumed, as in Keras.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +69,32 @@ def projection_layer(name: str, source: Shape, target: Shape, entry: str) -> Any
     return convolutions[len(source)](units, 1, strides=factor, name=name)
 
 
+@dataclass(frozen=True)
+class Projection:
+    """A learned projection a trial's model got where a removal left clashing shapes.
+
+    Attributes:
+        layer: The inserted layer's name (``<replaced>_projection``).
+        replaces: The removed layer (or module end) whose output it stands in for.
+        kind: Its class (``Dense``, ``Conv2D``...).
+        source: The shape it receives.
+        target: The shape it gives, the removed layer's.
+    """
+
+    layer: str
+    replaces: str
+    kind: str
+    source: Shape
+    target: Shape
+
+    def describe(self) -> str:
+        """``block_b_projection (Dense) in place of 'block_b': (None, 16) -> (None, 24)``."""
+        return (
+            f"{self.layer} ({self.kind}) in place of {self.replaces!r}: "
+            f"{self.source} -> {self.target}"
+        )
+
+
 class Projections:
     """The ``"project"`` strategy as a surgery adapter.
 
@@ -73,13 +102,29 @@ class Projections:
     already resized), so the node indices match the config's. Each projection inserted is
     remembered with its output shape, so later removals of the same trial that read from it
     see the graph as it is being edited.
+
+    Args:
+        reference: The model before the removals.
+        entry: How the study declared the removals, for messages.
+        taken: Layer names in use; each projection's name is added.
+        only: Project only where one of these layers was removed (None: wherever a removal
+            changes a shape).
     """
 
-    def __init__(self, reference: Any, entry: str, taken: set[str]) -> None:
+    def __init__(
+        self,
+        reference: Any,
+        entry: str,
+        taken: set[str],
+        only: Collection[str] | None = None,
+    ) -> None:
         self._reference = reference
         self._entry = entry
         self._taken = taken
+        self._only = only
         self._inserted: dict[str, Shape] = {}
+        self.inserted: list[Projection] = []
+        """The projections inserted so far, in order."""
 
     def _shape(self, history: list[Any]) -> Shape | None:
         if history[0] in self._inserted:
@@ -90,6 +135,8 @@ class Projections:
         """The projection to insert where ``source`` now feeds ``replaced``'s consumers."""
         import keras
 
+        if self._only is not None and replaced not in self._only:
+            return None
         expected = self._shape([replaced, 0, 0])
         given = self._shape(source)
         if expected is None or given is None or expected == given:
@@ -101,6 +148,7 @@ class Projections:
         self._taken.add(name)
         layer = projection_layer(name, given, expected, self._entry)
         self._inserted[name] = expected
+        self.inserted.append(Projection(name, replaced, type(layer).__name__, given, expected))
         serialised: dict[str, Any] = json.loads(json.dumps(keras.layers.serialize(layer)))
         return serialised
 
@@ -132,6 +180,22 @@ class Clash:
             f"layer {self.layer!r} ({self.kind}) cannot take inputs of shapes {shapes}: "
             f"{self.error}"
         )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def error_line(exc: BaseException) -> str:
+    """The line of a Keras error that says what went wrong, without terminal colour codes.
+
+    Keras wraps a layer's error as ``Exception encountered when calling X.call().`` followed by
+    the reason and the arguments; the reason is the line worth quoting.
+    """
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    for line in lines:
+        if not line.startswith(("Exception encountered when calling", "Arguments received")):
+            return line
+    return lines[0] if lines else repr(exc)
 
 
 def locate_clash(config: dict[str, Any], custom_objects: dict[str, Any]) -> Clash | None:
@@ -173,8 +237,7 @@ def locate_clash(config: dict[str, Any], custom_objects: dict[str, Any]) -> Clas
                 except Exception as exc:
                     tensors = keras.tree.flatten((args, kwargs))
                     shapes = tuple(tuple(t.shape) for t in tensors if hasattr(t, "shape"))
-                    message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                    return Clash(name, type(created[name]).__name__, shapes, message)
+                    return Clash(name, type(created[name]).__name__, shapes, error_line(exc))
                 pending[name].pop(0)
                 progress = True
     return None

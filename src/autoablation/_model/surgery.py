@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from autoablation._core.errors import ModelSurgeryError, UnknownComponentError
+from autoablation._core.names import did_you_mean
 
 Config = dict[str, Any]
 History = list[Any]  # [layer_name, node_index, tensor_index]
@@ -132,10 +133,41 @@ Adapter = Callable[[str, History], "Config | None"]
 insert between them (``module``/``class_name``/``config``), or None when none is needed."""
 
 
+def nested_layers(config: Config) -> dict[str, tuple[str, ...]]:
+    """Layers of nested models, each with the path of models it sits in (outermost first).
+
+    A nested model is a layer of the base model whose own config holds a layer list (a
+    ``keras.Model`` called as a layer); its layers are not layers of the base model.
+    """
+    found: dict[str, tuple[str, ...]] = {}
+
+    def walk(layers: list[Any], path: tuple[str, ...]) -> None:
+        for entry in layers:
+            inner = entry.get("config", {}).get("layers") if isinstance(entry, dict) else None
+            if isinstance(inner, list):
+                outer = (*path, layer_name(entry))
+                for member in inner:
+                    found.setdefault(layer_name(member), outer)
+                walk(inner, outer)
+
+    walk(config["layers"], ())
+    return found
+
+
 def _unknown(config: Config, name: str, entry: str) -> UnknownComponentError:
+    names = layer_names(config)
+    path = nested_layers(config).get(name)
+    if path is not None:
+        where = " > ".join(repr(p) for p in path)
+        return UnknownComponentError(
+            f"{entry}: layer {name!r} sits inside the nested model {where}, not in the base "
+            f"model itself, so it cannot be removed on its own; remove the nested model as a "
+            f"whole with study.model.layers.include({path[0]!r}), or build the base model "
+            f"without nesting {path[-1]!r} to remove its layers one by one"
+        )
     return UnknownComponentError(
-        f"{entry}: layer {name!r} not found in the base model; "
-        f"its layers are: {', '.join(layer_names(config))}"
+        f"{entry}: layer {name!r} not found in the base model{did_you_mean(name, names)} "
+        f"(its layers are: {', '.join(names)})"
     )
 
 
@@ -233,7 +265,9 @@ class _Surgery:
         if len(nodes) != 1:
             raise ModelSurgeryError(
                 f"{entry}: layer {name!r} is called {len(nodes)} times in the graph (a shared "
-                "layer); only a layer called once can be removed"
+                "layer), so no single input can stand in for its output; remove the part of "
+                "the graph that calls it instead, with study.model.add_module(start, end): "
+                "every layer after `start` up to `end`, every call included"
             )
         sources = list(_tensors(nodes[0]))
         if len(sources) != 1:
@@ -372,13 +406,56 @@ def prefix_layers(config: Config, prefix: str, *, entry: str = "prefix") -> list
         UnknownComponentError: No removable layer matches.
     """
     protected = set(input_layer_names(config)) | set(output_layer_names(config))
-    matches = [n for n in layer_names(config) if n.startswith(prefix) and n not in protected]
+    names = layer_names(config)
+    matches = [n for n in names if n.startswith(prefix) and n not in protected]
     if not matches:
+        nested = sorted(
+            {path[0] for n, path in nested_layers(config).items() if n.startswith(prefix)}
+        )
+        inside = (
+            f"; layers of the nested model(s) {', '.join(map(repr, nested))} match it, but they "
+            "can only be removed with their nested model"
+            if nested
+            else did_you_mean(prefix, [n for n in names if n not in protected])
+        )
         raise UnknownComponentError(
-            f"{entry}: no layer that can be removed starts with {prefix!r}; "
-            f"the model's layers are: {', '.join(layer_names(config))}"
+            f"{entry}: no layer that can be removed starts with {prefix!r}{inside} "
+            f"(the model's layers are: {', '.join(names)})"
         )
     return matches
+
+
+def removed_layer_names(
+    config: Config,
+    names: Iterable[str] = (),
+    *,
+    prefixes: Iterable[str] = (),
+    modules: Iterable[tuple[str, str]] = (),
+    entry: str = "layers",
+) -> tuple[str, ...]:
+    """Every layer the removal takes out, resolved against the model: modules, names, prefixes.
+
+    Two declarations that resolve to the same layers (a prefix group and a list of the same
+    layers) train the same model; this is what tells them apart or not.
+
+    Raises:
+        UnknownComponentError: A name or module bound is not a layer of the model, or a prefix
+            matches none.
+        ModelSurgeryError: A module that is not a module (see `module_layers`).
+    """
+    resolved: list[str] = [
+        member
+        for start, end in modules
+        for member in module_layers(config, start, end, entry=entry)
+    ]
+    known = set(layer_names(config))
+    for name in names:
+        if name not in known:
+            raise _unknown(config, name, entry)
+        resolved.append(name)
+    for prefix in prefixes:
+        resolved += prefix_layers(config, prefix, entry=entry)
+    return tuple(dict.fromkeys(resolved))
 
 
 def remove_layers(
