@@ -181,3 +181,19 @@ def test_the_fingerprint_allows_new_custom_models_but_not_changed_ones() -> None
     assert fingerprint_difference(before, {"seed": 0, "custom_models": {"small": "zzz"}}) == [
         "custom_models"
     ]
+
+
+def test_the_fingerprint_compares_projections_and_reads_legacy_shape_strategies() -> None:
+    from autoablation._results.store import fingerprint_difference
+
+    legacy_error = {"seed": 0, "shape_strategy": "error"}  # written before projections
+    now = {"seed": 0, "projections": {"layer:a": [], "layer:b": ["b_projection"]}}
+    assert fingerprint_difference(legacy_error, now) == []  # "error" never projected
+    assert fingerprint_difference({"seed": 0, "shape_strategy": "project"}, now) == [
+        "shape_strategy"  # projected wherever a shape changed: not these models
+    ]
+    earlier = {"seed": 0, "projections": {"layer:a": []}}
+    assert fingerprint_difference(earlier, now) == []  # a new component extends the study
+    assert fingerprint_difference(
+        {"seed": 0, "projections": {"layer:a": ["a_projection"]}}, now
+    ) == ["projections"]

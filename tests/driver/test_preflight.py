@@ -111,3 +111,78 @@ def test_without_a_model_the_hint_is_the_number_of_input_columns(titanic: pd.Dat
         ("feature", "sex"): 4.0,
         ("feature", "age"): 4.0,
     }
+
+
+def test_a_prefix_group_equal_to_a_list_group_is_refused_naming_both() -> None:
+    study = AblationStudy()
+    study.model.set_base_model_generator(dense_model)
+    study.model.layers.include_groups(prefix="my_dense")
+    study.model.layers.include_groups(["my_dense_one", "my_dense_two", "my_dense_three"])
+    with pytest.raises(StudyError) as caught:
+        preflight(train, study)
+    message = str(caught.value)
+    assert "layers.include_groups(prefix='my_dense')" in message
+    assert "layers.include_groups(['my_dense_one', 'my_dense_two', 'my_dense_three'])" in message
+    assert "remove the same layers (my_dense_one, my_dense_three, my_dense_two)" in message
+
+
+def test_a_module_equal_to_a_layer_group_is_refused() -> None:
+    study = AblationStudy()
+    study.model.set_base_model_generator(dense_model)
+    study.model.add_module("my_dense_one", "my_dense_three")
+    study.model.layers.include_groups(["my_dense_two", "my_dense_three"])
+    with pytest.raises(StudyError, match="remove the same layers") as caught:
+        preflight(train, study)
+    assert "model.add_module('my_dense_one', 'my_dense_three')" in str(caught.value)
+    assert "layers.include_groups(['my_dense_two', 'my_dense_three'])" in str(caught.value)
+
+
+def test_a_pair_that_trains_what_a_module_trains_is_left_out() -> None:
+    study = AblationStudy()
+    study.model.set_base_model_generator(dense_model)
+    study.model.add_module("my_dense_one", "my_dense_three")
+    study.model.layers.include("my_dense_two")
+    checked = preflight(train, study, "pairs")
+    assert [t.label for t in checked.trials] == [
+        "base",
+        "layer:my_dense_two",
+        "module:my_dense_one..my_dense_three",
+    ]
+
+
+def test_keep_one_refuses_components_that_share_a_layer_once_resolved() -> None:
+    study = AblationStudy()
+    study.model.set_base_model_generator(dense_model)
+    study.model.add_module("my_dense_one", "my_dense_three")
+    study.model.layers.include_groups(prefix="my_dense_t")
+    with pytest.raises(StudyError, match=r"keep_one cannot keep .* both remove layer"):
+        preflight(train, study, "keep_one")
+
+
+def residual() -> Any:
+    """stem(16) -> widen(32) -> back(16) -> add(stem, back) -> out: back's removal clashes."""
+    import keras
+
+    inputs = keras.Input(shape=(5,), name="inp")
+    stem = keras.layers.Dense(16, name="stem")(inputs)
+    back = keras.layers.Dense(16, name="back")(keras.layers.Dense(32, name="widen")(stem))
+    added = keras.layers.Add(name="add")([stem, back])
+    return keras.Model(inputs, keras.layers.Dense(1, name="out")(added))
+
+
+def test_the_projections_each_configuration_got_are_recorded(titanic: pd.DataFrame) -> None:
+    study = AblationStudy(titanic, label_name="survived")
+    study.features.include("sex")
+    study.model.set_base_model_generator(residual)
+    study.model.layers.include("back", "widen", shape_strategy="project")
+    checked = preflight(train, study)
+    assert checked.projections == {
+        "layer:back": ["back_projection (Dense) in place of 'back': (None, 32) -> (None, 16)"]
+    }
+    assert checked.fingerprint["projections"] == {
+        "layer:back": ["back_projection"],
+        "layer:widen": [],
+    }
+    assert "shape_strategy" not in checked.fingerprint
+    assert checked.recipe is not None
+    assert sorted(checked.recipe.repairs.values()) == [(), ("back",)]

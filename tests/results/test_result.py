@@ -81,3 +81,35 @@ def test_printing_shows_a_ranked_table() -> None:
     )
     assert "-0.2000" in text and "0.6000" in text
     assert "note: one paired repeat: no interval or test" in text
+
+
+def test_printing_notes_which_configurations_got_a_projection(tmp_path) -> None:
+    import json
+
+    from autoablation import load
+    from autoablation._driver.journal import ExperimentDir, JournalWriter
+
+    trials = results([0.8, 0.6])
+    projections = {
+        trials[1].trial.label: ["f1_projection (Dense) in place of 'f1': (None, 4) -> (None, 8)"]
+    }
+    result = ExperimentResult("e", trials, projections=projections)
+    assert result.projections == projections
+    assert (
+        f"note: {trials[1].trial.label} trained with a learned projection, as its removal could "
+        "not build without one: f1_projection (Dense)" in str(result)
+    )
+    assert "projection" not in str(ExperimentResult("e", trials))
+    directory = ExperimentDir(tmp_path)
+    directory.open({}, resume=False, overwrite=False)
+    writer = JournalWriter(directory, fingerprint={}, options={}, previous={})
+    writer.experiment_started("e", [t.trial for t in trials], 0)
+    for trial in trials:
+        writer.trial_finished(trial)
+    writer.experiment_ended("finished")
+    directory.write_study(
+        {"name": "e", "trials": [t.trial.to_dict() for t in trials], "projections": projections}
+    )
+    directory.close()
+    assert load(tmp_path).projections == projections
+    assert json.loads((tmp_path / "study.json").read_text())["projections"] == projections

@@ -36,6 +36,7 @@ from autoablation._core.trial import Trial, TrialResult, TrialStatus
 from autoablation._driver.events import Listener
 from autoablation._results.store import (
     _FINAL_EVENTS,
+    FINGERPRINT_DEFAULTS,
     JOURNAL,
     STUDY,
     JournalState,
@@ -124,8 +125,10 @@ class ExperimentDir:
         if state.fingerprint is not None:
             differences = fingerprint_difference(state.fingerprint, fingerprint)
             if differences:
+                then, now = state.fingerprint, fingerprint
                 details = "; ".join(
-                    f"{k}: {state.fingerprint.get(k)!r} then, {fingerprint.get(k)!r} now"
+                    f"{k}: {then.get(k, FINGERPRINT_DEFAULTS.get(k))!r} then, "
+                    f"{now.get(k, FINGERPRINT_DEFAULTS.get(k))!r} now"
                     for k in differences
                 )
                 raise StudyError(

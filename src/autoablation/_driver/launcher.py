@@ -132,8 +132,16 @@ class ExperimentRun:
                 "options": self._recorded,
                 "study": self._study,
                 "trials": [t.to_dict() for t in trials],
+                "projections": self._checked.projections,
             }
         )
+        for label, projections in self._checked.projections.items():
+            logger.info(
+                "trial %s trains with a learned projection where its removal cannot build "
+                "as it is: %s",
+                label,
+                "; ".join(projections),
+            )
         listeners: list[Listener] = []
         started = time.time()
         status = "failed"
@@ -180,6 +188,7 @@ class ExperimentRun:
             job_group=self.group_id if to_run else "",
             experiment_dir=directory.path,
             effect=self._checked.ablator.effect,
+            projections=self._checked.projections,
         )
         _write_plots(result, directory)
         if self._jobs.failure is not None:

@@ -7,9 +7,10 @@ can be serialised. A study that passes runs; one that does not is refused with t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +21,10 @@ from autoablation._core.errors import StudyError, TrainFunctionError
 from autoablation._core.trial import Trial
 from autoablation._data.datasets import generator_extras
 from autoablation._data.prepared import PreparedData
+from autoablation._driver.resolved import distinct_trials
 from autoablation._driver.schedule import ConfigKey, config_key
 from autoablation._model.build import ModelRecipe
-from autoablation._model.check import check_all_models
+from autoablation._model.check import ModelChecks, check_all_models
 from autoablation._study.ablators import Ablator, check_unique, resolve_ablator
 from autoablation._study.study import AblationStudy
 
@@ -42,6 +44,8 @@ class Preflight:
             training function takes.
         cost_hints: Each configuration's relative cost, for the scheduler: its model's
             parameter count, else its number of input columns (empty when neither is known).
+        projections: For each configuration whose model got learned projections (by trial
+            label), what each one is and where it stands (see `Projection.describe`).
     """
 
     ablator: Ablator
@@ -52,6 +56,7 @@ class Preflight:
     fingerprint: dict[str, Any]
     parameters: frozenset[str]
     cost_hints: dict[ConfigKey, float] = field(default_factory=dict)
+    projections: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _data_digest(data: PreparedData | None) -> str | None:
@@ -76,12 +81,16 @@ def study_fingerprint(
     data: PreparedData | None,
     base_model: str | None,
     custom_models: dict[str, str] | None = None,
+    projections: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """What must not change for two runs' results to be comparable (and one to resume another).
 
     Components and repeats may change: a resumed study with more of them runs only the new
     trials. The data, the split, the base model's and each custom model's architecture, and how
-    models are repaired may not. The training function is not fingerprinted (its code cannot be
+    each edited model is repaired (``projections``: for every configuration that edits the
+    model, the projection layers it got, none for most) may not. The declared shape strategies
+    are not fingerprinted themselves: a strategy changes a trial's model only through the
+    projections it gets. The training function is not fingerprinted (its code cannot be
     compared reliably): change it, and start a new experiment rather than resume one.
     """
     return {
@@ -93,7 +102,7 @@ def study_fingerprint(
         "dataset_generator": _qualname(study.dataset_generator),
         "base_model": base_model,
         "custom_models": custom_models or {},
-        "shape_strategy": study.model.shape_strategy,
+        "projections": {label: list(names) for label, names in (projections or {}).items()},
     }
 
 
@@ -149,6 +158,33 @@ def _recipe(study: AblationStudy, trials: Sequence[Trial]) -> ModelRecipe | None
     return ModelRecipe(generator, study.model.custom_models, study.model.shape_strategy)
 
 
+def _repaired(
+    recipe: ModelRecipe,
+    trials: Sequence[Trial],
+    checks: ModelChecks,
+    widths: Mapping[str, int] | None,
+) -> tuple[ModelRecipe, dict[str, list[str]], dict[str, list[str]]]:
+    """The recipe with the driver's repair decisions; each edited configuration's projections.
+
+    Returns:
+        The recipe executors get, the projection layers of every configuration that edits the
+        model (for the fingerprint), and the descriptions of those that got any (by label).
+    """
+    repairs: dict[Any, tuple[str, ...]] = {}
+    names: dict[str, list[str]] = {}
+    described: dict[str, list[str]] = {}
+    for trial in trials:
+        if not trial.removes_model_parts:
+            continue
+        projections = checks.trials[trial.trial_id].projections
+        width = widths.get(trial.trial_id) if widths else None
+        repairs[recipe.repair_key(trial, width)] = tuple(p.replaces for p in projections)
+        names[trial.label] = [p.layer for p in projections]
+        if projections:
+            described[trial.label] = [p.describe() for p in projections]
+    return dataclasses.replace(recipe, repairs=repairs), names, described
+
+
 def _check_shippable(what: str, value: Any, error: type[Exception] = StudyError) -> None:
     """Serialise what travels in the task closure now, to name what cannot travel."""
     try:
@@ -180,6 +216,8 @@ def preflight(
     recipe = _recipe(study, trials)
     base_model = None
     custom_models: dict[str, str] = {}
+    projections: dict[str, list[str]] = {}
+    described: dict[str, list[str]] = {}
     hints: dict[ConfigKey, float] = (
         {config_key(t): float(widths[t.trial_id]) for t in trials if t.trial_id in widths}
         if widths
@@ -188,6 +226,8 @@ def preflight(
     if recipe is not None:
         base_width = len(data.feature_names) if data is not None else None
         checks = check_all_models(recipe, trials, widths, base_width)
+        trials = distinct_trials(trials, checks.base_config, policy)
+        recipe, projections, described = _repaired(recipe, trials, checks, widths)
         base_model = checks.base.config_digest
         custom_models = {
             t.custom_model: checks.trials[t.trial_id].config_digest
@@ -212,7 +252,8 @@ def preflight(
         data,
         recipe,
         study.dataset_generator,
-        study_fingerprint(study, data, base_model, custom_models),
+        study_fingerprint(study, data, base_model, custom_models, projections),
         parameters,
         hints,
+        described,
     )

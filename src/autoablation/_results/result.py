@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,9 @@ class ExperimentResult:
         experiment_dir: Where the journal, logs and plots are, if anywhere.
         effect: ``"removal"`` when trials lack a component the base has (LOCO, pairs),
             ``"addition"`` when they have one the base lacks (keep-one).
+        projections: The configurations (by trial label, e.g. ``"layer:block_b"``) whose
+            model got a learned projection because the removal could not build without one,
+            each with a description of every projection; the others have none.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class ExperimentResult:
         job_group: str = "",
         experiment_dir: Path | None = None,
         effect: str = "removal",
+        projections: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.name = name
         self.trials = list(trials)
@@ -75,6 +79,9 @@ class ExperimentResult:
         self.job_group = job_group
         self.experiment_dir = experiment_dir
         self.effect = effect
+        self.projections: dict[str, list[str]] = {
+            label: list(items) for label, items in (projections or {}).items()
+        }
 
     @property
     def base(self) -> TrialResult | None:
@@ -211,6 +218,11 @@ class ExperimentResult:
             lines.append("  [..]: 95% interval; *: significant after Holm correction (p < 0.05)")
         notes = sorted({n for n in ranking["note"] if n})
         lines.extend(f"  note: {note}" for note in notes)
+        for label, projections in self.projections.items():
+            lines.append(
+                f"  note: {label} trained with a learned projection, as its removal could not "
+                f"build without one: {'; '.join(projections)}"
+            )
         for t in self.trials:
             if t.status.is_final and t.status is not TrialStatus.OK:
                 lines.append(f"  {t.trial.tag}: {t.reason}")
@@ -282,4 +294,5 @@ def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
         ablator=options.get("ablator", "loco"),
         experiment_dir=directory,
         effect=options.get("effect", "removal"),
+        projections=document.get("projections") or {},
     )

@@ -98,15 +98,28 @@ def _apply(state: JournalState, event: Mapping[str, Any]) -> None:
         state.ended = event.get("status")
 
 
+FINGERPRINT_DEFAULTS: dict[str, Any] = {"shape_strategy": "error", "projections": {}}
+"""What a fingerprint field meant in a fingerprint written without it.
+
+``shape_strategy`` was recorded until the ``project`` strategy began to repair only the
+removals that cannot build without it; ``projections`` (each edited configuration's projection
+layers) replaced it. A study recorded under ``"error"`` had no projection, so it compares equal
+to one whose configurations have none; one recorded under the old ``"project"`` does not.
+"""
+
+
 def fingerprint_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """The fields two study fingerprints disagree on.
 
-    A field that maps names to digests (the custom models) disagrees only on the names both
-    hold: adding a custom model extends a study, changing one makes it another study.
+    A field that maps names to values (the custom models' digests, each configuration's
+    projections) disagrees only on the names both hold: adding a custom model or a component
+    extends a study, changing one makes it another study. A field one fingerprint lacks takes
+    its value from `FINGERPRINT_DEFAULTS`.
     """
     differences = []
     for key in sorted(set(old) | set(new)):
-        before, after = old.get(key), new.get(key)
+        default = FINGERPRINT_DEFAULTS.get(key)
+        before, after = old.get(key, default), new.get(key, default)
         if isinstance(before, Mapping) and isinstance(after, Mapping):
             if any(before[name] != after[name] for name in set(before) & set(after)):
                 differences.append(key)
