@@ -98,3 +98,17 @@ def test_the_driver_records_each_configurations_projections_for_the_executors() 
     decided = ModelRecipe(two_blocks, repairs={ModelRecipe.repair_key(trials[1], None): ("blk_b",)})
     model = decided.build(trial_of(layer("blk_b")))  # no strategy needed: the driver decided
     assert "blk_b_projection" in [x.name for x in model.layers]
+
+
+def sigmoid_after_dense() -> keras.Model:
+    inputs = keras.Input(shape=(4,), name="inp")
+    x = keras.layers.Dense(1, name="last")(keras.layers.Dense(8, name="d")(inputs))
+    return keras.Model(inputs, keras.layers.Activation("sigmoid", name="act")(x))
+
+
+def test_a_removal_that_changes_the_output_shape_is_repaired_or_refused() -> None:
+    trials = [Trial.create("base", "base"), trial_of(layer("last", "project"))]
+    checks = check_all_models(sigmoid_after_dense, trials, None, None)
+    assert [p.target for p in checks.trials[trials[1].trial_id].projections] == [(None, 1)]
+    with pytest.raises(ModelSurgeryError, match=r"output shape changes .*shape_strategy='project'"):
+        check_all_models(sigmoid_after_dense, [trials[0], trial_of(layer("last"))], None, None)

@@ -231,10 +231,21 @@ def check_all_models(
                 )
             hit = cache[key]
             if hit.output_shapes != base.output_shapes:
+                repairable = any(
+                    (c.shape_strategy or recipe.shape_strategy) != "project"
+                    for c in trial.removed
+                    if c.removes_model_parts
+                )
                 raise ModelSurgeryError(
                     f"{entry_of(trial)}: the model's output shape changes from "
                     f"{_shapes(base.output_shapes)} to {_shapes(hit.output_shapes)}, so it "
                     "cannot be trained on the same labels"
+                    + (
+                        "; shape_strategy='project' inserts a learned projection back to the "
+                        "output's shape where the tensor keeps its rank"
+                        if repairable
+                        else ""
+                    )
                 )
             checks[trial.trial_id] = dataclasses.replace(hit, trial_id=trial.trial_id)
         except StudyError as exc:
