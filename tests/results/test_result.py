@@ -99,6 +99,7 @@ def test_printing_notes_which_configurations_got_a_projection(tmp_path) -> None:
         f"note: {trials[1].trial.label} trained with a learned projection, as its removal could "
         "not build without one: f1_projection (Dense)" in str(result)
     )
+    assert "f1_projection (Dense)" in result._repr_html_()
     assert "projection" not in str(ExperimentResult("e", trials))
     directory = ExperimentDir(tmp_path)
     directory.open({}, resume=False, overwrite=False)

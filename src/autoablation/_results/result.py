@@ -8,6 +8,7 @@ p-values.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import os
@@ -218,11 +219,7 @@ class ExperimentResult:
             lines.append("  [..]: 95% interval; *: significant after Holm correction (p < 0.05)")
         notes = sorted({n for n in ranking["note"] if n})
         lines.extend(f"  note: {note}" for note in notes)
-        for label, projections in self.projections.items():
-            lines.append(
-                f"  note: {label} trained with a learned projection, as its removal could not "
-                f"build without one: {'; '.join(projections)}"
-            )
+        lines.extend(f"  note: {note}" for note in self._projection_notes())
         for t in self.trials:
             if t.status.is_final and t.status is not TrialStatus.OK:
                 lines.append(f"  {t.trial.tag}: {t.reason}")
@@ -231,8 +228,16 @@ class ExperimentResult:
             lines.append(f"  {pending} trials have no result yet")
         return "\n".join(lines)
 
+    def _projection_notes(self) -> list[str]:
+        return [
+            f"{label} trained with a learned projection, as its removal could not build "
+            f"without one: {'; '.join(projections)}"
+            for label, projections in self.projections.items()
+        ]
+
     def _repr_html_(self) -> str:
-        return f"<p>{self._header()}</p>" + self.ranking().to_html(index=False, na_rep="")
+        notes = "".join(f"<p>note: {html.escape(n)}</p>" for n in self._projection_notes())
+        return f"<p>{self._header()}</p>" + self.ranking().to_html(index=False, na_rep="") + notes
 
     def __repr__(self) -> str:
         return f"<ExperimentResult {self.name!r}: {len(self.trials)} trials>"
