@@ -1,8 +1,10 @@
 """The driver's controller: the one owner of every trial's lifecycle.
 
 It runs on its own thread and reads an inbox fed by the RPC server (or by in-process
-`LocalChannel` clients). Only that thread changes trial state, so there are no locks around the
-state machine; readers (progress, results) get snapshots under a small lock.
+`LocalChannel` clients). Only that thread changes trial state; the lock only keeps readers
+(progress, results) from seeing it half-changed. Listener calls and replies (socket writes)
+made while handling an event are deferred and run after the lock is released, in order, so a
+slow listener or a reply never holds up a reader and no other lock is taken under this one.
 
 Lifecycle::
 
@@ -150,6 +152,7 @@ class Controller:
         self._parked: dict[str, tuple[Reply, ConnKey | None]] = {}
         self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._deferred: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._aborted: str | None = None
@@ -234,19 +237,38 @@ class Controller:
         while True:
             try:
                 with self._lock:
-                    self._check_done()
+                    done = self._check_done()
                     timeout = self._next_deadline()
+                self._run_deferred()
+                if done:
+                    self._done.set()
                 try:
                     kind, payload = self._inbox.get(timeout=timeout)
                 except queue.Empty:
                     kind, payload = "tick", None
                 if kind == "stop":
                     return
-                with self._lock:
-                    self._dispatch(kind, payload)
-                    self._expire_silent_workers()
+                try:
+                    with self._lock:
+                        self._dispatch(kind, payload)
+                        self._expire_silent_workers()
+                finally:
+                    self._run_deferred()
             except Exception:  # the controller thread must outlive any single bad event
                 logger.exception("controller error")
+
+    def _later(self, reply: Reply) -> Reply:
+        """``reply``, deferred until the lock is released."""
+        return lambda message: self._deferred.append((reply, (message,)))
+
+    def _run_deferred(self) -> None:
+        """Make the listener calls and replies deferred while the lock was held, in order."""
+        deferred, self._deferred = self._deferred, []
+        for call, args in deferred:
+            try:
+                call(*args)
+            except Exception:
+                logger.exception("controller error in a deferred call")
 
     def _next_deadline(self) -> float | None:
         seen = [
@@ -261,6 +283,7 @@ class Controller:
     def _dispatch(self, kind: str, payload: Any) -> None:
         if kind == "message":
             message, reply, conn = payload
+            reply = self._later(reply)
             try:
                 self._handle(message, reply, conn)
             except MessageError as exc:
@@ -559,16 +582,20 @@ class Controller:
         for worker in self._workers.values():
             worker.trial_id = None
 
-    def _check_done(self) -> None:
+    def _check_done(self) -> bool:
         if self._pending or self._running:
-            return
+            return False
         for reply, _conn in self._parked.values():
             reply({"type": "done"})
         self._parked.clear()
-        self._done.set()
+        return True
 
     def _notify(self, method: Callable[..., None], *args: Any) -> None:
-        try:
-            method(*args)
-        except Exception:
-            logger.error("trial listener failed:\n%s", traceback.format_exc())
+        self._deferred.append((_call_listener, (method, *args)))
+
+
+def _call_listener(method: Callable[..., None], *args: Any) -> None:
+    try:
+        method(*args)
+    except Exception:
+        logger.error("trial listener failed:\n%s", traceback.format_exc())
