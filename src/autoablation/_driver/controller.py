@@ -303,7 +303,7 @@ class Controller:
         if kind == "register":
             self._on_register(Register.parse(message), reply, conn)
             return
-        if kind not in ("heartbeat", "next", "result", "bye"):
+        if kind not in ("heartbeat", "next", "result"):
             raise MessageError(f"unknown message type {kind!r}")
         if kind == "heartbeat":
             beat = Heartbeat.parse(message)
@@ -318,10 +318,6 @@ class Controller:
             if not result.want_next:
                 reply({"type": "ack"})
                 return
-        if kind == "bye":
-            self._on_bye(worker)
-            reply({"type": "ack"})
-            return
         self._offer(worker, reply, conn)
 
     def _known_worker(self, worker_id: str) -> _Worker:
@@ -344,12 +340,6 @@ class Controller:
             partition=message.partition,
         )
         reply({"type": "registered", "heartbeat_interval": self.heartbeat_interval})
-
-    def _on_bye(self, worker: _Worker) -> None:
-        if worker.trial_id is not None:
-            self._lose(worker, "it said goodbye while running the trial")
-        self._workers.pop(worker.worker_id, None)
-        self._parked.pop(worker.worker_id, None)
 
     def _offer(self, worker: _Worker, reply: Reply, conn: ConnKey | None) -> None:
         if worker.trial_id is not None:  # a repeated 'next': the reply was lost on the way
