@@ -20,6 +20,7 @@ from autoablation._executor.worker import run_worker
 from autoablation._wire.channel import RpcChannel
 from autoablation._wire.frames import new_secret
 from autoablation._wire.local import LocalChannel
+from autoablation._wire.messages import Result
 from autoablation._wire.server import RpcServer
 from tests.helpers import Recorder, make_trials
 
@@ -297,9 +298,7 @@ def test_a_silent_worker_loses_its_trial_to_a_parked_one(harness: Harness) -> No
     assert result.worker == "alive" and result.attempts == 2
     assert "no heartbeat" in harness.recorder.requeued[0][2]
     # The silent worker's late result is ignored: the first result stands.
-    silent.report(
-        "silent", {"trial": taken.trial_id, "status": "failed", "error": "late"}, want_next=False
-    )
+    silent.report(Result("silent", taken.trial_id, TrialStatus.FAILED, error="late"))
     assert (
         next(r for r in controller.results() if r.trial.trial_id == taken.trial_id).worker
         == "alive"
@@ -330,7 +329,7 @@ def test_a_parked_worker_is_told_done_when_the_last_trial_finishes(harness: Harn
     answer: list[Any] = []
     waiter = threading.Thread(target=lambda: answer.append(idle.next_trial("idle")))
     waiter.start()
-    busy.report("busy", {"trial": trial.trial_id, "status": "ok", "metric": 1.0}, want_next=False)
+    busy.report(Result("busy", trial.trial_id, TrialStatus.OK, metric=1.0))
     waiter.join(timeout=10)
     assert answer == [None] and controller.wait(timeout=10)
 

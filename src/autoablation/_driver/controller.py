@@ -40,7 +40,18 @@ from typing import Any
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
 from autoablation._driver.events import Listener, LoggingListener
 from autoablation._driver.schedule import LongestFirst
-from autoablation._wire.messages import Heartbeat, MessageError, Register, Result, text
+from autoablation._wire.messages import (
+    ACK,
+    DONE,
+    Assignment,
+    Error,
+    Heartbeat,
+    MessageError,
+    Register,
+    Registered,
+    Result,
+    parse_request,
+)
 
 logger = logging.getLogger("autoablation.controller")
 
@@ -287,10 +298,10 @@ class Controller:
             try:
                 self._handle(message, reply, conn)
             except MessageError as exc:
-                reply({"type": "error", "message": str(exc)})
+                reply(Error(str(exc)).encode())
             except Exception as exc:
                 logger.exception("controller failed on a %r request", message.get("type"))
-                reply({"type": "error", "message": f"internal controller error: {exc!r}"})
+                reply(Error(f"internal controller error: {exc!r}").encode())
         elif kind == "closed":
             self._on_closed(payload)
         elif kind == "job_failed":
@@ -299,24 +310,21 @@ class Controller:
             self._on_abort(str(payload))
 
     def _handle(self, message: dict[str, Any], reply: Reply, conn: ConnKey | None) -> None:
-        kind = message.get("type")
-        if kind == "register":
-            self._on_register(Register.parse(message), reply, conn)
-            return
-        if kind not in ("heartbeat", "next", "result"):
-            raise MessageError(f"unknown message type {kind!r}")
-        if kind == "heartbeat":
-            beat = Heartbeat.parse(message)
-            self._on_heartbeat(self._known_worker(beat.worker), beat)
-            reply({"type": "ack"})
-            return
-        result = Result.parse(message) if kind == "result" else None
-        worker = self._known_worker(text(message, "worker"))
+        request = parse_request(message)
+        match request:
+            case Register():
+                self._on_register(request, reply, conn)
+                return
+            case Heartbeat():
+                self._on_heartbeat(self._known_worker(request.worker), request)
+                reply(ACK.encode())
+                return
+        worker = self._known_worker(request.worker)
         worker.conn = conn
-        if result is not None:
-            self._on_result(worker, result)
-            if not result.want_next:
-                reply({"type": "ack"})
+        if isinstance(request, Result):
+            self._on_result(worker, request)
+            if not request.want_next:
+                reply(ACK.encode())
                 return
         self._offer(worker, reply, conn)
 
@@ -333,25 +341,25 @@ class Controller:
             self._lose(previous, "it registered again while running the trial")
         self._workers[message.worker] = _Worker(
             message.worker,
-            message.info,
+            dict(message.info),
             conn,
             time.monotonic(),
             generation=message.generation,
             partition=message.partition,
         )
-        reply({"type": "registered", "heartbeat_interval": self.heartbeat_interval})
+        reply(Registered(self.heartbeat_interval).encode())
 
     def _offer(self, worker: _Worker, reply: Reply, conn: ConnKey | None) -> None:
         if worker.trial_id is not None:  # a repeated 'next': the reply was lost on the way
             attempt = self._attempts[worker.trial_id]
             trial = self._trials[worker.trial_id]
-            reply({"type": "trial", "trial": trial.to_dict(), "attempt": attempt})
+            reply(Assignment(trial, attempt).encode())
         elif self._pending and self._aborted is None:
             self._assign(worker, reply)
         elif self._running and self._aborted is None:
             self._parked[worker.worker_id] = (reply, conn)
         else:
-            reply({"type": "done"})
+            reply(DONE.encode())
 
     def _assign(self, worker: _Worker, reply: Reply) -> None:
         trial_id = self._pending.popleft()
@@ -361,7 +369,7 @@ class Controller:
         worker.trial_id = trial_id
         worker.last_seen = time.monotonic()
         trial = self._trials[trial_id]
-        reply({"type": "trial", "trial": trial.to_dict(), "attempt": attempt})
+        reply(Assignment(trial, attempt).encode())
         self._notify(self._listener.trial_started, trial, worker.worker_id, attempt)
 
     def _serve_parked(self) -> None:
@@ -576,7 +584,7 @@ class Controller:
         if self._pending or self._running:
             return False
         for reply, _conn in self._parked.values():
-            reply({"type": "done"})
+            reply(DONE.encode())
         self._parked.clear()
         return True
 

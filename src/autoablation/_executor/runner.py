@@ -19,12 +19,13 @@ from autoablation._core.errors import (
     ReturnValueError,
     TrialTimeout,
 )
-from autoablation._core.trial import Trial
+from autoablation._core.trial import Trial, TrialStatus
 from autoablation._executor.deadline import Deadline
 from autoablation._executor.reporter import Reporter
 from autoablation._executor.returns import interpret_return
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
 from autoablation._model.build import models_built
+from autoablation._wire.messages import Result
 
 logger = logging.getLogger("autoablation.worker")
 MAX_ERROR_CHARS = 64_000
@@ -32,18 +33,18 @@ MAX_ERROR_CHARS = 64_000
 
 
 def failure_outcome(
-    trial: Trial, status: str, error: str, started: float, **extra: Any
-) -> dict[str, Any]:
-    return {
-        "trial": trial.trial_id,
-        "status": status,
-        "metric": None,
-        "error": error,
-        "outputs": {},
-        "started_at": started,
-        "finished_at": time.time(),
-        **extra,
-    }
+    trial: Trial, status: TrialStatus, error: str, started: float, *, fatal: bool = False
+) -> Result:
+    """The outcome of a trial that ended without a metric (``worker`` left for the loop)."""
+    return Result(
+        worker="",
+        trial=trial.trial_id,
+        status=status,
+        error=error,
+        started_at=started,
+        finished_at=time.time(),
+        fatal=fatal,
+    )
 
 
 def _traceback_text() -> str:
@@ -95,9 +96,11 @@ def run_trial(
     parameters: frozenset[str] | None = None,
     policy: TrialPolicy = TrialPolicy(),
     on_stuck: Callable[[], None] | None = None,
-) -> dict[str, Any]:
-    """Run one trial and return its outcome as the fields of a ``result`` message.
+) -> Result:
+    """Run one trial and return its outcome as a ``result`` request.
 
+    The worker loop fills in the rest of the request (`autoablation._wire.messages.Result`):
+    its worker id, what the reporter still holds, and whether it wants the next trial.
     ``on_stuck`` runs if the training function ignores ``policy.trial_timeout``.
     """
     global _active_trials
@@ -122,30 +125,30 @@ def run_trial(
         value = limit.call(train_fn, **kwargs)
         finished = time.time()
         metric, outputs = interpret_return(value, optimization_key)
-        return {
-            "trial": trial.trial_id,
-            "status": "ok",
-            "metric": metric,
-            "error": "",
-            "outputs": outputs,
-            "started_at": started,
-            "finished_at": finished,
-        }
+        return Result(
+            worker="",
+            trial=trial.trial_id,
+            status=TrialStatus.OK,
+            metric=metric,
+            outputs=outputs,
+            started_at=started,
+            finished_at=finished,
+        )
     except ReturnValueError as exc:
-        return failure_outcome(trial, "failed", str(exc), started)
+        return failure_outcome(trial, TrialStatus.FAILED, str(exc), started)
     except TrialTimeout:
         if not limit.expired:  # the user's own code raised it
-            return failure_outcome(trial, "failed", _traceback_text(), started)
+            return failure_outcome(trial, TrialStatus.FAILED, _traceback_text(), started)
         error = f"TrialTimeout: it ran past trial_timeout={policy.trial_timeout:g}s"
-        return failure_outcome(trial, "timed_out", error, started)
+        return failure_outcome(trial, TrialStatus.TIMED_OUT, error, started)
     except Exception as exc:
         return failure_outcome(
-            trial, "failed", _traceback_text(), started, fatal=policy.is_fatal(exc)
+            trial, TrialStatus.FAILED, _traceback_text(), started, fatal=policy.is_fatal(exc)
         )
     except BaseException as exc:  # SystemExit, a fatal BaseException the user named
         if not policy.is_fatal(exc):
             raise
-        return failure_outcome(trial, "failed", _traceback_text(), started, fatal=True)
+        return failure_outcome(trial, TrialStatus.FAILED, _traceback_text(), started, fatal=True)
     finally:
         with _active_lock:
             _active_trials -= 1

@@ -14,17 +14,18 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from autoablation._core.callables import TrainFunction, train_parameters
-from autoablation._core.trial import Trial
+from autoablation._core.trial import Trial, TrialStatus
 from autoablation._executor.capture import captured_output, held_routers
 from autoablation._executor.client import ControllerClient
 from autoablation._executor.deadline import grace_period
 from autoablation._executor.reporter import Reporter
 from autoablation._executor.runner import failure_outcome, run_trial
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
+from autoablation._wire.messages import metric_points
 
 logger = logging.getLogger("autoablation.worker")
 
@@ -102,8 +103,8 @@ class _StuckTrial:
             + ("; its Python worker process was ended to free the slot" if ending else "")
         )
         try:  # nothing before os._exit may wait on a lock the stuck thread holds
-            outcome = failure_outcome(self._trial, "timed_out", error, self._started)
-            self._client.report(self._worker_id, outcome, want_next=False)
+            outcome = failure_outcome(self._trial, TrialStatus.TIMED_OUT, error, self._started)
+            self._client.report(replace(outcome, worker=self._worker_id))
             self.reported = True
             logger.error("trial %s: %s", self._trial.trial_id, error)
         except Exception as exc:  # the driver notices the lost worker instead
@@ -134,7 +135,7 @@ def run_worker(
     """Register, then run trials until the controller says the study is done."""
     # dataset_function already shuffles (seeded per trial); Keras warns that fit() cannot.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed", category=UserWarning)
-    interval = float(client.register(worker_id, info).get("heartbeat_interval", 1.0))
+    interval = client.register(worker_id, info).heartbeat_interval
     parameters = train_parameters(train_fn)
     ran: list[str] = []
     with _Heartbeat(client, worker_id, interval) as heartbeat, held_routers():
@@ -158,11 +159,16 @@ def run_worker(
             finally:
                 heartbeat.untrack()
             metrics, logs = reporter.drain()
-            outcome["metrics"] = [list(m) for m in metrics]
-            outcome["logs"] = logs
             ran.append(trial.trial_id)
             if stuck.reported:  # its verdict is in; a late result would count as a second run
                 trial = client.next_trial(worker_id)
             else:
-                trial = client.report(worker_id, outcome, want_next=True)
+                result = replace(
+                    outcome,
+                    worker=worker_id,
+                    metrics=metric_points(metrics),
+                    logs=tuple(logs),
+                    want_next=True,
+                )
+                trial = client.report(result)
     return WorkerSummary(worker_id, tuple(ran))
