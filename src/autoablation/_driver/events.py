@@ -1,6 +1,8 @@
 """Listeners: who hears about trials as they run (journal, progress bar, logs, tracking).
 
-The controller thread calls them, so a listener must return quickly; one that does slow work
+The trial ledger records what happened as events (`TrialStarted`, ...); the controller thread
+hands each to a listener with `deliver`, after the change and outside any lock. A listener
+must still return quickly, as the controller thread waits for it; one that does slow work
 (MLflow) hands it to a thread of its own. `Listeners` fans every event out and keeps one
 listener's failure from reaching the others or the controller.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
@@ -116,3 +119,67 @@ class Listeners(Listener):
     def experiment_ended(self, status: str) -> None:
         """Forward the event."""
         self._each("experiment_ended", status)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialStarted:
+    """A worker took the trial (its ``attempt``-th hand-out)."""
+
+    trial: Trial
+    worker: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrialMetrics:
+    """Intermediate metrics a worker reported for the trial."""
+
+    trial: Trial
+    worker: str
+    points: Sequence[tuple[int, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class TrialLogs:
+    """Output lines a worker reported for the trial."""
+
+    trial: Trial
+    worker: str
+    lines: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRequeued:
+    """The trial went back to the pending queue: its worker was lost, or it gets a retry."""
+
+    trial: Trial
+    worker: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrialFinished:
+    """The trial reached a final state (a lost verdict may still be replaced)."""
+
+    result: TrialResult
+
+
+TrialEvent = TrialStarted | TrialMetrics | TrialLogs | TrialRequeued | TrialFinished
+
+
+def deliver(listener: Listener, event: TrialEvent) -> None:
+    """Call ``listener``'s hook for ``event``; a failing listener is logged, never raised."""
+    try:
+        match event:
+            case TrialStarted(trial, worker, attempt):
+                listener.trial_started(trial, worker, attempt)
+            case TrialMetrics(trial, worker, points):
+                listener.trial_metrics(trial, worker, points)
+            case TrialLogs(trial, worker, lines):
+                listener.trial_logs(trial, worker, lines)
+            case TrialRequeued(trial, worker, reason):
+                listener.trial_requeued(trial, worker, reason)
+            case TrialFinished(result):
+                listener.trial_finished(result)
+    except Exception:
+        logger.error("trial listener failed:\n%s", traceback.format_exc())
