@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from autoablation import FatalTrialError, ProtocolError, TrialStatus
-from autoablation._driver.controller import Controller
+from autoablation._driver.controller import Controller, serve_over_rpc
 from autoablation._executor.client import ControllerClient
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
 from autoablation._executor.worker import run_worker
@@ -41,13 +41,8 @@ class Harness:
         controller.start()
         self.controller = controller
         if self.mode == "rpc":
-            server = RpcServer(
-                self.secret,
-                lambda conn, msg: controller.submit(msg, lambda r: server.send(conn, r), conn),
-                on_close=controller.connection_closed,
-            )
-            server.start()
-            self.server = server
+            self.server = serve_over_rpc(controller, self.secret)
+            self.server.start()
         return controller
 
     def channel(self) -> Any:

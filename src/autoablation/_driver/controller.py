@@ -7,6 +7,7 @@ server or in-process `LocalChannel` clients, closed connections, a failed Spark 
 stop) and blocks on it until an item arrives or the next liveness deadline passes: nothing
 polls. For each item it changes ledger and registry, collecting in order what there is to say
 (replies to workers, listener events), publishes an immutable snapshot, then says it.
+`serve_over_rpc` wires a controller to the RPC server.
 
 Thread safety and lock order:
 
@@ -16,14 +17,15 @@ Thread safety and lock order:
 * Only the controller thread touches the ledger and the registry, so they take no locks.
 * The controller's one lock guards the reference to the published snapshot, and is held only
   to swap or read it: a leaf, under which nothing else is called.
-* Listener calls and reply callbacks run on the controller thread holding no lock. The RPC
-  server's reply callback is `RpcServer.send`, which takes the server's write lock (also a
+* Listener calls and reply callbacks run on the controller thread holding no lock. The reply
+  callback of `serve_over_rpc` is `RpcServer.send`, which takes the server's write lock (also a
   leaf: see `autoablation._wire.server`); a `LocalChannel`'s completes a future. No thread
   ever holds two of these locks, so there is no order to get wrong.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -37,6 +39,7 @@ from autoablation._driver.events import Listener, LoggingListener, TrialEvent, d
 from autoablation._driver.ledger import TrialLedger
 from autoablation._driver.schedule import LongestFirst
 from autoablation._driver.workers import ConnKey, ReplyFn, WorkerRegistry
+from autoablation._wire.local import Inbox
 from autoablation._wire.messages import (
     ACK,
     DONE,
@@ -52,6 +55,7 @@ from autoablation._wire.messages import (
     Result,
     parse_request,
 )
+from autoablation._wire.server import RpcServer
 
 logger = logging.getLogger("autoablation.controller")
 
@@ -141,8 +145,9 @@ class Controller:
     Example::
 
         controller = Controller(trials, listener=journal)
+        server = serve_over_rpc(controller, secret)
         controller.start()
-        client = ControllerClient(LocalChannel(controller))
+        server.start()
         controller.wait()
     """
 
@@ -383,3 +388,20 @@ class Controller:
         while self._ledger.can_assign and (parked := self._registry.next_parked()) is not None:
             self._offer(*parked)
 
+
+def serve_over_rpc(
+    controller: Inbox, secret: bytes, *, host: str = "127.0.0.1", **server_options: Any
+) -> RpcServer:
+    """An RPC server whose requests go to ``controller`` and replies back to their connection.
+
+    The server is bound (its address is known) but not started. ``server_options`` go to
+    `RpcServer`.
+    """
+
+    def handle(conn: int, message: dict[str, Any]) -> None:
+        controller.submit(message, functools.partial(server.send, conn), conn)
+
+    server = RpcServer(
+        secret, handle, on_close=controller.connection_closed, host=host, **server_options
+    )
+    return server

@@ -20,7 +20,7 @@ from typing import Any
 
 from autoablation._core.errors import ExperimentError
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
-from autoablation._driver.controller import Controller
+from autoablation._driver.controller import Controller, serve_over_rpc
 from autoablation._driver.events import Listener, Listeners, LoggingListener
 from autoablation._driver.gpus import gpus_per_task, task_profile
 from autoablation._driver.jobs import describe_failure, failed_partition, run_job
@@ -231,12 +231,7 @@ class ExperimentRun:
         server: RpcServer | None = None
         runtime: TrialRuntime | None = None
         try:
-            server = RpcServer(
-                secret,
-                lambda conn, msg: controller.submit(msg, lambda r: _send(server, conn, r), conn),
-                on_close=controller.connection_closed,
-                host=bind_host,
-            )
+            server = serve_over_rpc(controller, secret, host=bind_host)
             runtime = self._runtime(directory)
             task = make_task(
                 (advertised_host, server.address[1]),
@@ -366,11 +361,6 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-
-
-def _send(server: RpcServer | None, conn: int, reply: dict[str, Any]) -> None:
-    if server is not None:
-        server.send(conn, reply)
 
 
 def _write_plots(result: ExperimentResult, directory: ExperimentDir) -> None:
