@@ -455,6 +455,21 @@ def test_a_genuine_late_result_replaces_a_lost_verdict(harness: Harness) -> None
     assert result.history == ((0, 0.5),)
 
 
+def test_a_late_result_over_a_lost_verdict_keeps_the_metrics_of_its_heartbeats(
+    harness: Harness,
+) -> None:
+    controller = harness.start(make_trials(1), max_attempts=1, heartbeat_timeout=0.2)
+    slow = channel_for(harness, "slow")
+    trial = slow.request({"type": "next", "worker": "slow"})["trial"]["trial_id"]
+    slow.request({"type": "heartbeat", "worker": "slow", "trial": trial, "metrics": [[0, 0.1]]})
+    assert controller.wait(timeout=10)  # then silent past the timeout: lost
+    assert controller.results()[0].history == ((0, 0.1),)
+    ok = {"type": "result", "worker": "slow", "trial": trial, "status": "ok", "metric": 0.9}
+    slow.request({**ok, "metrics": [[1, 0.2]]})
+    (result,) = controller.results()
+    assert (result.status, result.history) == (TrialStatus.OK, ((0, 0.1), (1, 0.2)))
+
+
 def test_a_late_result_keeps_its_own_history_while_another_worker_reruns(
     harness: Harness,
 ) -> None:

@@ -247,6 +247,19 @@ def test_a_genuine_late_result_replaces_a_lost_verdict() -> None:
     assert result.history == ((0, 0.5),) and book.snapshot().failed == 0
 
 
+def test_a_late_result_over_a_lost_verdict_keeps_what_its_heartbeats_sent() -> None:
+    book = ledger(TRIALS[:1], max_attempts=1)
+    book.assign("slow")
+    book.record("slow", BASE, [(0, 0.1)])
+    book.lose("slow", "no heartbeat for 31s")
+    lost = book.result(BASE)
+    assert lost is not None and lost.history == ((0, 0.1),)
+    book.report(ok("slow", BASE, 0.9, metrics=((1, 0.2),)))
+    (result,) = book.results()
+    assert (result.status, result.attempts) == (TrialStatus.OK, 1)
+    assert result.history == ((0, 0.1), (1, 0.2))
+
+
 def test_a_late_result_counts_with_its_own_record_and_makes_the_rerun_moot() -> None:
     book = ledger(TRIALS[:1])
     book.assign("first")

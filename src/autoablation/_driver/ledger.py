@@ -370,8 +370,9 @@ class TrialLedger:
     def _finish(self, result: TrialResult) -> None:
         trial_id = result.trial.trial_id
         self._results.set(result)
-        for key in [k for k in self._orphans if k[0] == trial_id]:
-            del self._orphans[key]
+        if result.status is not TrialStatus.LOST:  # else a worker's late result may replace it
+            for key in [k for k in self._orphans if k[0] == trial_id]:
+                del self._orphans[key]
         self._outbox.append(TrialFinished(result))
         self._learn(result)
         if self.max_failures is not None and result.status in _FAILURES:
