@@ -260,6 +260,19 @@ def test_a_late_result_over_a_lost_verdict_keeps_what_its_heartbeats_sent() -> N
     assert result.history == ((0, 0.1), (1, 0.2))
 
 
+def test_a_late_failure_over_a_lost_verdict_that_gets_a_retry_waits_again() -> None:
+    book = ledger(TRIALS[:1], max_attempts=1, max_trial_retries=1)
+    book.assign("slow", generation=0, partition=1)
+    book.lose("slow", "no heartbeat for 31s")
+    book.report(failed("slow", BASE))  # genuine after all, and it has a retry left
+    snapshot = book.snapshot()
+    assert book.result(BASE) is None and (snapshot.pending, snapshot.failed) == (1, 0)
+    book.job_failed(0, 0)  # lifts the loss's charge: nothing lost to put back now
+    assert book.snapshot().pending == 1
+    again = book.assign("w")
+    assert again is not None and again.attempt == 2 and book.assign("v") is None
+
+
 def test_a_late_result_counts_with_its_own_record_and_makes_the_rerun_moot() -> None:
     book = ledger(TRIALS[:1])
     book.assign("first")

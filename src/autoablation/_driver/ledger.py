@@ -263,6 +263,8 @@ class TrialLedger:
             history=tuple(handout.history),
         )
         if result.status is not TrialStatus.OK and not result.fatal and self._retry(trial_id):
+            if previous is not None:  # a lost verdict: the trial is no longer final
+                self._results.withdraw(trial_id)
             self._requeue(
                 trial,
                 worker,
