@@ -40,7 +40,9 @@ def test_a_closed_connection_names_its_workers_and_drops_their_parked_replies() 
     registry.register("a", {}, "c1", 0.0)
     registry.register("b", {}, "c2", 0.0)
     registry.register("c", {}, "c2", 0.0)
-    registry.bind("c", "c3")  # its latest control call came on another connection
+    moved = registry.get("c")
+    assert moved is not None
+    moved.conn = "c3"  # its latest control call came on another connection
     registry.park("b", reply_for("b"))
     registry.park("c", reply_for("c"))
     assert registry.closed("c2") == ["b"]

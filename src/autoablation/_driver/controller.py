@@ -30,15 +30,16 @@ import logging
 import queue
 import threading
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from autoablation._core.trial import Trial, TrialResult
-from autoablation._driver.events import Listener, LoggingListener, TrialEvent, deliver
+from autoablation._core.trial import Trial, TrialResult, TrialStatus
+from autoablation._driver.events import Listener, LoggingListener, TrialEvent
 from autoablation._driver.ledger import TrialLedger
 from autoablation._driver.schedule import LongestFirst
-from autoablation._driver.workers import ConnKey, ReplyFn, WorkerRegistry
+from autoablation._driver.workers import ConnKey, ReplyFn, Worker, WorkerRegistry
 from autoablation._wire.local import Inbox
 from autoablation._wire.messages import (
     ACK,
@@ -117,8 +118,7 @@ class Stop:
 _Item = Incoming | Closed | JobFailed | Abort | Stop
 
 
-@dataclass(frozen=True, slots=True)
-class _Send:
+class _Send(NamedTuple):
     """A reply to deliver, in its place among the listener events."""
 
     reply: ReplyFn
@@ -247,7 +247,9 @@ class Controller:
         """A consistent snapshot of the trial counts."""
         with self._lock:
             s = self._snapshot
-        return Progress(s.total, s.pending, s.running, s.ok, s.failed, self.started_at)
+        statuses = [r.status for r in s.results.in_order()]
+        ok = statuses.count(TrialStatus.OK)
+        return Progress(s.total, s.pending, s.running, ok, len(statuses) - ok, self.started_at)
 
     # ----------------------------------------------------------------- controller thread
     def _run(self) -> None:
@@ -264,15 +266,34 @@ class Controller:
                     return
                 try:
                     self._step(item)
+                    if deadline is not None and time.monotonic() > deadline:
+                        self._expire_silent()
                 finally:
                     self._settle()
             except Exception:  # the controller thread must outlive any single bad event
                 logger.exception("controller error")
 
+    def _expire_silent(self) -> None:
+        """Lose the workers that hold a trial and fell silent.
+
+        Only needed once the earliest deadline passed: a worker that takes a trial during an
+        item is heard from at that moment.
+        """
+        now = time.monotonic()
+        for worker, silence in self._registry.silent(self._ledger.holders(), now):
+            self._lose(worker, f"no heartbeat for {silence:.0f}s")
+
     def _step(self, item: _Item | None) -> None:
         match item:
             case Incoming(message, reply, conn):
-                self._answer(message, reply, conn)
+                # The one place a refused request becomes an Error reply.
+                try:
+                    self._handle(parse_request(message), reply, conn)
+                except MessageError as exc:
+                    self._effects.append(_Send(reply, Error(str(exc))))
+                except Exception as exc:
+                    logger.exception("controller failed on a %r request", message.get("type"))
+                    self._effects.append(_Send(reply, Error(f"internal controller error: {exc!r}")))
             case Closed(conn):
                 for worker in self._registry.closed(conn):
                     self._lose(worker, "its connection closed")
@@ -282,9 +303,6 @@ class Controller:
             case Abort(reason):
                 self._ledger.abort(reason)
                 self._collect()
-        now = time.monotonic()
-        for worker, silence in self._registry.silent(self._ledger.holders(), now):
-            self._lose(worker, f"no heartbeat for {silence:.0f}s")
 
     def _settle(self) -> None:
         """Publish the snapshot, then deliver what the last item caused, outside the lock."""
@@ -303,23 +321,36 @@ class Controller:
                 except Exception:
                     logger.exception("could not send a %r reply", effect.message.TYPE)
             else:
-                deliver(self._listener, effect)
+                try:
+                    effect.tell(self._listener)
+                except Exception:
+                    logger.error("trial listener failed:\n%s", traceback.format_exc())
         if finished:
             self._done.set()
 
-    def _answer(self, message: Mapping[str, Any], reply: ReplyFn, conn: ConnKey | None) -> None:
-        """Handle one request; the one place a refused request becomes an `Error` reply."""
-        try:
-            self._handle(parse_request(message), reply, conn)
-        except MessageError as exc:
-            self._effects.append(_Send(reply, Error(str(exc))))
-        except Exception as exc:
-            logger.exception("controller failed on a %r request", message.get("type"))
-            self._effects.append(_Send(reply, Error(f"internal controller error: {exc!r}")))
-
     def _handle(self, request: Request, reply: ReplyFn, conn: ConnKey | None) -> None:
         now = time.monotonic()
-        match request:
+        match request:  # the most frequent first
+            case Result(worker=worker_id, trial=trial_id):
+                worker = self._known(worker_id, now)
+                worker.conn = conn  # a control call: the worker's connection now
+                if not self._ledger.knows(trial_id):
+                    raise MessageError(f"unknown trial {trial_id!r}")
+                self._ledger.report(request)
+                self._collect()
+                if request.want_next:
+                    self._offer(worker, reply)
+                else:
+                    self._effects.append(_Send(reply, ACK))
+            case Next(worker_id):
+                worker = self._known(worker_id, now)
+                worker.conn = conn
+                self._offer(worker, reply)
+            case Heartbeat(worker_id, trial_id, metrics, logs):
+                self._known(worker_id, now)
+                self._ledger.record(worker_id, trial_id, metrics, logs)
+                self._effects.extend(self._ledger.drain())
+                self._effects.append(_Send(reply, ACK))
             case Register(worker_id, info):
                 previous = self._registry.register(
                     worker_id,
@@ -332,51 +363,33 @@ class Controller:
                 if previous is not None:
                     self._lose(worker_id, "it registered again while running the trial")
                 self._effects.append(_Send(reply, Registered(self.heartbeat_interval)))
-            case Heartbeat(worker_id, trial_id, metrics, logs):
-                self._known(worker_id, now)
-                self._ledger.record(worker_id, trial_id, metrics, logs)
-                self._effects.extend(self._ledger.drain())
-                self._effects.append(_Send(reply, ACK))
-            case Next(worker_id):
-                self._known(worker_id, now)
-                self._registry.bind(worker_id, conn)
-                self._offer(worker_id, reply)
-            case Result(worker=worker_id, trial=trial_id):
-                self._known(worker_id, now)
-                self._registry.bind(worker_id, conn)
-                if not self._ledger.knows(trial_id):
-                    raise MessageError(f"unknown trial {trial_id!r}")
-                self._ledger.report(request)
-                self._collect()
-                if request.want_next:
-                    self._offer(worker_id, reply)
-                else:
-                    self._effects.append(_Send(reply, ACK))
 
-    def _known(self, worker_id: str, now: float) -> None:
-        if self._registry.touch(worker_id, now) is None:
+    def _known(self, worker_id: str, now: float) -> Worker:
+        """The record of a worker heard from at ``now``; refused if it never registered."""
+        worker = self._registry.touch(worker_id, now)
+        if worker is None:
             raise MessageError(f"worker {worker_id!r} is not registered; send 'register' first")
+        return worker
 
-    def _offer(self, worker_id: str, reply: ReplyFn) -> None:
-        """Answer a worker that wants a trial: its own, a pending one, later, or ``done``."""
-        held = self._ledger.held_by(worker_id)
-        if held is None and not self._ledger.can_assign and self._ledger.running:
-            self._registry.park(worker_id, reply)
-            return
-        self._registry.unpark(worker_id)  # answered now; a reply parked earlier is stale
-        if held is not None:  # a repeated 'next': the reply was lost on the way
-            self._effects.append(_Send(reply, Assignment(held.trial, held.attempt)))
-        elif self._ledger.can_assign:
-            worker = self._registry.touch(worker_id, time.monotonic())
-            assert worker is not None  # registered: the registry never forgets a worker
+    def _offer(self, worker: Worker, reply: ReplyFn) -> None:
+        """Answer a worker that wants a trial: its own, a pending one, later, or ``done``.
+
+        The caller has just touched the worker (a parked one when it is served), so the
+        silence of a worker given a trial counts from its hand-out.
+        """
+        worker_id = worker.worker_id
+        handout = self._ledger.held_by(worker_id)  # a repeated 'next': the reply was lost
+        if handout is None:
             handout = self._ledger.assign(
                 worker_id, generation=worker.generation, partition=worker.partition
             )
-            assert handout is not None
-            self._effects.append(_Send(reply, Assignment(handout.trial, handout.attempt)))
-            self._effects.extend(self._ledger.drain())
-        else:
-            self._effects.append(_Send(reply, DONE))
+            if handout is None and self._ledger.running:
+                self._registry.park(worker_id, reply)
+                return
+        self._registry.unpark(worker_id)  # answered now; a reply parked earlier is stale
+        message = DONE if handout is None else Assignment(handout.trial, handout.attempt)
+        self._effects.append(_Send(reply, message))
+        self._effects.extend(self._ledger.drain())  # the start, after the reply
 
     def _lose(self, worker_id: str, reason: str) -> None:
         self._ledger.lose(worker_id, reason)
@@ -386,7 +399,10 @@ class Controller:
         """Take the ledger's events, then give trials it put back to parked workers."""
         self._effects.extend(self._ledger.drain())
         while self._ledger.can_assign and (parked := self._registry.next_parked()) is not None:
-            self._offer(*parked)
+            worker_id, reply = parked
+            worker = self._registry.touch(worker_id, time.monotonic())
+            assert worker is not None  # the registry never forgets a worker
+            self._offer(worker, reply)
 
 
 def serve_over_rpc(

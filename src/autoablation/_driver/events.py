@@ -1,9 +1,9 @@
 """Listeners: who hears about trials as they run (journal, progress bar, logs, tracking).
 
 The trial ledger records what happened as events (`TrialStarted`, ...); the controller thread
-hands each to a listener with `deliver`, after the change and outside any lock. A listener
-must still return quickly, as the controller thread waits for it; one that does slow work
-(MLflow) hands it to a thread of its own. `Listeners` fans every event out and keeps one
+tells the listener each one (`TrialStarted.tell`, ...) after the change, outside any lock. A
+listener must still return quickly, as the controller thread waits for it; one that does slow
+work (MLflow) hands it to a thread of its own. `Listeners` fans every event out and keeps one
 listener's failure from reaching the others or the controller.
 """
 
@@ -129,6 +129,10 @@ class TrialStarted:
     worker: str
     attempt: int
 
+    def tell(self, listener: Listener) -> None:
+        """Call the listener's hook for this event."""
+        listener.trial_started(self.trial, self.worker, self.attempt)
+
 
 @dataclass(frozen=True, slots=True)
 class TrialMetrics:
@@ -137,6 +141,10 @@ class TrialMetrics:
     trial: Trial
     worker: str
     points: Sequence[tuple[int, float]]
+
+    def tell(self, listener: Listener) -> None:
+        """Call the listener's hook for this event."""
+        listener.trial_metrics(self.trial, self.worker, self.points)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +155,10 @@ class TrialLogs:
     worker: str
     lines: Sequence[str]
 
+    def tell(self, listener: Listener) -> None:
+        """Call the listener's hook for this event."""
+        listener.trial_logs(self.trial, self.worker, self.lines)
+
 
 @dataclass(frozen=True, slots=True)
 class TrialRequeued:
@@ -156,6 +168,10 @@ class TrialRequeued:
     worker: str
     reason: str
 
+    def tell(self, listener: Listener) -> None:
+        """Call the listener's hook for this event."""
+        listener.trial_requeued(self.trial, self.worker, self.reason)
+
 
 @dataclass(frozen=True, slots=True)
 class TrialFinished:
@@ -163,23 +179,9 @@ class TrialFinished:
 
     result: TrialResult
 
+    def tell(self, listener: Listener) -> None:
+        """Call the listener's hook for this event."""
+        listener.trial_finished(self.result)
+
 
 TrialEvent = TrialStarted | TrialMetrics | TrialLogs | TrialRequeued | TrialFinished
-
-
-def deliver(listener: Listener, event: TrialEvent) -> None:
-    """Call ``listener``'s hook for ``event``; a failing listener is logged, never raised."""
-    try:
-        match event:
-            case TrialStarted(trial, worker, attempt):
-                listener.trial_started(trial, worker, attempt)
-            case TrialMetrics(trial, worker, points):
-                listener.trial_metrics(trial, worker, points)
-            case TrialLogs(trial, worker, lines):
-                listener.trial_logs(trial, worker, lines)
-            case TrialRequeued(trial, worker, reason):
-                listener.trial_requeued(trial, worker, reason)
-            case TrialFinished(result):
-                listener.trial_finished(result)
-    except Exception:
-        logger.error("trial listener failed:\n%s", traceback.format_exc())

@@ -1,4 +1,4 @@
-"""The final results of a study: at most one per trial, counted by status, viewable any time.
+"""The final results of a study: at most one per trial, viewable any time from any thread.
 
 Results change on the controller thread and are read from others (progress, the launcher).
 Every change is appended to a log; a `ResultsView` sees the log's first entries as they were
@@ -8,29 +8,30 @@ changes under its reader.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from autoablation._core.trial import TrialResult, TrialStatus
 
+FAILURES = (TrialStatus.FAILED, TrialStatus.TIMED_OUT, TrialStatus.LOST)
+"""The final states without a metric, which count against ``max_failures``."""
 
-@dataclass(frozen=True)
-class ResultsView:
-    """The final results at one moment."""
 
-    _order: tuple[str, ...]
-    _changes: list[tuple[str, TrialResult | None]]
-    _length: int
+class ResultsView(NamedTuple):
+    """The final results at one moment (a tuple: immutable, and cheap to make)."""
+
+    order: tuple[str, ...]
+    changes: list[tuple[str, TrialResult | None]]
+    length: int
 
     def in_order(self) -> list[TrialResult]:
         """The results, in trial order."""
         final: dict[str, TrialResult] = {}
-        for trial_id, result in self._changes[: self._length]:
+        for trial_id, result in self.changes[: self.length]:
             if result is None:
                 final.pop(trial_id, None)
             else:
                 final[trial_id] = result
-        return [final[t] for t in self._order if t in final]
+        return [final[t] for t in self.order if t in final]
 
 
 class FinalResults:
@@ -43,36 +44,26 @@ class FinalResults:
     def __init__(self, order: tuple[str, ...]) -> None:
         self._order = order
         self._results: dict[str, TrialResult] = {}
-        self._tally: Counter[TrialStatus] = Counter()
         self._changes: list[tuple[str, TrialResult | None]] = []
-
-    def __len__(self) -> int:
-        return len(self._results)
 
     def get(self, trial_id: str) -> TrialResult | None:
         """The trial's result, or None."""
         return self._results.get(trial_id)
 
-    def count(self, *statuses: TrialStatus) -> int:
-        """How many results have one of ``statuses``."""
-        return sum(self._tally[status] for status in statuses)
+    def failures(self) -> int:
+        """Results that count against ``max_failures``: failed, timed out, lost."""
+        return sum(r.status in FAILURES for r in self._results.values())
 
     def set(self, result: TrialResult) -> None:
         """Make ``result`` its trial's final result, replacing any earlier one."""
         trial_id = result.trial.trial_id
-        previous = self._results.get(trial_id)
-        if previous is not None:
-            self._tally[previous.status] -= 1
         self._results[trial_id] = result
-        self._tally[result.status] += 1
         self._changes.append((trial_id, result))
 
     def withdraw(self, trial_id: str) -> TrialResult:
         """Take back the trial's result: it runs again."""
-        previous = self._results.pop(trial_id)
-        self._tally[previous.status] -= 1
         self._changes.append((trial_id, None))
-        return previous
+        return self._results.pop(trial_id)
 
     def in_order(self) -> list[TrialResult]:
         """The results, in trial order."""

@@ -33,6 +33,7 @@ import logging
 from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
 from autoablation._driver.events import (
@@ -43,14 +44,12 @@ from autoablation._driver.events import (
     TrialRequeued,
     TrialStarted,
 )
-from autoablation._driver.finals import FinalResults, ResultsView
+from autoablation._driver.finals import FAILURES, FinalResults, ResultsView
 from autoablation._driver.losses import LossBook
 from autoablation._driver.schedule import LongestFirst
 from autoablation._wire.messages import Result
 
 logger = logging.getLogger("autoablation.controller")
-
-_FAILURES = (TrialStatus.FAILED, TrialStatus.TIMED_OUT, TrialStatus.LOST)
 
 
 @dataclass
@@ -65,15 +64,15 @@ class Handout:
     history: list[tuple[int, float]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class LedgerSnapshot:
-    """The ledger at one moment: trial counts, the halt reason and the final results."""
+class LedgerSnapshot(NamedTuple):
+    """The ledger at one moment: trial counts, the halt reason and the final results.
+
+    A tuple: immutable, and cheap enough to make after every change.
+    """
 
     total: int
     pending: int
     running: int
-    ok: int
-    failed: int
     halted: str | None
     results: ResultsView
 
@@ -167,16 +166,13 @@ class TrialLedger:
         return self._results.in_order()
 
     def snapshot(self) -> LedgerSnapshot:
-        """An immutable view of the ledger now, cheap enough to take after every change."""
-        ok = self._results.count(TrialStatus.OK)
+        """An immutable view of the ledger now."""
         return LedgerSnapshot(
-            total=len(self._trials),
-            pending=len(self._pending),
-            running=len(self._running),
-            ok=ok,
-            failed=len(self._results) - ok,
-            halted=self._halted,
-            results=self._results.view(),
+            len(self._trials),
+            len(self._pending),
+            len(self._running),
+            self._halted,
+            self._results.view(),
         )
 
     def drain(self) -> list[TrialEvent]:
@@ -196,7 +192,7 @@ class TrialLedger:
         """
         if worker in self._held:
             raise ValueError(f"worker {worker!r} runs trial {self._held[worker]} already")
-        if not self.can_assign:
+        if not self._pending or self._aborted is not None:
             return None
         trial_id = self._pending.popleft()
         self._attempts[trial_id] += 1
@@ -377,8 +373,8 @@ class TrialLedger:
                 del self._orphans[key]
         self._outbox.append(TrialFinished(result))
         self._learn(result)
-        if self.max_failures is not None and result.status in _FAILURES:
-            failures = self._results.count(*_FAILURES)
+        if self.max_failures is not None and result.status in FAILURES:
+            failures = self._results.failures()
             if failures > self.max_failures:
                 self._halt(
                     f"{failures} trials ended without a metric, more than "

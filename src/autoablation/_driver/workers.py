@@ -23,7 +23,11 @@ ConnKey = Hashable
 
 @dataclass
 class Worker:
-    """A registered worker: where its task runs and how it was last heard from."""
+    """A registered worker: where its task runs and how it was last heard from.
+
+    ``conn`` is the connection of its latest control call (``register``, ``next``,
+    ``result``; the controller updates it): when that closes, the worker is gone.
+    """
 
     worker_id: str
     info: Mapping[str, Any]
@@ -78,10 +82,6 @@ class WorkerRegistry:
         if worker is not None:
             worker.last_seen = now
         return worker
-
-    def bind(self, worker_id: str, conn: ConnKey | None) -> None:
-        """Tie the worker to ``conn``, the connection of its latest control call."""
-        self._workers[worker_id].conn = conn
 
     def closed(self, conn: ConnKey) -> list[str]:
         """Connection ``conn`` closed: the workers tied to it, whose parked replies are dropped.

@@ -9,8 +9,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -25,26 +25,58 @@ from autoablation._executor.reporter import Reporter
 from autoablation._executor.returns import interpret_return
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
 from autoablation._model.build import models_built
-from autoablation._wire.messages import Result
+from autoablation._wire.messages import Result, metric_points
 
 logger = logging.getLogger("autoablation.worker")
 MAX_ERROR_CHARS = 64_000
 """Characters of a traceback sent to the driver; its end, where the exception is, is kept."""
 
 
+class TrialOutcome(NamedTuple):
+    """How one run of a trial ended: what its ``result`` request says about the trial.
+
+    A tuple rather than a dataclass: one is made per trial on the task's hot path.
+    """
+
+    trial: str
+    status: TrialStatus
+    metric: float | None
+    error: str
+    outputs: Mapping[str, Any]
+    started_at: float | None
+    finished_at: float | None
+    fatal: bool = False
+
+    def report(
+        self,
+        worker: str,
+        metrics: Sequence[tuple[int, float | None]] = (),
+        logs: Sequence[str] = (),
+        *,
+        want_next: bool,
+    ) -> Result:
+        """The ``result`` request ``worker`` sends, with what its reporter still held."""
+        return Result(
+            worker,
+            self.trial,
+            self.status,
+            self.metric,
+            self.error,
+            self.started_at,
+            self.finished_at,
+            self.outputs,
+            metric_points(metrics),
+            tuple(logs),
+            want_next,
+            self.fatal,
+        )
+
+
 def failure_outcome(
     trial: Trial, status: TrialStatus, error: str, started: float, *, fatal: bool = False
-) -> Result:
-    """The outcome of a trial that ended without a metric (``worker`` left for the loop)."""
-    return Result(
-        worker="",
-        trial=trial.trial_id,
-        status=status,
-        error=error,
-        started_at=started,
-        finished_at=time.time(),
-        fatal=fatal,
-    )
+) -> TrialOutcome:
+    """The outcome of a run that ended without a metric."""
+    return TrialOutcome(trial.trial_id, status, None, error, {}, started, time.time(), fatal)
 
 
 def _traceback_text() -> str:
@@ -96,11 +128,9 @@ def run_trial(
     parameters: frozenset[str] | None = None,
     policy: TrialPolicy = TrialPolicy(),
     on_stuck: Callable[[], None] | None = None,
-) -> Result:
-    """Run one trial and return its outcome as a ``result`` request.
+) -> TrialOutcome:
+    """Run one trial and return its outcome; `TrialOutcome.report` makes the request.
 
-    The worker loop fills in the rest of the request (`autoablation._wire.messages.Result`):
-    its worker id, what the reporter still holds, and whether it wants the next trial.
     ``on_stuck`` runs if the training function ignores ``policy.trial_timeout``.
     """
     global _active_trials
@@ -125,15 +155,7 @@ def run_trial(
         value = limit.call(train_fn, **kwargs)
         finished = time.time()
         metric, outputs = interpret_return(value, optimization_key)
-        return Result(
-            worker="",
-            trial=trial.trial_id,
-            status=TrialStatus.OK,
-            metric=metric,
-            outputs=outputs,
-            started_at=started,
-            finished_at=finished,
-        )
+        return TrialOutcome(trial.trial_id, TrialStatus.OK, metric, "", outputs, started, finished)
     except ReturnValueError as exc:
         return failure_outcome(trial, TrialStatus.FAILED, str(exc), started)
     except TrialTimeout:

@@ -14,7 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from autoablation._core.callables import TrainFunction, train_parameters
@@ -25,7 +25,6 @@ from autoablation._executor.deadline import grace_period
 from autoablation._executor.reporter import Reporter
 from autoablation._executor.runner import failure_outcome, run_trial
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
-from autoablation._wire.messages import metric_points
 
 logger = logging.getLogger("autoablation.worker")
 
@@ -104,7 +103,7 @@ class _StuckTrial:
         )
         try:  # nothing before os._exit may wait on a lock the stuck thread holds
             outcome = failure_outcome(self._trial, TrialStatus.TIMED_OUT, error, self._started)
-            self._client.report(replace(outcome, worker=self._worker_id))
+            self._client.report(outcome.report(self._worker_id, want_next=False))
             self.reported = True
             logger.error("trial %s: %s", self._trial.trial_id, error)
         except Exception as exc:  # the driver notices the lost worker instead
@@ -163,12 +162,5 @@ def run_worker(
             if stuck.reported:  # its verdict is in; a late result would count as a second run
                 trial = client.next_trial(worker_id)
             else:
-                result = replace(
-                    outcome,
-                    worker=worker_id,
-                    metrics=metric_points(metrics),
-                    logs=tuple(logs),
-                    want_next=True,
-                )
-                trial = client.report(result)
+                trial = client.report(outcome.report(worker_id, metrics, logs, want_next=True))
     return WorkerSummary(worker_id, tuple(ran))

@@ -59,13 +59,6 @@ def _optional_finite(message: Mapping[str, Any], name: str) -> float | None:
     return None if value is None else _finite(value, f"field {name!r}")
 
 
-def _integer(message: Mapping[str, Any], name: str) -> int:
-    value = message.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MessageError(f"{_kind(message)} message needs field {name!r} (an integer)")
-    return value
-
-
 def points(value: Any) -> Points:
     """``[[step, value], ...]`` with integer steps; a null value (non-finite) becomes NaN."""
     if value is None:
@@ -180,12 +173,7 @@ class Heartbeat:
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """``result``: a worker finished a trial (and may ask for the next one).
-
-    The executor builds it in two steps: running a trial gives its outcome with ``worker``
-    left empty, and the worker loop fills in itself, the metrics and log lines its reporter
-    still holds, and ``want_next``.
-    """
+    """``result``: a worker finished a trial (and may ask for the next one)."""
 
     TYPE: ClassVar[str] = "result"
     worker: str
@@ -296,11 +284,14 @@ class Assignment:
         data = message.get("trial")
         if not isinstance(data, dict):
             raise MessageError("'trial' message needs field 'trial' (an object)")
+        attempt = message.get("attempt")
+        if isinstance(attempt, bool) or not isinstance(attempt, int):
+            raise MessageError("'trial' message needs field 'attempt' (an integer)")
         try:
             trial = Trial.from_dict(data)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise MessageError(f"'trial' field 'trial' is not a trial: {exc!r}") from exc
-        return cls(trial=trial, attempt=_integer(message, "attempt"))
+        return cls(trial, attempt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,14 +356,8 @@ _REPLIES: dict[str, Callable[[Mapping[str, Any]], Reply]] = {
 }
 
 
-def _parse(
-    message: Mapping[str, Any], parsers: Mapping[str, Callable[[Mapping[str, Any]], Any]]
-) -> Any:
-    kind = message.get("type")
-    parser = parsers.get(kind) if isinstance(kind, str) else None
-    if parser is None:
-        raise MessageError(f"unknown message type {kind!r}")
-    return parser(message)
+def _unknown(message: Mapping[str, Any]) -> MessageError:
+    return MessageError(f"unknown message type {message.get('type')!r}")
 
 
 def parse_request(message: Mapping[str, Any]) -> Request:
@@ -381,8 +366,11 @@ def parse_request(message: Mapping[str, Any]) -> Request:
     Raises:
         MessageError: An unknown type, or a field missing or of the wrong kind.
     """
-    request: Request = _parse(message, _REQUESTS)
-    return request
+    kind = message.get("type")
+    parser = _REQUESTS.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        raise _unknown(message)
+    return parser(message)
 
 
 def parse_reply(message: Mapping[str, Any]) -> Reply:
@@ -391,8 +379,11 @@ def parse_reply(message: Mapping[str, Any]) -> Reply:
     Raises:
         MessageError: An unknown type, or a field missing or of the wrong kind.
     """
-    reply: Reply = _parse(message, _REPLIES)
-    return reply
+    kind = message.get("type")
+    parser = _REPLIES.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        raise _unknown(message)
+    return parser(message)
 
 
 def metric_points(values: Sequence[tuple[int, float | None]]) -> Points:
