@@ -329,6 +329,35 @@ def test_a_parked_worker_is_told_done_when_the_last_trial_finishes(harness: Harn
     assert answer == [None] and controller.wait(timeout=10)
 
 
+def test_progress_counts_trials_by_state(harness: Harness) -> None:
+    trials = make_trials(3)
+    controller = harness.start(trials)
+    channel = channel_for(harness, "w")
+    first = channel.request({"type": "next", "worker": "w"})["trial"]["trial_id"]
+    result = {"type": "result", "worker": "w", "trial": first, "status": "failed", "next": True}
+    second = channel.request(result)["trial"]["trial_id"]
+    progress = controller.progress()
+    assert (progress.total, progress.pending, progress.running) == (3, 1, 1)
+    assert (progress.ok, progress.failed, progress.done) == (0, 1, 1)
+    channel.request({"type": "result", "worker": "w", "trial": second, "status": "ok", "metric": 1})
+    assert (controller.progress().ok, controller.progress().done) == (1, 2)
+
+
+def test_a_listener_may_read_the_controller_it_listens_to(harness: Harness) -> None:
+    done: list[int] = []
+
+    class Reader(Recorder):
+        def trial_finished(self, result: Any) -> None:
+            super().trial_finished(result)
+            done.append(controller.progress().done)  # no lock is held while it is called
+
+    harness.recorder = Reader()
+    controller = harness.start(make_trials(3))
+    worker_thread(harness, "w", lambda: 1.0, {}).join(timeout=60)
+    assert controller.wait(timeout=10)
+    assert done == [1, 2, 3]  # each call sees the snapshot of its own event
+
+
 def test_asking_again_returns_the_trial_already_held(harness: Harness) -> None:
     harness.start(make_trials(2))
     client = harness.client()
