@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from autoablation import FatalTrialError, ProtocolError, TrialStatus
-from autoablation._driver.controller import Controller, serve_over_rpc
+from autoablation._driver.controller import Controller
+from autoablation._driver.rpc import serve_over_rpc
 from autoablation._executor.client import ControllerClient
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
 from autoablation._executor.worker import run_worker

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from autoablation import AuthenticationError, TrialStatus
-from autoablation._driver.controller import Controller, serve_over_rpc
+from autoablation._driver.controller import Controller
+from autoablation._driver.rpc import serve_over_rpc
 from autoablation._executor.client import ControllerClient
 from autoablation._executor.runtime import TrialRuntime
 from autoablation._executor.worker import run_worker

@@ -7,7 +7,7 @@ server or in-process `LocalChannel` clients, closed connections, a failed Spark 
 stop) and blocks on it until an item arrives or the next liveness deadline passes: nothing
 polls. For each item it changes ledger and registry, collecting in order what there is to say
 (replies to workers, listener events), publishes an immutable snapshot, then says it.
-`serve_over_rpc` wires a controller to the RPC server.
+`autoablation._driver.rpc.serve_over_rpc` wires a controller to the RPC server.
 
 Thread safety and lock order:
 
@@ -25,7 +25,6 @@ Thread safety and lock order:
 
 from __future__ import annotations
 
-import functools
 import logging
 import queue
 import threading
@@ -37,10 +36,10 @@ from typing import Any, NamedTuple
 
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
 from autoablation._driver.events import Listener, LoggingListener, TrialEvent
+from autoablation._driver.inbox import Abort, Closed, Incoming, Item, JobFailed, Stop
 from autoablation._driver.ledger import TrialLedger
 from autoablation._driver.schedule import LongestFirst
 from autoablation._driver.workers import ConnKey, ReplyFn, Worker, WorkerRegistry
-from autoablation._wire.local import Inbox
 from autoablation._wire.messages import (
     ACK,
     DONE,
@@ -56,7 +55,6 @@ from autoablation._wire.messages import (
     Result,
     parse_request,
 )
-from autoablation._wire.server import RpcServer
 
 logger = logging.getLogger("autoablation.controller")
 
@@ -76,46 +74,6 @@ class Progress:
     def done(self) -> int:
         """Trials in a final state."""
         return self.total - self.pending - self.running
-
-
-# ------------------------------------------------------------------------- the inbox's items
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A request from a worker, to be answered once through ``reply``."""
-
-    message: Mapping[str, Any]
-    reply: ReplyFn
-    conn: ConnKey | None
-
-
-@dataclass(frozen=True, slots=True)
-class Closed:
-    """A connection closed; a worker holding a trial on it is lost."""
-
-    conn: ConnKey
-
-
-@dataclass(frozen=True, slots=True)
-class JobFailed:
-    """Spark failed job ``generation`` because of task ``culprit`` (None: unknown)."""
-
-    generation: int
-    culprit: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Abort:
-    """Stop handing out trials; cancel what is not final."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Stop:
-    """End the controller thread."""
-
-
-_Item = Incoming | Closed | JobFailed | Abort | Stop
 
 
 class _Send(NamedTuple):
@@ -145,7 +103,7 @@ class Controller:
     Example::
 
         controller = Controller(trials, listener=journal)
-        server = serve_over_rpc(controller, secret)
+        server = serve_over_rpc(controller, secret)  # autoablation._driver.rpc
         controller.start()
         server.start()
         controller.wait()
@@ -174,7 +132,7 @@ class Controller:
         )
         self._registry = WorkerRegistry(self.heartbeat_timeout)
         self._listener: Listener = listener or LoggingListener()
-        self._inbox: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._effects: list[_Send | TrialEvent] = []  # controller thread only
         self._lock = threading.Lock()  # guards _snapshot, nothing else
         self._snapshot = self._ledger.snapshot()
@@ -259,7 +217,7 @@ class Controller:
                 deadline = self._registry.deadline(self._ledger.holders())
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
-                    item: _Item | None = self._inbox.get(timeout=timeout)
+                    item: Item | None = self._inbox.get(timeout=timeout)
                 except queue.Empty:
                     item = None  # a liveness deadline passed
                 if isinstance(item, Stop):
@@ -283,7 +241,7 @@ class Controller:
         for worker, silence in self._registry.silent(self._ledger.holders(), now):
             self._lose(worker, f"no heartbeat for {silence:.0f}s")
 
-    def _step(self, item: _Item | None) -> None:
+    def _step(self, item: Item | None) -> None:
         match item:
             case Incoming(message, reply, conn):
                 # The one place a refused request becomes an Error reply.
@@ -403,21 +361,3 @@ class Controller:
             worker = self._registry.touch(worker_id, time.monotonic())
             assert worker is not None  # the registry never forgets a worker
             self._offer(worker, reply)
-
-
-def serve_over_rpc(
-    controller: Inbox, secret: bytes, *, host: str = "127.0.0.1", **server_options: Any
-) -> RpcServer:
-    """An RPC server whose requests go to ``controller`` and replies back to their connection.
-
-    The server is bound (its address is known) but not started. ``server_options`` go to
-    `RpcServer`.
-    """
-
-    def handle(conn: int, message: dict[str, Any]) -> None:
-        controller.submit(message, functools.partial(server.send, conn), conn)
-
-    server = RpcServer(
-        secret, handle, on_close=controller.connection_closed, host=host, **server_options
-    )
-    return server

@@ -20,7 +20,7 @@ from typing import Any
 
 from autoablation._core.errors import ExperimentError
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
-from autoablation._driver.controller import Controller, serve_over_rpc
+from autoablation._driver.controller import Controller
 from autoablation._driver.events import Listener, Listeners, LoggingListener
 from autoablation._driver.gpus import gpus_per_task, task_profile
 from autoablation._driver.jobs import describe_failure, failed_partition, run_job
@@ -28,6 +28,7 @@ from autoablation._driver.journal import DriverLog, ExperimentDir, JournalWriter
 from autoablation._driver.options import RunOptions
 from autoablation._driver.preflight import Preflight
 from autoablation._driver.progress import ProgressListener
+from autoablation._driver.rpc import serve_over_rpc
 from autoablation._driver.schedule import LongestFirst
 from autoablation._driver.spark import driver_hosts, is_local_master, task_slots
 from autoablation._driver.staging import stage_data
