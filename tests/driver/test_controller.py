@@ -14,12 +14,14 @@ import pytest
 
 from autoablation import FatalTrialError, ProtocolError, TrialStatus
 from autoablation._driver.controller import Controller
+from autoablation._driver.rpc import serve_over_rpc
 from autoablation._executor.client import ControllerClient
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
 from autoablation._executor.worker import run_worker
 from autoablation._wire.channel import RpcChannel
 from autoablation._wire.frames import new_secret
 from autoablation._wire.local import LocalChannel
+from autoablation._wire.messages import Result
 from autoablation._wire.server import RpcServer
 from tests.helpers import Recorder, make_trials
 
@@ -40,13 +42,8 @@ class Harness:
         controller.start()
         self.controller = controller
         if self.mode == "rpc":
-            server = RpcServer(
-                self.secret,
-                lambda conn, msg: controller.submit(msg, lambda r: server.send(conn, r), conn),
-                on_close=controller.connection_closed,
-            )
-            server.start()
-            self.server = server
+            self.server = serve_over_rpc(controller, self.secret)
+            self.server.start()
         return controller
 
     def channel(self) -> Any:
@@ -297,9 +294,7 @@ def test_a_silent_worker_loses_its_trial_to_a_parked_one(harness: Harness) -> No
     assert result.worker == "alive" and result.attempts == 2
     assert "no heartbeat" in harness.recorder.requeued[0][2]
     # The silent worker's late result is ignored: the first result stands.
-    silent.report(
-        "silent", {"trial": taken.trial_id, "status": "failed", "error": "late"}, want_next=False
-    )
+    silent.report(Result("silent", taken.trial_id, TrialStatus.FAILED, error="late"))
     assert (
         next(r for r in controller.results() if r.trial.trial_id == taken.trial_id).worker
         == "alive"
@@ -330,9 +325,38 @@ def test_a_parked_worker_is_told_done_when_the_last_trial_finishes(harness: Harn
     answer: list[Any] = []
     waiter = threading.Thread(target=lambda: answer.append(idle.next_trial("idle")))
     waiter.start()
-    busy.report("busy", {"trial": trial.trial_id, "status": "ok", "metric": 1.0}, want_next=False)
+    busy.report(Result("busy", trial.trial_id, TrialStatus.OK, metric=1.0))
     waiter.join(timeout=10)
     assert answer == [None] and controller.wait(timeout=10)
+
+
+def test_progress_counts_trials_by_state(harness: Harness) -> None:
+    trials = make_trials(3)
+    controller = harness.start(trials)
+    channel = channel_for(harness, "w")
+    first = channel.request({"type": "next", "worker": "w"})["trial"]["trial_id"]
+    result = {"type": "result", "worker": "w", "trial": first, "status": "failed", "next": True}
+    second = channel.request(result)["trial"]["trial_id"]
+    progress = controller.progress()
+    assert (progress.total, progress.pending, progress.running) == (3, 1, 1)
+    assert (progress.ok, progress.failed, progress.done) == (0, 1, 1)
+    channel.request({"type": "result", "worker": "w", "trial": second, "status": "ok", "metric": 1})
+    assert (controller.progress().ok, controller.progress().done) == (1, 2)
+
+
+def test_a_listener_may_read_the_controller_it_listens_to(harness: Harness) -> None:
+    done: list[int] = []
+
+    class Reader(Recorder):
+        def trial_finished(self, result: Any) -> None:
+            super().trial_finished(result)
+            done.append(controller.progress().done)  # no lock is held while it is called
+
+    harness.recorder = Reader()
+    controller = harness.start(make_trials(3))
+    worker_thread(harness, "w", lambda: 1.0, {}).join(timeout=60)
+    assert controller.wait(timeout=10)
+    assert done == [1, 2, 3]  # each call sees the snapshot of its own event
 
 
 def test_asking_again_returns_the_trial_already_held(harness: Harness) -> None:
@@ -359,6 +383,7 @@ def test_abort_cancels_what_has_not_finished(harness: Harness) -> None:
     ("message", "reason"),
     [
         ({"type": "teleport", "worker": "w"}, "unknown message type 'teleport'"),
+        ({"type": "bye", "worker": "w"}, "unknown message type 'bye'"),  # a worker just leaves
         ({"type": "next", "worker": "ghost"}, "worker 'ghost' is not registered"),
         ({"type": "next"}, "needs field 'worker'"),
         (
@@ -421,17 +446,6 @@ def test_a_malformed_heartbeat_is_answered_with_an_error(harness: Harness) -> No
     assert channel.request({"type": "heartbeat", "worker": "w", "trial": trial})["type"] == "ack"
 
 
-def test_goodbye_while_holding_a_trial_hands_it_on(harness: Harness) -> None:
-    controller = harness.start(make_trials(2))
-    leaving = channel_for(harness, "leaving")
-    held = leaving.request({"type": "next", "worker": "leaving"})["trial"]["trial_id"]
-    assert leaving.request({"type": "bye", "worker": "leaving"})["type"] == "ack"
-    summaries: dict[str, Any] = {}
-    worker_thread(harness, "staying", lambda: 1.0, summaries).join(timeout=60)
-    assert controller.wait(timeout=10) and controller.is_alive()
-    assert held in summaries["staying"].trials
-
-
 def test_tasks_killed_with_a_failed_job_do_not_use_up_their_trials(harness: Harness) -> None:
     trials = make_trials(3)
     controller = harness.start(trials, max_attempts=1)
@@ -469,6 +483,21 @@ def test_a_genuine_late_result_replaces_a_lost_verdict(harness: Harness) -> None
     (result,) = controller.results()
     assert (result.status, result.metric, result.worker) == (TrialStatus.OK, 0.93, "slow")
     assert result.history == ((0, 0.5),)
+
+
+def test_a_late_result_over_a_lost_verdict_keeps_the_metrics_of_its_heartbeats(
+    harness: Harness,
+) -> None:
+    controller = harness.start(make_trials(1), max_attempts=1, heartbeat_timeout=0.2)
+    slow = channel_for(harness, "slow")
+    trial = slow.request({"type": "next", "worker": "slow"})["trial"]["trial_id"]
+    slow.request({"type": "heartbeat", "worker": "slow", "trial": trial, "metrics": [[0, 0.1]]})
+    assert controller.wait(timeout=10)  # then silent past the timeout: lost
+    assert controller.results()[0].history == ((0, 0.1),)
+    ok = {"type": "result", "worker": "slow", "trial": trial, "status": "ok", "metric": 0.9}
+    slow.request({**ok, "metrics": [[1, 0.2]]})
+    (result,) = controller.results()
+    assert (result.status, result.history) == (TrialStatus.OK, ((0, 0.1), (1, 0.2)))
 
 
 def test_a_late_result_keeps_its_own_history_while_another_worker_reruns(

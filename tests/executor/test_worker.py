@@ -76,10 +76,10 @@ def test_a_trial_trains_a_real_model_on_its_own_columns(titanic: pd.DataFrame) -
         return {"metric": accuracy, "width": model.input_shape[-1], "seed": reporter.seed}
 
     outcome = run_trial(train, trial, runtime, optimization_key="metric", reporter=Reporter(trial))
-    assert outcome["status"] == "ok", outcome["error"]
-    assert 0.0 <= outcome["metric"] <= 1.0
-    assert outcome["outputs"] == {"width": 4, "seed": 3}
-    assert outcome["finished_at"] >= outcome["started_at"]
+    assert outcome.status == "ok", outcome.error
+    assert 0.0 <= outcome.metric <= 1.0
+    assert outcome.outputs == {"width": 4, "seed": 3}
+    assert outcome.finished_at >= outcome.started_at
 
 
 def test_the_same_seed_trains_the_same_model(titanic: pd.DataFrame) -> None:
@@ -94,7 +94,7 @@ def test_the_same_seed_trains_the_same_model(titanic: pd.DataFrame) -> None:
 
     first = run_trial(train, trial, runtime, optimization_key="metric", reporter=Reporter(trial))
     again = run_trial(train, trial, runtime, optimization_key="metric", reporter=Reporter(trial))
-    assert first["metric"] == again["metric"]
+    assert first.metric == again.metric
 
 
 def test_a_study_without_data_or_model_passes_none(titanic: pd.DataFrame) -> None:
@@ -120,5 +120,5 @@ def test_an_exception_becomes_a_failed_outcome_with_its_traceback() -> None:
     outcome = run_trial(
         train, trial, TrialRuntime(None, None), optimization_key="metric", reporter=Reporter(trial)
     )
-    assert outcome["status"] == "failed" and outcome["metric"] is None
-    assert outcome["error"].startswith("Traceback") and "not aligned" in outcome["error"]
+    assert outcome.status == "failed" and outcome.metric is None
+    assert outcome.error.startswith("Traceback") and "not aligned" in outcome.error

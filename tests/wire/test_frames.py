@@ -29,12 +29,12 @@ def pair(secret: bytes = SECRET) -> tuple[FrameEncoder, FrameDecoder]:
 def test_messages_round_trip_in_order_even_byte_by_byte() -> None:
     encoder, decoder = pair()
     stream = encoder.encode({"type": "next", "worker": "w"}) + encoder.encode(
-        {"type": "bye", "x": [1.5]}
+        {"type": "m", "x": [1.5]}
     )
     received = []
     for byte in stream:
         received += decoder.feed(bytes([byte]))
-    assert received == [{"type": "next", "worker": "w"}, {"type": "bye", "x": [1.5]}]
+    assert received == [{"type": "next", "worker": "w"}, {"type": "m", "x": [1.5]}]
 
 
 def test_non_finite_floats_travel_as_null() -> None:

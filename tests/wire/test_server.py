@@ -13,6 +13,7 @@ import pytest
 
 from autoablation import AuthenticationError, TrialStatus
 from autoablation._driver.controller import Controller
+from autoablation._driver.rpc import serve_over_rpc
 from autoablation._executor.client import ControllerClient
 from autoablation._executor.runtime import TrialRuntime
 from autoablation._executor.worker import run_worker
@@ -34,18 +35,17 @@ class Driver:
         self.secret = new_secret()
         self.controller = Controller(make_trials(trials), listener=Recorder())
         self.handled: list[dict[str, Any]] = []
-        controller = self.controller
+        self.server = serve_over_rpc(self, self.secret, **server_options)
+        self.controller.start()
+        self.server.start()
 
-        def handle(conn: int, message: dict[str, Any]) -> None:
-            self.handled.append(message)
-            controller.submit(message, lambda r: server.send(conn, r), conn)
+    def submit(self, message: dict[str, Any], reply: Any, conn: Any) -> None:
+        """What the server hands the controller, recorded on the way."""
+        self.handled.append(message)
+        self.controller.submit(message, reply, conn)
 
-        server = RpcServer(
-            self.secret, handle, on_close=controller.connection_closed, **server_options
-        )
-        self.server = server
-        controller.start()
-        server.start()
+    def connection_closed(self, conn: Any) -> None:
+        self.controller.connection_closed(conn)
 
     def connect(self) -> socket.socket:
         return socket.create_connection(self.server.address, timeout=10)

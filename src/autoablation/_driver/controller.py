@@ -1,79 +1,62 @@
-"""The driver's controller: the one owner of every trial's lifecycle.
+"""The driver's controller: one thread that owns the trial ledger and answers the workers.
 
-It runs on its own thread and reads an inbox fed by the RPC server (or by in-process
-`LocalChannel` clients). Only that thread changes trial state, so there are no locks around the
-state machine; readers (progress, results) get snapshots under a small lock.
+The state is split three ways: `TrialLedger` (`ledger.py`) holds every trial's lifecycle,
+`WorkerRegistry` (`workers.py`) the workers, their connections, parked replies and liveness,
+and `Controller` is the thread around them. It reads a typed inbox (requests from the RPC
+server or in-process `LocalChannel` clients, closed connections, a failed Spark job, an abort,
+stop) and blocks on it until an item arrives or the next liveness deadline passes: nothing
+polls. For each item it changes ledger and registry, collecting in order what there is to say
+(replies to workers, listener events), publishes an immutable snapshot, then says it.
+`autoablation._driver.rpc.serve_over_rpc` wires a controller to the RPC server.
 
-Lifecycle::
+Thread safety and lock order:
 
-    pending --assign--> running --result--> ok | failed | timed_out
-                           |         |
-                           |         +--failed/timed_out--> pending (up to max_trial_retries)
-                           +--worker lost--> pending (again, up to max_attempts) | lost
-    pending/running --abort--> cancelled
-
-Two kinds of failure have their own policy: a lost worker (infrastructure) is retried up to
-``max_attempts``; an error from the user's code only up to ``max_trial_retries`` (default 0).
-The study halts, cancelling what is left, when more than ``max_failures`` trials end without a
-metric, or at once when a trial reports an error marked fatal; `halted` then says why.
-
-A worker that asks for a trial while none is pending but some still run is parked: it gets
-the next trial the moment one is put back, or ``done`` when the last one finishes. Nothing
-polls: the thread sleeps on its inbox until a message arrives or the next liveness deadline.
+* Any thread may call the public methods. `submit`, `connection_closed`, `job_failed`, `abort`
+  and `stop` only put an item in the inbox; `results`, `progress` and `halted` read the
+  published snapshot; `wait` and `is_done` an event.
+* Only the controller thread touches the ledger and the registry, so they take no locks.
+* The controller's one lock guards the reference to the published snapshot, and is held only
+  to swap or read it: a leaf, under which nothing else is called.
+* Listener calls and reply callbacks run on the controller thread holding no lock. The reply
+  callback of `serve_over_rpc` is `RpcServer.send`, which takes the server's write lock (also a
+  leaf: see `autoablation._wire.server`); a `LocalChannel`'s completes a future. No thread
+  ever holds two of these locks, so there is no order to get wrong.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
 import threading
 import time
 import traceback
-from collections import deque
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
-from autoablation._driver.events import Listener, LoggingListener
+from autoablation._driver.events import Listener, LoggingListener, TrialEvent
+from autoablation._driver.inbox import Abort, Closed, Incoming, Item, JobFailed, Stop
+from autoablation._driver.ledger import TrialLedger
 from autoablation._driver.schedule import LongestFirst
-from autoablation._wire.messages import Heartbeat, MessageError, Register, Result, text
+from autoablation._driver.workers import ConnKey, ReplyFn, Worker, WorkerRegistry
+from autoablation._wire.messages import (
+    ACK,
+    DONE,
+    Assignment,
+    Error,
+    Heartbeat,
+    MessageError,
+    Next,
+    Register,
+    Registered,
+    Reply,
+    Request,
+    Result,
+    parse_request,
+)
 
 logger = logging.getLogger("autoablation.controller")
-
-Reply = Callable[[dict[str, Any]], None]
-ConnKey = Hashable
-
-
-@dataclass
-class _Worker:
-    worker_id: str
-    info: dict[str, Any]
-    conn: ConnKey | None
-    last_seen: float
-    generation: int = 0
-    partition: int = -1
-    trial_id: str | None = None
-
-
-@dataclass
-class _Running:
-    """One hand-out of a trial to a worker, and what that worker reported so far."""
-
-    worker_id: str
-    attempt: int
-    history: list[tuple[int, float]] = field(default_factory=list)
-
-
-@dataclass
-class _Loss:
-    """A lost hand-out; ``charged`` when it counts against ``max_attempts``."""
-
-    trial_id: str
-    generation: int
-    partition: int
-    charged: bool
 
 
 @dataclass(frozen=True)
@@ -93,17 +76,21 @@ class Progress:
         return self.total - self.pending - self.running
 
 
-_UNKNOWN_CULPRIT = -1
-_FAILURES = (TrialStatus.FAILED, TrialStatus.TIMED_OUT, TrialStatus.LOST)
+class _Send(NamedTuple):
+    """A reply to deliver, in its place among the listener events."""
+
+    reply: ReplyFn
+    message: Reply
 
 
 class Controller:
-    """Holds the trial buffer and every trial's state; hands trials to workers.
+    """Hands trials to workers and keeps every trial's state, on a thread of its own.
 
     Args:
         trials: Every trial of the study, in the order they are offered.
         heartbeat_interval: Seconds between a running worker's heartbeats.
-        heartbeat_timeout: Seconds of silence after which a running worker counts as lost.
+        heartbeat_timeout: Seconds of silence after which a running worker counts as lost
+            (default: the larger of 30 s and ten heartbeat intervals).
         max_attempts: Lost workers a trial may survive; the last loss makes it ``lost``. Losses
             caused by Spark killing the other tasks of a failed job are not counted.
         max_trial_retries: Times a trial that failed or timed out runs again.
@@ -112,6 +99,14 @@ class Controller:
         scheduler: Orders pending trials (longest expected first) and learns from finished
             ones; None keeps submission order.
         listener: Receives trial events (default: log lines).
+
+    Example::
+
+        controller = Controller(trials, listener=journal)
+        server = serve_over_rpc(controller, secret)  # autoablation._driver.rpc
+        controller.start()
+        server.start()
+        controller.wait()
     """
 
     def __init__(
@@ -126,34 +121,23 @@ class Controller:
         scheduler: LongestFirst | None = None,
         listener: Listener | None = None,
     ) -> None:
-        self._trials = {t.trial_id: t for t in trials}
-        if len(self._trials) != len(trials):
-            raise ValueError("trial ids must be unique")
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout or max(30.0, 10 * heartbeat_interval)
-        self.max_attempts = max_attempts
-        self.max_trial_retries = max_trial_retries
-        self.max_failures = max_failures
+        self._ledger = TrialLedger(
+            trials,
+            max_attempts=max_attempts,
+            max_trial_retries=max_trial_retries,
+            max_failures=max_failures,
+            scheduler=scheduler,
+        )
+        self._registry = WorkerRegistry(self.heartbeat_timeout)
         self._listener: Listener = listener or LoggingListener()
-        self._scheduler = scheduler
-        order = scheduler.order(trials) if scheduler is not None else trials
-        self._pending: deque[str] = deque(t.trial_id for t in order)
-        self._running: dict[str, _Running] = {}
-        self._orphans: dict[tuple[str, str], _Running] = {}
-        self._results: dict[str, TrialResult] = {}
-        self._attempts: dict[str, int] = dict.fromkeys(self._trials, 0)
-        self._charges: dict[str, int] = dict.fromkeys(self._trials, 0)
-        self._retries: dict[str, int] = dict.fromkeys(self._trials, 0)
-        self._losses: list[_Loss] = []
-        self._failed_jobs: dict[int, int] = {}
-        self._workers: dict[str, _Worker] = {}
-        self._parked: dict[str, tuple[Reply, ConnKey | None]] = {}
-        self._inbox: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
+        self._inbox: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._effects: list[_Send | TrialEvent] = []  # controller thread only
+        self._lock = threading.Lock()  # guards _snapshot, nothing else
+        self._snapshot = self._ledger.snapshot()
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
-        self._aborted: str | None = None
-        self._halted: str | None = None
         self.started_at = time.time()
 
     # ----------------------------------------------------------------- public, any thread
@@ -165,13 +149,15 @@ class Controller:
         )
         self._thread.start()
 
-    def submit(self, message: dict[str, Any], reply: Reply, conn: ConnKey | None = None) -> None:
-        """Hand a request to the controller; ``reply`` is called (once) with the answer."""
-        self._inbox.put(("message", (message, reply, conn)))
+    def submit(
+        self, message: Mapping[str, Any], reply: ReplyFn, conn: ConnKey | None = None
+    ) -> None:
+        """Hand a decoded request to the controller; ``reply`` is called once with the answer."""
+        self._inbox.put(Incoming(message, reply, conn))
 
     def connection_closed(self, conn: ConnKey) -> None:
         """Tell the controller a connection closed; a worker holding a trial on it is lost."""
-        self._inbox.put(("closed", conn))
+        self._inbox.put(Closed(conn))
 
     def job_failed(self, generation: int, culprit: int | None) -> None:
         """Tell the controller Spark failed job ``generation`` because of task ``culprit``.
@@ -179,17 +165,15 @@ class Controller:
         Spark then kills that job's other tasks; the trials they lose are run again without
         counting against ``max_attempts``. With an unknown culprit every loss counts.
         """
-        self._inbox.put(
-            ("job_failed", (generation, _UNKNOWN_CULPRIT if culprit is None else culprit))
-        )
+        self._inbox.put(JobFailed(generation, culprit))
 
     def abort(self, reason: str) -> None:
         """Stop handing out trials; every trial not yet final becomes ``cancelled``."""
-        self._inbox.put(("abort", reason))
+        self._inbox.put(Abort(reason))
 
     def stop(self) -> None:
         """End the controller thread."""
-        self._inbox.put(("stop", None))
+        self._inbox.put(Stop())
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -205,7 +189,7 @@ class Controller:
     def halted(self) -> str | None:
         """Why the controller halted the study itself (failure budget, fatal error), or None."""
         with self._lock:
-            return self._halted
+            return self._snapshot.halted
 
     def is_alive(self) -> bool:
         """Whether the controller thread runs."""
@@ -214,361 +198,166 @@ class Controller:
     def results(self) -> list[TrialResult]:
         """Final results so far, in trial order."""
         with self._lock:
-            return [self._results[t] for t in self._trials if t in self._results]
+            snapshot = self._snapshot
+        return snapshot.results.in_order()
 
     def progress(self) -> Progress:
         """A consistent snapshot of the trial counts."""
         with self._lock:
-            statuses = [r.status for r in self._results.values()]
-            return Progress(
-                total=len(self._trials),
-                pending=len(self._pending),
-                running=len(self._running),
-                ok=statuses.count(TrialStatus.OK),
-                failed=len(statuses) - statuses.count(TrialStatus.OK),
-                started_at=self.started_at,
-            )
+            s = self._snapshot
+        statuses = [r.status for r in s.results.in_order()]
+        ok = statuses.count(TrialStatus.OK)
+        return Progress(s.total, s.pending, s.running, ok, len(statuses) - ok, self.started_at)
 
     # ----------------------------------------------------------------- controller thread
     def _run(self) -> None:
+        self._settle()  # a study without trials is done at once
         while True:
             try:
-                with self._lock:
-                    self._check_done()
-                    timeout = self._next_deadline()
+                deadline = self._registry.deadline(self._ledger.holders())
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
                 try:
-                    kind, payload = self._inbox.get(timeout=timeout)
+                    item: Item | None = self._inbox.get(timeout=timeout)
                 except queue.Empty:
-                    kind, payload = "tick", None
-                if kind == "stop":
+                    item = None  # a liveness deadline passed
+                if isinstance(item, Stop):
                     return
-                with self._lock:
-                    self._dispatch(kind, payload)
-                    self._expire_silent_workers()
+                try:
+                    self._step(item)
+                    if deadline is not None and time.monotonic() > deadline:
+                        self._expire_silent()
+                finally:
+                    self._settle()
             except Exception:  # the controller thread must outlive any single bad event
                 logger.exception("controller error")
 
-    def _next_deadline(self) -> float | None:
-        seen = [
-            worker.last_seen
-            for running in self._running.values()
-            if (worker := self._workers.get(running.worker_id)) is not None
-        ]
-        if not seen:
-            return None if not self._running else 0.0
-        return max(0.0, min(seen) + self.heartbeat_timeout - time.monotonic())
+    def _expire_silent(self) -> None:
+        """Lose the workers that hold a trial and fell silent.
 
-    def _dispatch(self, kind: str, payload: Any) -> None:
-        if kind == "message":
-            message, reply, conn = payload
-            try:
-                self._handle(message, reply, conn)
-            except MessageError as exc:
-                reply({"type": "error", "message": str(exc)})
-            except Exception as exc:
-                logger.exception("controller failed on a %r request", message.get("type"))
-                reply({"type": "error", "message": f"internal controller error: {exc!r}"})
-        elif kind == "closed":
-            self._on_closed(payload)
-        elif kind == "job_failed":
-            self._on_job_failed(*payload)
-        elif kind == "abort":
-            self._on_abort(str(payload))
+        Only needed once the earliest deadline passed: a worker that takes a trial during an
+        item is heard from at that moment.
+        """
+        now = time.monotonic()
+        for worker, silence in self._registry.silent(self._ledger.holders(), now):
+            self._lose(worker, f"no heartbeat for {silence:.0f}s")
 
-    def _handle(self, message: dict[str, Any], reply: Reply, conn: ConnKey | None) -> None:
-        kind = message.get("type")
-        if kind == "register":
-            self._on_register(Register.parse(message), reply, conn)
-            return
-        if kind not in ("heartbeat", "next", "result", "bye"):
-            raise MessageError(f"unknown message type {kind!r}")
-        if kind == "heartbeat":
-            beat = Heartbeat.parse(message)
-            self._on_heartbeat(self._known_worker(beat.worker), beat)
-            reply({"type": "ack"})
-            return
-        result = Result.parse(message) if kind == "result" else None
-        worker = self._known_worker(text(message, "worker"))
-        worker.conn = conn
-        if result is not None:
-            self._on_result(worker, result)
-            if not result.want_next:
-                reply({"type": "ack"})
-                return
-        if kind == "bye":
-            self._on_bye(worker)
-            reply({"type": "ack"})
-            return
-        self._offer(worker, reply, conn)
+    def _step(self, item: Item | None) -> None:
+        match item:
+            case Incoming(message, reply, conn):
+                # The one place a refused request becomes an Error reply.
+                try:
+                    self._handle(parse_request(message), reply, conn)
+                except MessageError as exc:
+                    self._effects.append(_Send(reply, Error(str(exc))))
+                except Exception as exc:
+                    logger.exception("controller failed on a %r request", message.get("type"))
+                    self._effects.append(_Send(reply, Error(f"internal controller error: {exc!r}")))
+            case Closed(conn):
+                for worker in self._registry.closed(conn):
+                    self._lose(worker, "its connection closed")
+            case JobFailed(generation, culprit):
+                self._ledger.job_failed(generation, culprit)
+                self._collect()
+            case Abort(reason):
+                self._ledger.abort(reason)
+                self._collect()
 
-    def _known_worker(self, worker_id: str) -> _Worker:
-        worker = self._workers.get(worker_id)
+    def _settle(self) -> None:
+        """Publish the snapshot, then deliver what the last item caused, outside the lock."""
+        finished = self._ledger.finished
+        if finished:
+            for reply in self._registry.release_parked():
+                self._effects.append(_Send(reply, DONE))
+        snapshot = self._ledger.snapshot()
+        with self._lock:
+            self._snapshot = snapshot
+        effects, self._effects = self._effects, []
+        for effect in effects:
+            if isinstance(effect, _Send):
+                try:
+                    effect.reply(effect.message.encode())
+                except Exception:
+                    logger.exception("could not send a %r reply", effect.message.TYPE)
+            else:
+                try:
+                    effect.tell(self._listener)
+                except Exception:
+                    logger.error("trial listener failed:\n%s", traceback.format_exc())
+        if finished:
+            self._done.set()
+
+    def _handle(self, request: Request, reply: ReplyFn, conn: ConnKey | None) -> None:
+        now = time.monotonic()
+        match request:  # the most frequent first
+            case Result(worker=worker_id, trial=trial_id):
+                worker = self._known(worker_id, now)
+                worker.conn = conn  # a control call: the worker's connection now
+                if not self._ledger.knows(trial_id):
+                    raise MessageError(f"unknown trial {trial_id!r}")
+                self._ledger.report(request)
+                self._collect()
+                if request.want_next:
+                    self._offer(worker, reply)
+                else:
+                    self._effects.append(_Send(reply, ACK))
+            case Next(worker_id):
+                worker = self._known(worker_id, now)
+                worker.conn = conn
+                self._offer(worker, reply)
+            case Heartbeat(worker_id, trial_id, metrics, logs):
+                self._known(worker_id, now)
+                self._ledger.record(worker_id, trial_id, metrics, logs)
+                self._effects.extend(self._ledger.drain())
+                self._effects.append(_Send(reply, ACK))
+            case Register(worker_id, info):
+                previous = self._registry.register(
+                    worker_id,
+                    info,
+                    conn,
+                    now,
+                    generation=request.generation,
+                    partition=request.partition,
+                )
+                if previous is not None:
+                    self._lose(worker_id, "it registered again while running the trial")
+                self._effects.append(_Send(reply, Registered(self.heartbeat_interval)))
+
+    def _known(self, worker_id: str, now: float) -> Worker:
+        """The record of a worker heard from at ``now``; refused if it never registered."""
+        worker = self._registry.touch(worker_id, now)
         if worker is None:
             raise MessageError(f"worker {worker_id!r} is not registered; send 'register' first")
-        worker.last_seen = time.monotonic()
         return worker
 
-    def _on_register(self, message: Register, reply: Reply, conn: ConnKey | None) -> None:
-        previous = self._workers.get(message.worker)
-        if previous is not None and previous.trial_id is not None:
-            self._lose(previous, "it registered again while running the trial")
-        self._workers[message.worker] = _Worker(
-            message.worker,
-            message.info,
-            conn,
-            time.monotonic(),
-            generation=message.generation,
-            partition=message.partition,
-        )
-        reply({"type": "registered", "heartbeat_interval": self.heartbeat_interval})
+    def _offer(self, worker: Worker, reply: ReplyFn) -> None:
+        """Answer a worker that wants a trial: its own, a pending one, later, or ``done``.
 
-    def _on_bye(self, worker: _Worker) -> None:
-        if worker.trial_id is not None:
-            self._lose(worker, "it said goodbye while running the trial")
-        self._workers.pop(worker.worker_id, None)
-        self._parked.pop(worker.worker_id, None)
-
-    def _offer(self, worker: _Worker, reply: Reply, conn: ConnKey | None) -> None:
-        if worker.trial_id is not None:  # a repeated 'next': the reply was lost on the way
-            attempt = self._attempts[worker.trial_id]
-            trial = self._trials[worker.trial_id]
-            reply({"type": "trial", "trial": trial.to_dict(), "attempt": attempt})
-        elif self._pending and self._aborted is None:
-            self._assign(worker, reply)
-        elif self._running and self._aborted is None:
-            self._parked[worker.worker_id] = (reply, conn)
-        else:
-            reply({"type": "done"})
-
-    def _assign(self, worker: _Worker, reply: Reply) -> None:
-        trial_id = self._pending.popleft()
-        self._attempts[trial_id] += 1
-        attempt = self._attempts[trial_id]
-        self._running[trial_id] = _Running(worker.worker_id, attempt)
-        worker.trial_id = trial_id
-        worker.last_seen = time.monotonic()
-        trial = self._trials[trial_id]
-        reply({"type": "trial", "trial": trial.to_dict(), "attempt": attempt})
-        self._notify(self._listener.trial_started, trial, worker.worker_id, attempt)
-
-    def _serve_parked(self) -> None:
-        while self._parked and self._pending and self._aborted is None:
-            worker_id, (reply, _conn) = next(iter(self._parked.items()))
-            del self._parked[worker_id]
-            worker = self._workers.get(worker_id)
-            if worker is not None:
-                self._assign(worker, reply)
-
-    def _on_heartbeat(self, worker: _Worker, beat: Heartbeat) -> None:
-        running = self._running.get(beat.trial)
-        if running is None or running.worker_id != worker.worker_id:
-            return  # a late heartbeat for a trial this worker no longer holds
-        self._record(beat.trial, running, beat.metrics, beat.logs)
-
-    def _record(
-        self,
-        trial_id: str,
-        running: _Running,
-        metrics: Sequence[tuple[int, float]],
-        logs: Sequence[str],
-    ) -> None:
-        """Keep metrics and forward log lines carried by a heartbeat or a result."""
-        running.history.extend(metrics)
-        trial = self._trials[trial_id]
-        if metrics:
-            self._notify(self._listener.trial_metrics, trial, running.worker_id, list(metrics))
-        if logs:
-            self._notify(self._listener.trial_logs, trial, running.worker_id, list(logs))
-
-    def _on_result(self, worker: _Worker, message: Result) -> None:
-        trial_id = message.trial
-        if trial_id not in self._trials:
-            raise MessageError(f"unknown trial {trial_id!r}")
-        if worker.trial_id == trial_id:
-            worker.trial_id = None
-        previous = self._results.get(trial_id)
-        if previous is not None and previous.status is not TrialStatus.LOST:
-            logger.info("ignoring a second result for trial %s from %s", trial_id, worker.worker_id)
-            self._orphans.pop((trial_id, worker.worker_id), None)
-            return
-        record = self._running.get(trial_id)
-        if record is not None and record.worker_id == worker.worker_id:
-            del self._running[trial_id]
-        else:
-            # A result from a worker presumed lost: use its own record. If another worker
-            # runs the trial again meanwhile, that run is moot now.
-            if record is not None:
-                del self._running[trial_id]
-                other = self._workers.get(record.worker_id)
-                if other is not None and other.trial_id == trial_id:
-                    other.trial_id = None
-            record = self._orphans.get((trial_id, worker.worker_id)) or _Running(
-                worker.worker_id, max(1, self._attempts[trial_id])
+        The caller has just touched the worker (a parked one when it is served), so the
+        silence of a worker given a trial counts from its hand-out.
+        """
+        worker_id = worker.worker_id
+        handout = self._ledger.held_by(worker_id)  # a repeated 'next': the reply was lost
+        if handout is None:
+            handout = self._ledger.assign(
+                worker_id, generation=worker.generation, partition=worker.partition
             )
-            if trial_id in self._pending:  # requeued when the worker was presumed lost
-                self._pending.remove(trial_id)
-        self._record(trial_id, record, message.metrics, message.logs)
-        trial = self._trials[trial_id]
-        result = TrialResult(
-            trial=trial,
-            status=message.status,
-            metric=message.metric,
-            error=message.error,
-            started_at=message.started_at,
-            finished_at=message.finished_at,
-            worker=worker.worker_id,
-            attempts=record.attempt,
-            outputs=message.outputs,
-            history=tuple(record.history),
-        )
-        if message.status is not TrialStatus.OK and not message.fatal and self._retry(trial):
-            self._requeue(
-                trial,
-                worker.worker_id,
-                f"it {message.status.value.replace('_', ' ')} (retry {self._retries[trial_id]} "
-                f"of {self.max_trial_retries}): {result.reason}",
-            )
-            return
-        self._finish(result)
-        if message.fatal:
-            self._halt(f"trial {trial_id} raised an error marked fatal: {result.reason}")
+            if handout is None and self._ledger.running:
+                self._registry.park(worker_id, reply)
+                return
+        self._registry.unpark(worker_id)  # answered now; a reply parked earlier is stale
+        message = DONE if handout is None else Assignment(handout.trial, handout.attempt)
+        self._effects.append(_Send(reply, message))
+        self._effects.extend(self._ledger.drain())  # the start, after the reply
 
-    def _retry(self, trial: Trial) -> bool:
-        """Whether a trial that failed in the user's code gets another run (and count it)."""
-        if self._aborted is not None or self._retries[trial.trial_id] >= self.max_trial_retries:
-            return False
-        self._retries[trial.trial_id] += 1
-        return True
+    def _lose(self, worker_id: str, reason: str) -> None:
+        self._ledger.lose(worker_id, reason)
+        self._collect()
 
-    def _halt(self, reason: str) -> None:
-        """Stop the study from within: cancel what is not final, and say why."""
-        if self._halted is None and self._aborted is None:
-            self._halted = reason
-            logger.error("halting the study: %s", reason)
-        self._on_abort(reason)
-
-    def _finish(self, result: TrialResult) -> None:
-        trial_id = result.trial.trial_id
-        self._results[trial_id] = result
-        for key in [k for k in self._orphans if k[0] == trial_id]:
-            del self._orphans[key]
-        self._notify(self._listener.trial_finished, result)
-        self._learn(result)
-        if self.max_failures is not None and result.status in _FAILURES:
-            failures = sum(r.status in _FAILURES for r in self._results.values())
-            if failures > self.max_failures:
-                self._halt(
-                    f"{failures} trials ended without a metric, more than "
-                    f"max_failures={self.max_failures}"
-                )
-
-    def _learn(self, result: TrialResult) -> None:
-        """Show the scheduler a trial's duration; reorder what waits if that changes it."""
-        duration = result.duration_s
-        if self._scheduler is None or duration is None or result.status is TrialStatus.CANCELLED:
-            return
-        if self._scheduler.observe(result.trial, duration) and len(self._pending) > 1:
-            ordered = self._scheduler.order(self._trials[t] for t in self._pending)
-            self._pending = deque(t.trial_id for t in ordered)
-
-    def _is_collateral(self, worker: _Worker) -> bool:
-        """Whether a loss is Spark killing a failed job's other tasks, not the trial's fault."""
-        culprit = self._failed_jobs.get(worker.generation)
-        return culprit is not None and culprit != _UNKNOWN_CULPRIT and culprit != worker.partition
-
-    def _lose(self, worker: _Worker, reason: str) -> None:
-        trial_id = worker.trial_id
-        worker.trial_id = None
-        running = self._running.get(trial_id) if trial_id is not None else None
-        if trial_id is None or running is None or running.worker_id != worker.worker_id:
-            return
-        del self._running[trial_id]
-        self._orphans[(trial_id, worker.worker_id)] = running
-        charged = not self._is_collateral(worker)
-        self._losses.append(_Loss(trial_id, worker.generation, worker.partition, charged))
-        self._charges[trial_id] += charged
-        trial = self._trials[trial_id]
-        if self._charges[trial_id] >= self.max_attempts:
-            self._finish(
-                TrialResult(
-                    trial=trial,
-                    status=TrialStatus.LOST,
-                    error=f"worker {worker.worker_id} was lost ({reason}); the trial lost "
-                    f"{self._charges[trial_id]} of {self.max_attempts} allowed workers",
-                    worker=worker.worker_id,
-                    attempts=running.attempt,
-                    history=tuple(running.history),
-                )
-            )
-        else:
-            self._requeue(trial, worker.worker_id, reason)
-
-    def _requeue(self, trial: Trial, worker_id: str, reason: str) -> None:
-        self._pending.appendleft(trial.trial_id)
-        self._notify(self._listener.trial_requeued, trial, worker_id, reason)
-        self._serve_parked()
-
-    def _on_job_failed(self, generation: int, culprit: int) -> None:
-        self._failed_jobs[generation] = culprit
-        if culprit == _UNKNOWN_CULPRIT:
-            return
-        for loss in self._losses:
-            if loss.generation != generation or loss.partition == culprit or not loss.charged:
-                continue
-            loss.charged = False
-            self._charges[loss.trial_id] -= 1
-            result = self._results.get(loss.trial_id)
-            if result is not None and result.status is TrialStatus.LOST and self._aborted is None:
-                del self._results[loss.trial_id]  # it was lost to a job kill, not its own fault
-                self._requeue(self._trials[loss.trial_id], result.worker, "its job was killed")
-
-    def _on_closed(self, conn: ConnKey) -> None:
-        for worker in list(self._workers.values()):
-            if worker.conn == conn:
-                self._parked.pop(worker.worker_id, None)
-                if worker.trial_id is not None:
-                    self._lose(worker, "its connection closed")
-
-    def _expire_silent_workers(self) -> None:
-        now = time.monotonic()
-        for trial_id, running in list(self._running.items()):
-            worker = self._workers.get(running.worker_id)
-            if worker is None:  # cannot happen through the protocol; recover anyway
-                self._running.pop(trial_id)
-                self._requeue(self._trials[trial_id], running.worker_id, "its worker vanished")
-            elif now - worker.last_seen > self.heartbeat_timeout:
-                self._lose(worker, f"no heartbeat for {now - worker.last_seen:.0f}s")
-
-    def _on_abort(self, reason: str) -> None:
-        if self._aborted is not None:
-            return
-        self._aborted = reason
-        for trial_id in itertools.chain(list(self._running), list(self._pending)):
-            running = self._running.pop(trial_id, None)
-            self._finish(
-                TrialResult(
-                    trial=self._trials[trial_id],
-                    status=TrialStatus.CANCELLED,
-                    error=f"not finished: {reason}",
-                    worker=running.worker_id if running else "",
-                    attempts=self._attempts[trial_id],
-                    history=tuple(running.history) if running else (),
-                )
-            )
-        self._pending.clear()
-        for worker in self._workers.values():
-            worker.trial_id = None
-
-    def _check_done(self) -> None:
-        if self._pending or self._running:
-            return
-        for reply, _conn in self._parked.values():
-            reply({"type": "done"})
-        self._parked.clear()
-        self._done.set()
-
-    def _notify(self, method: Callable[..., None], *args: Any) -> None:
-        try:
-            method(*args)
-        except Exception:
-            logger.error("trial listener failed:\n%s", traceback.format_exc())
+    def _collect(self) -> None:
+        """Take the ledger's events, then give trials it put back to parked workers."""
+        self._effects.extend(self._ledger.drain())
+        while self._ledger.can_assign and (parked := self._registry.next_parked()) is not None:
+            worker_id, reply = parked
+            worker = self._registry.touch(worker_id, time.monotonic())
+            assert worker is not None  # the registry never forgets a worker
+            self._offer(worker, reply)

@@ -1,7 +1,9 @@
 """Listeners: who hears about trials as they run (journal, progress bar, logs, tracking).
 
-The controller thread calls them, so a listener must return quickly; one that does slow work
-(MLflow) hands it to a thread of its own. `Listeners` fans every event out and keeps one
+The trial ledger records what happened as events (`TrialStarted`, ...); the controller thread
+tells the listener each one (`TrialStarted.tell`, ...) after the change, outside any lock. A
+listener must still return quickly, as the controller thread waits for it; one that does slow
+work (MLflow) hands it to a thread of its own. `Listeners` fans every event out and keeps one
 listener's failure from reaching the others or the controller.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
@@ -116,3 +119,69 @@ class Listeners(Listener):
     def experiment_ended(self, status: str) -> None:
         """Forward the event."""
         self._each("experiment_ended", status)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialStarted:
+    """A worker took the trial (its ``attempt``-th hand-out)."""
+
+    trial: Trial
+    worker: str
+    attempt: int
+
+    def tell(self, listener: Listener) -> None:
+        """Call the listener's hook for this event."""
+        listener.trial_started(self.trial, self.worker, self.attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialMetrics:
+    """Intermediate metrics a worker reported for the trial."""
+
+    trial: Trial
+    worker: str
+    points: Sequence[tuple[int, float]]
+
+    def tell(self, listener: Listener) -> None:
+        """Call the listener's hook for this event."""
+        listener.trial_metrics(self.trial, self.worker, self.points)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialLogs:
+    """Output lines a worker reported for the trial."""
+
+    trial: Trial
+    worker: str
+    lines: Sequence[str]
+
+    def tell(self, listener: Listener) -> None:
+        """Call the listener's hook for this event."""
+        listener.trial_logs(self.trial, self.worker, self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRequeued:
+    """The trial went back to the pending queue: its worker was lost, or it gets a retry."""
+
+    trial: Trial
+    worker: str
+    reason: str
+
+    def tell(self, listener: Listener) -> None:
+        """Call the listener's hook for this event."""
+        listener.trial_requeued(self.trial, self.worker, self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialFinished:
+    """The trial reached a final state (a lost verdict may still be replaced)."""
+
+    result: TrialResult
+
+    def tell(self, listener: Listener) -> None:
+        """Call the listener's hook for this event."""
+        listener.trial_finished(self.result)
+
+
+TrialEvent = TrialStarted | TrialMetrics | TrialLogs | TrialRequeued | TrialFinished

@@ -29,6 +29,7 @@ from autoablation._driver.journal import DriverLog, ExperimentDir, JournalWriter
 from autoablation._driver.options import RunOptions
 from autoablation._driver.preflight import Preflight
 from autoablation._driver.progress import ProgressListener
+from autoablation._driver.rpc import serve_over_rpc
 from autoablation._driver.schedule import LongestFirst
 from autoablation._driver.spark import driver_hosts, is_local_master, task_slots
 from autoablation._driver.staging import stage_data
@@ -250,12 +251,7 @@ class ExperimentRun:
         server: RpcServer | None = None
         runtime: TrialRuntime | None = None
         try:
-            server = RpcServer(
-                secret,
-                lambda conn, msg: controller.submit(msg, lambda r: _send(server, conn, r), conn),
-                on_close=controller.connection_closed,
-                host=bind_host,
-            )
+            server = serve_over_rpc(controller, secret, host=bind_host)
             runtime = self._runtime(directory)
             task = make_task(
                 (advertised_host, server.address[1]),
@@ -306,11 +302,6 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-
-
-def _send(server: RpcServer | None, conn: int, reply: dict[str, Any]) -> None:
-    if server is not None:
-        server.send(conn, reply)
 
 
 def _write_plots(result: ExperimentResult, directory: ExperimentDir) -> None:

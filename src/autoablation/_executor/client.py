@@ -1,28 +1,68 @@
 """The executor side of the driver channel: typed calls to the controller over any `Channel`.
 
-`ControllerClient` speaks the controller's messages; the channel underneath is either an
-`RpcChannel` (a TCP connection to the driver, used by Spark tasks) or an in-process
-`LocalChannel` (threads, tests). Both carry the same JSON messages, so the worker loop cannot
-tell them apart.
+`ControllerClient` speaks the controller's messages (`autoablation._wire.messages`); the channel
+underneath is either an `RpcChannel` (a TCP connection to the driver, used by Spark tasks) or an
+in-process `LocalChannel` (threads, tests). Both carry the same JSON messages, so the worker loop
+cannot tell them apart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from autoablation._core.errors import ProtocolError
 from autoablation._core.trial import Trial
 from autoablation._wire.channel import Channel
+from autoablation._wire.messages import (
+    Ack,
+    Assignment,
+    Done,
+    Heartbeat,
+    MessageError,
+    Next,
+    Register,
+    Registered,
+    Reply,
+    Request,
+    Result,
+    metric_points,
+    parse_reply,
+)
 
 
-def _trial_or_none(reply: Mapping[str, Any]) -> Trial | None:
-    kind = reply.get("type")
-    if kind == "trial":
-        return Trial.from_dict(reply["trial"])
-    if kind == "done":
+_R = TypeVar("_R", bound=Reply)
+
+
+def _exchange(channel: Channel, request: Request) -> Reply:
+    """Send ``request`` and parse the reply (an error reply raised already, in the channel)."""
+    message = channel.request(request.encode())
+    try:
+        return parse_reply(message)
+    except MessageError as exc:
+        raise ProtocolError(f"the driver's reply to {request.TYPE!r} is malformed: {exc}") from exc
+
+
+def _unexpected(request: Request, reply: Reply, expected: str) -> ProtocolError:
+    return ProtocolError(f"expected {expected} reply to {request.TYPE!r}; got {reply.TYPE!r}")
+
+
+def _call(channel: Channel, request: Request, expected: type[_R]) -> _R:
+    """Send ``request``; its reply, which must be of the ``expected`` type."""
+    reply = _exchange(channel, request)
+    if not isinstance(reply, expected):
+        raise _unexpected(request, reply, f"a {expected.TYPE!r}")
+    return reply
+
+
+def _trial_or_none(channel: Channel, request: Request) -> Trial | None:
+    """Send ``request``; the trial its reply assigns, or None when the reply is ``done``."""
+    reply = _exchange(channel, request)
+    if isinstance(reply, Assignment):
+        return reply.trial
+    if isinstance(reply, Done):
         return None
-    raise ProtocolError(f"expected a 'trial' or 'done' reply; got {kind!r}")
+    raise _unexpected(request, reply, "a 'trial' or 'done'")
 
 
 class ControllerClient:
@@ -35,13 +75,13 @@ class ControllerClient:
         self._channel = channel
         self._heartbeat_channel = heartbeat_channel or channel
 
-    def register(self, worker_id: str, info: Mapping[str, Any]) -> dict[str, Any]:
+    def register(self, worker_id: str, info: Mapping[str, Any]) -> Registered:
         """Announce a worker; the reply carries the heartbeat interval."""
-        return self._channel.request({"type": "register", "worker": worker_id, "info": dict(info)})
+        return _call(self._channel, Register(worker_id, dict(info)), Registered)
 
     def next_trial(self, worker_id: str) -> Trial | None:
         """Ask for a trial; blocks until one is free, None once the study is done."""
-        return _trial_or_none(self._channel.request({"type": "next", "worker": worker_id}))
+        return _trial_or_none(self._channel, Next(worker_id))
 
     def heartbeat(
         self,
@@ -51,24 +91,15 @@ class ControllerClient:
         logs: Sequence[str] = (),
     ) -> None:
         """Say the worker is alive, with the metrics and log lines gathered since last time."""
-        self._heartbeat_channel.request(
-            {
-                "type": "heartbeat",
-                "worker": worker_id,
-                "trial": trial_id,
-                "metrics": [list(m) for m in metrics],
-                "logs": list(logs),
-            }
-        )
+        beat = Heartbeat(worker_id, trial_id, metric_points(metrics), tuple(logs))
+        _call(self._heartbeat_channel, beat, Ack)
 
-    def report(
-        self, worker_id: str, outcome: Mapping[str, Any], *, want_next: bool = True
-    ) -> Trial | None:
-        """Report a finished trial; with ``want_next`` the reply is the next trial (or None)."""
-        reply = self._channel.request(
-            {"type": "result", "worker": worker_id, "next": want_next, **outcome}
-        )
-        return _trial_or_none(reply) if want_next else None
+    def report(self, result: Result) -> Trial | None:
+        """Report a finished trial; with ``result.want_next`` the reply is the next trial."""
+        if not result.want_next:
+            _call(self._channel, result, Ack)
+            return None
+        return _trial_or_none(self._channel, result)
 
     def close(self) -> None:
         """Close both channels."""

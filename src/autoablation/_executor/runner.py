@@ -8,8 +8,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -18,30 +18,63 @@ from autoablation._core.errors import (
     ReturnValueError,
     TrialTimeout,
 )
-from autoablation._core.trial import Trial
+from autoablation._core.trial import Trial, TrialStatus
 from autoablation._executor.deadline import Deadline
 from autoablation._executor.reporter import Reporter
 from autoablation._executor.returns import interpret_return
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
 from autoablation._model.build import models_built
+from autoablation._wire.messages import Result, metric_points
 
 MAX_ERROR_CHARS = 64_000
 """Characters of a traceback sent to the driver; its end, where the exception is, is kept."""
 
 
+class TrialOutcome(NamedTuple):
+    """How one run of a trial ended: what its ``result`` request says about the trial.
+
+    A tuple rather than a dataclass: one is made per trial on the task's hot path.
+    """
+
+    trial: str
+    status: TrialStatus
+    metric: float | None
+    error: str
+    outputs: Mapping[str, Any]
+    started_at: float | None
+    finished_at: float | None
+    fatal: bool = False
+
+    def report(
+        self,
+        worker: str,
+        metrics: Sequence[tuple[int, float | None]] = (),
+        logs: Sequence[str] = (),
+        *,
+        want_next: bool,
+    ) -> Result:
+        """The ``result`` request ``worker`` sends, with what its reporter still held."""
+        return Result(
+            worker,
+            self.trial,
+            self.status,
+            self.metric,
+            self.error,
+            self.started_at,
+            self.finished_at,
+            self.outputs,
+            metric_points(metrics),
+            tuple(logs),
+            want_next,
+            self.fatal,
+        )
+
+
 def failure_outcome(
-    trial: Trial, status: str, error: str, started: float, **extra: Any
-) -> dict[str, Any]:
-    return {
-        "trial": trial.trial_id,
-        "status": status,
-        "metric": None,
-        "error": error,
-        "outputs": {},
-        "started_at": started,
-        "finished_at": time.time(),
-        **extra,
-    }
+    trial: Trial, status: TrialStatus, error: str, started: float, *, fatal: bool = False
+) -> TrialOutcome:
+    """The outcome of a run that ended without a metric."""
+    return TrialOutcome(trial.trial_id, status, None, error, {}, started, time.time(), fatal)
 
 
 def _traceback_text() -> str:
@@ -93,8 +126,8 @@ def run_trial(
     parameters: frozenset[str] | None = None,
     policy: TrialPolicy = TrialPolicy(),
     on_stuck: Callable[[], None] | None = None,
-) -> dict[str, Any]:
-    """Run one trial and return its outcome as the fields of a ``result`` message.
+) -> TrialOutcome:
+    """Run one trial and return its outcome; `TrialOutcome.report` makes the request.
 
     ``on_stuck`` runs if the training function ignores ``policy.trial_timeout``.
     """
@@ -120,30 +153,22 @@ def run_trial(
         value = limit.call(train_fn, **kwargs)
         finished = time.time()
         metric, outputs = interpret_return(value, optimization_key)
-        return {
-            "trial": trial.trial_id,
-            "status": "ok",
-            "metric": metric,
-            "error": "",
-            "outputs": outputs,
-            "started_at": started,
-            "finished_at": finished,
-        }
+        return TrialOutcome(trial.trial_id, TrialStatus.OK, metric, "", outputs, started, finished)
     except ReturnValueError as exc:
-        return failure_outcome(trial, "failed", str(exc), started)
+        return failure_outcome(trial, TrialStatus.FAILED, str(exc), started)
     except TrialTimeout:
         if not limit.expired:  # the user's own code raised it
-            return failure_outcome(trial, "failed", _traceback_text(), started)
+            return failure_outcome(trial, TrialStatus.FAILED, _traceback_text(), started)
         error = f"TrialTimeout: it ran past trial_timeout={policy.trial_timeout:g}s"
-        return failure_outcome(trial, "timed_out", error, started)
+        return failure_outcome(trial, TrialStatus.TIMED_OUT, error, started)
     except Exception as exc:
         return failure_outcome(
-            trial, "failed", _traceback_text(), started, fatal=policy.is_fatal(exc)
+            trial, TrialStatus.FAILED, _traceback_text(), started, fatal=policy.is_fatal(exc)
         )
     except BaseException as exc:  # SystemExit, a fatal BaseException the user named
         if not policy.is_fatal(exc):
             raise
-        return failure_outcome(trial, "failed", _traceback_text(), started, fatal=True)
+        return failure_outcome(trial, TrialStatus.FAILED, _traceback_text(), started, fatal=True)
     finally:
         with _active_lock:
             _active_trials -= 1

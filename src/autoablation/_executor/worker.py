@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoablation._core.callables import TrainFunction, train_parameters
-from autoablation._core.trial import Trial
+from autoablation._core.trial import Trial, TrialStatus
 from autoablation._executor.capture import captured_output, held_routers
 from autoablation._executor.client import ControllerClient
 from autoablation._executor.deadline import grace_period
@@ -102,8 +102,8 @@ class _StuckTrial:
             + ("; its Python worker process was ended to free the slot" if ending else "")
         )
         try:  # nothing before os._exit may wait on a lock the stuck thread holds
-            outcome = failure_outcome(self._trial, "timed_out", error, self._started)
-            self._client.report(self._worker_id, outcome, want_next=False)
+            outcome = failure_outcome(self._trial, TrialStatus.TIMED_OUT, error, self._started)
+            self._client.report(outcome.report(self._worker_id, want_next=False))
             self.reported = True
             logger.error("trial %s: %s", self._trial.trial_id, error)
         except Exception as exc:  # the driver notices the lost worker instead
@@ -134,7 +134,7 @@ def run_worker(
     """Register, then run trials until the controller says the study is done."""
     # dataset_function already shuffles (seeded per trial); Keras warns that fit() cannot.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed", category=UserWarning)
-    interval = float(client.register(worker_id, info).get("heartbeat_interval", 1.0))
+    interval = client.register(worker_id, info).heartbeat_interval
     parameters = train_parameters(train_fn)
     ran: list[str] = []
     with _Heartbeat(client, worker_id, interval) as heartbeat, held_routers():
@@ -158,11 +158,9 @@ def run_worker(
             finally:
                 heartbeat.untrack()
             metrics, logs = reporter.drain()
-            outcome["metrics"] = [list(m) for m in metrics]
-            outcome["logs"] = logs
             ran.append(trial.trial_id)
             if stuck.reported:  # its verdict is in; a late result would count as a second run
                 trial = client.next_trial(worker_id)
             else:
-                trial = client.report(worker_id, outcome, want_next=True)
+                trial = client.report(outcome.report(worker_id, metrics, logs, want_next=True))
     return WorkerSummary(worker_id, tuple(ran))

@@ -1,4 +1,9 @@
-"""Channels from a task to the driver: the `Channel` interface and its TCP implementation."""
+"""Channels from a task to the driver: the `Channel` base and its TCP implementation.
+
+A channel carries JSON objects: a request out, the controller's reply back. `Channel.request`
+is the one place on the task's side where an ``error`` reply becomes `ProtocolError`; the
+subclasses only move messages (`RpcChannel` here, `autoablation._wire.local.LocalChannel`).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,13 @@ import logging
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from autoablation._core.errors import ProtocolError
 from autoablation._wire.frames import FrameDecoder, FrameEncoder, FrameKind
+from autoablation._wire.messages import Error
 
 logger = logging.getLogger("autoablation.rpc")
 
@@ -27,19 +34,32 @@ def _keepalive(sock: socket.socket) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
-class Channel(Protocol):
+class Channel(ABC):
     """A request/response link to the controller."""
 
     def request(self, message: Mapping[str, Any]) -> dict[str, Any]:
-        """Send one message and return the controller's reply."""
-        ...
+        """Send one message and return the controller's reply.
 
+        Raises:
+            ProtocolError: The controller refused the request (an ``error`` reply), or the link
+                broke the protocol.
+            OSError: The driver could not be reached.
+        """
+        reply = self._exchange(message)
+        if reply.get("type") == Error.TYPE:
+            raise ProtocolError(f"driver refused {message.get('type')!r}: {reply.get('message')}")
+        return reply
+
+    @abstractmethod
+    def _exchange(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        """Move one message to the controller and its reply back, whatever the reply says."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the link."""
-        ...
 
 
-class RpcChannel:
+class RpcChannel(Channel):
     """An authenticated TCP connection to the driver's RPC server.
 
     A request that fails on a broken connection is sent again on a fresh one, a few times;
@@ -91,7 +111,7 @@ class RpcChannel:
         self._sock, self._decoder = sock, decoder
         self._encoder = FrameEncoder(self._secret, FrameKind.REQUEST, decoder.nonce)
 
-    def _exchange(self, message: Mapping[str, Any]) -> dict[str, Any]:
+    def _round_trip(self, message: Mapping[str, Any]) -> dict[str, Any]:
         if self._sock is None:
             self._connect()
         assert self._sock is not None and self._encoder is not None and self._decoder is not None
@@ -103,17 +123,17 @@ class RpcChannel:
             self._pending.extend(self._decoder.feed(data))
         return self._pending.pop(0)
 
-    def request(self, message: Mapping[str, Any]) -> dict[str, Any]:
-        """Send ``message`` and wait for the reply.
+    def _exchange(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        """Send ``message`` and wait for the reply, on a fresh connection if one broke.
 
         Raises:
-            ProtocolError: The driver answered with an error, or spoke outside the protocol.
+            ProtocolError: The driver spoke outside the protocol.
             OSError: The driver stayed unreachable through every retry.
         """
         with self._lock:
             for delay in (*_RETRY_DELAYS, None):
                 try:
-                    reply = self._exchange(message)
+                    reply = self._round_trip(message)
                     break
                 except ProtocolError:
                     self._reset()
@@ -124,8 +144,6 @@ class RpcChannel:
                         raise
                     logger.warning("driver connection failed (%s); retrying in %.1fs", exc, delay)
                     time.sleep(delay)
-        if reply.get("type") == "error":
-            raise ProtocolError(f"driver refused {message.get('type')!r}: {reply.get('message')}")
         return reply
 
     def _reset(self) -> None:

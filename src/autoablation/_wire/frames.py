@@ -237,9 +237,15 @@ class FrameEncoder:
         Raises:
             ProtocolError: No nonce yet (the HELLO has not arrived), or a non-JSON message.
         """
+        return self.frame(encode_message(message))
+
+    def frame(self, payload: bytes) -> bytes:
+        """Return the next frame carrying an already encoded ``payload``.
+
+        Raises:
+            ProtocolError: No nonce yet (the HELLO has not arrived).
+        """
         if self.nonce is None:
             raise ProtocolError("cannot send before the driver's HELLO set the nonce")
         self._seq += 1
-        return encode_frame(
-            self._secret, self.nonce, self._kind, self._seq, encode_message(message)
-        )
+        return encode_frame(self._secret, self.nonce, self._kind, self._seq, payload)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-from autoablation._core.errors import ProtocolError
+from autoablation._wire.channel import Channel
 from autoablation._wire.frames import decode_message, encode_message
 
 
@@ -25,7 +25,7 @@ class Inbox(Protocol):
         ...
 
 
-class LocalChannel:
+class LocalChannel(Channel):
     """An in-process `Channel` to a controller: the RPC messages without sockets.
 
     Messages make a JSON round trip both ways, so what works here works over the wire.
@@ -37,19 +37,14 @@ class LocalChannel:
         self._controller = controller
         self._conn = f"local-{next(self._ids)}"
 
-    def request(self, message: Mapping[str, Any]) -> dict[str, Any]:
+    def _exchange(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """Send ``message`` to the controller and wait for its reply."""
         future: Future[dict[str, Any]] = Future()
         wire = decode_message(encode_message(message))
         self._controller.submit(
             wire, lambda r: future.set_result(decode_message(encode_message(r))), self._conn
         )
-        reply = future.result()
-        if reply.get("type") == "error":
-            raise ProtocolError(
-                f"controller refused {message.get('type')!r}: {reply.get('message')}"
-            )
-        return reply
+        return future.result()
 
     def close(self) -> None:
         """Tell the controller this link is gone."""

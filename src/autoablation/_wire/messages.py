@@ -1,23 +1,33 @@
 """Every request and reply of the driver-executor protocol, as typed values.
 
-Parsing never touches controller state, so a malformed request is refused whole before
-anything changes. Every problem raises `MessageError`, whose text goes back in the error reply.
+Requests (task to driver): `Register`, `Next`, `Heartbeat`, `Result`. Replies (driver to
+task): `Registered`, `Assignment` (wire type ``trial``), `Done`, `Ack`, `Error`. Each has one
+`encode` (to the JSON object that travels) and one ``parse``; `parse_request` and `parse_reply`
+pick the type from the object's ``type``. Parsing is strict and never touches controller
+state, so a malformed request is refused whole before anything changes: every problem raises
+`MessageError`, naming the field, and its text goes back in an `Error` reply.
+
+The error rule, both ends: the controller answers any `MessageError` with an `Error` reply
+(`autoablation._driver.controller`), and a task's channel raises `ProtocolError` for an
+`Error` reply (`autoablation._wire.channel.Channel.request`); nowhere else.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from autoablation._core.trial import TrialStatus
+from autoablation._core.trial import Trial, TrialStatus
 
 _RESULT_STATUSES = (TrialStatus.OK.value, TrialStatus.FAILED.value, TrialStatus.TIMED_OUT.value)
 
+Points = tuple[tuple[int, float], ...]
+
 
 class MessageError(Exception):
-    """A request that breaks the message schema."""
+    """A message that breaks the schema, or a request the controller cannot accept."""
 
 
 def _kind(message: Mapping[str, Any]) -> str:
@@ -49,7 +59,7 @@ def _optional_finite(message: Mapping[str, Any], name: str) -> float | None:
     return None if value is None else _finite(value, f"field {name!r}")
 
 
-def points(value: Any) -> tuple[tuple[int, float], ...]:
+def points(value: Any) -> Points:
     """``[[step, value], ...]`` with integer steps; a null value (non-finite) becomes NaN."""
     if value is None:
         return ()
@@ -81,14 +91,28 @@ def _int_or(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-@dataclass(frozen=True)
+# ---------------------------------------------------------------------------------- requests
+@dataclass(frozen=True, slots=True)
 class Register:
-    """``register``: a worker announces itself."""
+    """``register``: a worker announces itself; ``info`` says where it runs."""
 
+    TYPE: ClassVar[str] = "register"
     worker: str
-    info: dict[str, Any]
-    generation: int
-    partition: int
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def generation(self) -> int:
+        """The launch's job number the task belongs to (0 for the first job)."""
+        return _int_or(self.info.get("generation"), 0)
+
+    @property
+    def partition(self) -> int:
+        """The task's partition in its job, or -1 when unknown."""
+        return _int_or(self.info.get("partition"), -1)
+
+    def encode(self) -> dict[str, Any]:
+        """The JSON object that travels."""
+        return {"type": self.TYPE, "worker": self.worker, "info": dict(self.info)}
 
     @classmethod
     def parse(cls, message: Mapping[str, Any]) -> Register:
@@ -96,22 +120,45 @@ class Register:
         info = message.get("info") or {}
         if not isinstance(info, dict):
             raise MessageError("'register' field 'info' must be an object")
-        return cls(
-            worker=text(message, "worker"),
-            info=info,
-            generation=_int_or(info.get("generation"), 0),
-            partition=_int_or(info.get("partition"), -1),
-        )
+        return cls(worker=text(message, "worker"), info=info)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Next:
+    """``next``: a worker asks for a trial."""
+
+    TYPE: ClassVar[str] = "next"
+    worker: str
+
+    def encode(self) -> dict[str, Any]:
+        """The JSON object that travels."""
+        return {"type": self.TYPE, "worker": self.worker}
+
+    @classmethod
+    def parse(cls, message: Mapping[str, Any]) -> Next:
+        """Parse a ``next`` request."""
+        return cls(worker=text(message, "worker"))
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     """``heartbeat``: a running worker is alive, with what it gathered since last time."""
 
+    TYPE: ClassVar[str] = "heartbeat"
     worker: str
     trial: str
-    metrics: tuple[tuple[int, float], ...]
-    logs: tuple[str, ...]
+    metrics: Points = ()
+    logs: tuple[str, ...] = ()
+
+    def encode(self) -> dict[str, Any]:
+        """The JSON object that travels; a non-finite metric travels as null."""
+        return {
+            "type": self.TYPE,
+            "worker": self.worker,
+            "trial": self.trial,
+            "metrics": [list(point) for point in self.metrics],
+            "logs": list(self.logs),
+        }
 
     @classmethod
     def parse(cls, message: Mapping[str, Any]) -> Heartbeat:
@@ -124,22 +171,41 @@ class Heartbeat:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     """``result``: a worker finished a trial (and may ask for the next one)."""
 
+    TYPE: ClassVar[str] = "result"
     worker: str
     trial: str
     status: TrialStatus
-    metric: float | None
-    error: str
-    started_at: float | None
-    finished_at: float | None
-    outputs: dict[str, Any] = field(default_factory=dict)
-    metrics: tuple[tuple[int, float], ...] = ()
+    metric: float | None = None
+    error: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Points = ()
     logs: tuple[str, ...] = ()
     want_next: bool = False
     fatal: bool = False
+
+    def encode(self) -> dict[str, Any]:
+        """The JSON object that travels; a non-finite metric travels as null."""
+        return {
+            "type": self.TYPE,
+            "worker": self.worker,
+            "trial": self.trial,
+            "status": self.status.value,
+            "metric": self.metric,
+            "error": self.error,
+            "outputs": dict(self.outputs),
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "metrics": [list(point) for point in self.metrics],
+            "logs": list(self.logs),
+            "fatal": self.fatal,
+            "next": self.want_next,
+        }
 
     @classmethod
     def parse(cls, message: Mapping[str, Any]) -> Result:
@@ -173,3 +239,153 @@ class Result:
             want_next=bool(message.get("next")),
             fatal=message.get("fatal") is True,
         )
+
+
+Request = Register | Next | Heartbeat | Result
+
+
+# ------------------------------------------------------------------------------------ replies
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """``registered``: the answer to `Register`, with the heartbeat interval to keep."""
+
+    TYPE: ClassVar[str] = "registered"
+    heartbeat_interval: float
+
+    def encode(self) -> dict[str, Any]:
+        """The JSON object that travels."""
+        return {"type": self.TYPE, "heartbeat_interval": self.heartbeat_interval}
+
+    @classmethod
+    def parse(cls, message: Mapping[str, Any]) -> Registered:
+        """Parse a ``registered`` reply."""
+        value = message.get("heartbeat_interval")
+        interval = _finite(value, "field 'heartbeat_interval'")
+        if interval <= 0:
+            raise MessageError(f"field 'heartbeat_interval' must be positive; got {value!r}")
+        return cls(heartbeat_interval=interval)
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """``trial``: the trial to run (an answer to `Next`, or to a `Result` that wants one)."""
+
+    TYPE: ClassVar[str] = "trial"
+    trial: Trial
+    attempt: int
+
+    def encode(self) -> dict[str, Any]:
+        """The JSON object that travels."""
+        return {"type": self.TYPE, "trial": self.trial.to_dict(), "attempt": self.attempt}
+
+    @classmethod
+    def parse(cls, message: Mapping[str, Any]) -> Assignment:
+        """Parse a ``trial`` reply."""
+        data = message.get("trial")
+        if not isinstance(data, dict):
+            raise MessageError("'trial' message needs field 'trial' (an object)")
+        attempt = message.get("attempt")
+        if isinstance(attempt, bool) or not isinstance(attempt, int):
+            raise MessageError("'trial' message needs field 'attempt' (an integer)")
+        try:
+            trial = Trial.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise MessageError(f"'trial' field 'trial' is not a trial: {exc!r}") from exc
+        return cls(trial, attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """``done``: the study needs nothing more from this worker."""
+
+    TYPE: ClassVar[str] = "done"
+
+    def encode(self) -> dict[str, Any]:
+        """The JSON object that travels."""
+        return {"type": self.TYPE}
+
+    @classmethod
+    def parse(cls, message: Mapping[str, Any]) -> Done:
+        """Parse a ``done`` reply."""
+        return DONE
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """``ack``: the request was taken; nothing to answer."""
+
+    TYPE: ClassVar[str] = "ack"
+
+    def encode(self) -> dict[str, Any]:
+        """The JSON object that travels."""
+        return {"type": self.TYPE}
+
+    @classmethod
+    def parse(cls, message: Mapping[str, Any]) -> Ack:
+        """Parse an ``ack`` reply."""
+        return ACK
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """``error``: the request was refused, and why; nothing changed."""
+
+    TYPE: ClassVar[str] = "error"
+    message: str
+
+    def encode(self) -> dict[str, Any]:
+        """The JSON object that travels."""
+        return {"type": self.TYPE, "message": self.message}
+
+    @classmethod
+    def parse(cls, message: Mapping[str, Any]) -> Error:
+        """Parse an ``error`` reply."""
+        return cls(message=text(message, "message"))
+
+
+DONE = Done()
+ACK = Ack()
+
+Reply = Registered | Assignment | Done | Ack | Error
+
+_REQUESTS: dict[str, Callable[[Mapping[str, Any]], Request]] = {
+    kind.TYPE: kind.parse for kind in (Register, Next, Heartbeat, Result)
+}
+_REPLIES: dict[str, Callable[[Mapping[str, Any]], Reply]] = {
+    kind.TYPE: kind.parse for kind in (Registered, Assignment, Done, Ack, Error)
+}
+
+
+def _unknown(message: Mapping[str, Any]) -> MessageError:
+    return MessageError(f"unknown message type {message.get('type')!r}")
+
+
+def parse_request(message: Mapping[str, Any]) -> Request:
+    """The typed request a decoded message holds.
+
+    Raises:
+        MessageError: An unknown type, or a field missing or of the wrong kind.
+    """
+    kind = message.get("type")
+    parser = _REQUESTS.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        raise _unknown(message)
+    return parser(message)
+
+
+def parse_reply(message: Mapping[str, Any]) -> Reply:
+    """The typed reply a decoded message holds.
+
+    Raises:
+        MessageError: An unknown type, or a field missing or of the wrong kind.
+    """
+    kind = message.get("type")
+    parser = _REPLIES.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        raise _unknown(message)
+    return parser(message)
+
+
+def metric_points(values: Sequence[tuple[int, float | None]]) -> Points:
+    """Metric points as a request holds them: a None value (not finite) becomes NaN."""
+    return tuple((step, math.nan if value is None else value) for step, value in values)

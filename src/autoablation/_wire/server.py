@@ -8,6 +8,14 @@ selector thread; anything left over is queued, and a socketpair wakes the select
 it. Only the selector thread reads, accepts and closes connections. A connection that sends
 garbage, a bad HMAC, an oversize length or nothing at all within the handshake timeout is
 closed, and only that connection: the others keep being served.
+
+Thread safety: `send`, `close_connection` and `stop` may be called from any thread; the rest
+runs on the selector thread. The server has one lock, the write lock, and it is a leaf: it
+is held only around non-blocking operations on one connection (framing a reply's JSON with
+the connection's sequence number and HMAC, appending to and writing out its output buffer,
+changing its selector registration, closing its socket) and around the outbox queue. It is
+never held while JSON-encoding or decoding, logging, calling the request handler or the close
+handler, or waiting for anything, so a handler may take any lock of its own and call `send`.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from autoablation._wire.frames import (
     FrameDecoder,
     FrameEncoder,
     FrameKind,
+    encode_message,
     hello_frame,
     new_nonce,
 )
@@ -44,7 +53,7 @@ CloseHandler = Callable[[int], None]
 _READ_CHUNK = 64 * 1024
 _LISTENER = "listener"
 _WAKER = "waker"
-_FLUSH: dict[str, Any] = {}
+_FLUSH = b""
 """Outbox marker: write what a sending thread left in the connection's buffer."""
 _ACCEPT_PAUSE_S = 0.5
 _OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
@@ -69,16 +78,6 @@ class _Connection:
     out: bytearray = field(default_factory=bytearray)
     queued: int = 0
     """Replies waiting in the outbox; while any wait, later ones queue behind them."""
-
-
-def _encode_into(conn: _Connection, message: dict[str, Any]) -> bool:
-    """Frame a reply into the connection's buffer; False (logged) if it cannot be encoded."""
-    try:
-        conn.out += conn.encoder.encode(message)
-    except ProtocolError:
-        logger.exception("cannot encode a %r reply", message.get("type"))
-        return False
-    return True
 
 
 @dataclass
@@ -138,9 +137,11 @@ class RpcServer:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._outbox: collections.deque[tuple[int, dict[str, Any] | None]] = collections.deque()
-        # Guards what a sending thread touches: encoders, output buffers, sockets being closed.
-        self._write_lock = threading.RLock()
+        # Encoded replies (JSON payloads not yet framed), _FLUSH, or None for a close.
+        self._outbox: collections.deque[tuple[int, bytes | None]] = collections.deque()
+        # Guards what a sending thread touches: encoders, output buffers, sockets being closed,
+        # the outbox. A leaf: see the module docstring.
+        self._write_lock = threading.Lock()
         self._connections: dict[int, _Connection] = {}
         self._next_id = 0
         self._running = False
@@ -165,20 +166,24 @@ class RpcServer:
 
     def send(self, conn_id: int, message: dict[str, Any]) -> None:
         """Send a reply on a connection; safe from any thread, never blocks on the socket."""
+        try:
+            payload = encode_message(message)
+        except ProtocolError:
+            logger.exception("cannot encode a %r reply", message.get("type"))
+            return
         with self._write_lock:
             conn = self._connections.get(conn_id)
             if conn is None:
                 return  # closed meanwhile; the controller was told
             if not conn.out and not conn.queued:
-                if not _encode_into(conn, message):
-                    return
+                conn.out += conn.encoder.frame(payload)
                 with contextlib.suppress(OSError):  # the selector thread sees the error
                     del conn.out[: conn.sock.send(conn.out)]
                 if not conn.out:
                     return
-                message = _FLUSH
+                payload = _FLUSH
             conn.queued += 1
-            self._outbox.append((conn_id, message))
+            self._outbox.append((conn_id, payload))
         self._wake()
 
     def close_connection(self, conn_id: int) -> None:
@@ -347,17 +352,15 @@ class RpcServer:
     def _flush_outbox(self) -> None:
         while self._outbox:
             with self._write_lock:
-                conn_id, message = self._outbox.popleft()
+                conn_id, payload = self._outbox.popleft()
                 conn = self._connections.get(conn_id)
                 if conn is None:
                     continue  # closed meanwhile; the controller was told
                 conn.queued -= 1
-                if message is None or message is _FLUSH:
-                    pass  # a close, or the rest of a reply a sending thread began
-                elif not _encode_into(conn, message):
-                    continue
+                if payload:  # not a close, nor the rest of a reply a sending thread began
+                    conn.out += conn.encoder.frame(payload)
             self._flush(conn)
-            if message is None:
+            if payload is None:
                 self._drop(conn, "closed by the server", quiet=True)
 
     def _flush(self, conn: _Connection) -> None:

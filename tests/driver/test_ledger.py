@@ -1,0 +1,348 @@
+"""Every arrow of the trial lifecycle, as plain calls on the ledger: no threads, no sockets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from autoablation import TrialStatus
+from autoablation._driver.events import (
+    TrialFinished,
+    TrialLogs,
+    TrialMetrics,
+    TrialRequeued,
+    TrialStarted,
+)
+from autoablation._driver.ledger import TrialLedger
+from autoablation._driver.schedule import LongestFirst
+from autoablation._wire.messages import Result
+from tests.helpers import make_trials
+
+TRIALS = make_trials(3)
+BASE, F1, F2 = (t.trial_id for t in TRIALS)
+
+
+def ok(worker: str, trial_id: str, metric: float = 1.0, **fields: Any) -> Result:
+    return Result(worker, trial_id, TrialStatus.OK, metric=metric, **fields)
+
+
+def failed(worker: str, trial_id: str, error: str = "RuntimeError: boom", **fields: Any) -> Result:
+    return Result(worker, trial_id, TrialStatus.FAILED, error=error, **fields)
+
+
+def ledger(trials: Any = TRIALS, **options: Any) -> TrialLedger:
+    return TrialLedger(trials, **options)
+
+
+def status(book: TrialLedger, trial_id: str) -> TrialStatus | None:
+    result = book.result(trial_id)
+    return None if result is None else result.status
+
+
+# ---------------------------------------------------------------------------- hand-outs
+def test_assign_hands_out_pending_trials_in_order_and_counts_attempts() -> None:
+    book = ledger()
+    first = book.assign("w1")
+    assert first is not None and (first.trial.trial_id, first.worker, first.attempt) == (
+        BASE,
+        "w1",
+        1,
+    )
+    assert book.held_by("w1") is first and set(book.holders()) == {"w1"}
+    assert book.drain() == [TrialStarted(TRIALS[0], "w1", 1)]
+    assert book.snapshot().pending == 2 and book.snapshot().running == 1
+
+
+def test_nothing_to_assign_gives_none_and_a_busy_worker_cannot_take_a_second_trial() -> None:
+    book = ledger(TRIALS[:1])
+    assert book.assign("w1") is not None
+    with pytest.raises(ValueError, match="runs trial"):
+        book.assign("w1")
+    assert book.assign("w2") is None and not book.can_assign and book.running == 1
+
+
+def test_duplicate_trial_ids_are_refused() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        ledger([TRIALS[0], TRIALS[0]])
+
+
+def test_pending_trials_follow_the_scheduler_which_learns_their_durations() -> None:
+    trials = make_trials(4)
+    hints = {("feature", "f1"): 1.0, ("feature", "f2"): 3.0, ("feature", "f3"): 2.0}
+    scheduler = LongestFirst(trials, hints)
+    book = ledger(trials, scheduler=scheduler)
+    base = book.assign("w")
+    assert base is not None and base.trial.ablated == "base"
+    book.report(ok("w", base.trial.trial_id, started_at=10.0, finished_at=12.5))
+    assert scheduler.estimate(base.trial) == 2.5
+    taken = book.assign("w")
+    assert taken is not None and taken.trial.ablated == "f2"
+    book.lose("w", "its connection closed")  # back to the front, whatever its estimate
+    handouts = [book.assign(f"w{i}") for i in range(3)]
+    assert [h.trial.ablated for h in handouts if h] == ["f2", "f3", "f1"]
+
+
+# ------------------------------------------------------------------------------ results
+@pytest.mark.parametrize("final", [TrialStatus.OK, TrialStatus.FAILED, TrialStatus.TIMED_OUT])
+def test_a_report_makes_a_running_trial_final(final: TrialStatus) -> None:
+    book = ledger()
+    book.assign("w")
+    book.record("w", BASE, [(0, 0.5)], ["epoch 0"])
+    metric = 0.9 if final is TrialStatus.OK else None
+    book.report(Result("w", BASE, final, metric=metric, error="e", metrics=((1, 0.7),)))
+    result = book.result(BASE)
+    assert result is not None and result.status is final and result.metric == metric
+    assert result.history == ((0, 0.5), (1, 0.7)) and result.attempts == 1
+    assert [type(e) for e in book.drain()] == [
+        TrialStarted,
+        TrialMetrics,
+        TrialLogs,
+        TrialMetrics,
+        TrialFinished,
+    ]
+    assert book.held_by("w") is None and book.running == 0
+
+
+def test_a_heartbeat_for_a_trial_the_worker_does_not_hold_is_ignored() -> None:
+    book = ledger()
+    book.assign("w")
+    book.drain()
+    book.record("other", BASE, [(0, 0.5)], ["x"])
+    book.record("w", F1, [(0, 0.5)], ["x"])
+    assert book.drain() == []
+
+
+def test_a_second_result_is_ignored() -> None:
+    book = ledger()
+    book.assign("w")
+    book.report(ok("w", BASE, 0.9))
+    book.report(ok("w", BASE, 0.1))
+    result = book.result(BASE)
+    assert result is not None and result.metric == 0.9
+    assert [type(e) for e in book.drain()].count(TrialFinished) == 1
+
+
+# ------------------------------------------------------------------------------ retries
+@pytest.mark.parametrize(
+    ("final", "said"), [(TrialStatus.FAILED, "failed"), (TrialStatus.TIMED_OUT, "timed out")]
+)
+def test_a_failure_with_retries_left_goes_back_to_the_front(final: TrialStatus, said: str) -> None:
+    book = ledger(max_trial_retries=1)
+    book.assign("w")
+    book.drain()
+    book.report(Result("w", BASE, final, error="Traceback\nRuntimeError: flaky"))
+    assert book.drain() == [
+        TrialRequeued(TRIALS[0], "w", f"it {said} (retry 1 of 1): RuntimeError: flaky")
+    ]
+    assert book.result(BASE) is None and book.snapshot().pending == 3
+    again = book.assign("w")
+    assert again is not None and again.trial.trial_id == BASE and again.attempt == 2
+    book.report(Result("w", BASE, final, error="still"))
+    result = book.result(BASE)
+    assert result is not None and result.status is final and result.attempts == 2
+
+
+def test_an_error_marked_fatal_is_not_retried_and_halts_the_study() -> None:
+    book = ledger(max_trial_retries=3)
+    book.assign("w1")
+    book.assign("w2")
+    book.report(failed("w1", BASE, "FatalTrialError: no GPU", fatal=True))
+    assert book.halted == f"trial {BASE} raised an error marked fatal: FatalTrialError: no GPU"
+    assert [r.status.value for r in book.results()] == ["failed", "cancelled", "cancelled"]
+    assert book.finished and not book.can_assign and book.held_by("w2") is None
+
+
+def test_failures_past_the_budget_halt_the_study() -> None:
+    book = ledger(make_trials(4), max_failures=1, max_attempts=1)
+    for worker in ("w1", "w2", "w3"):
+        book.assign(worker)
+    book.report(failed("w1", BASE))
+    assert book.halted is None
+    book.lose("w2", "its connection closed")  # lost counts against the budget too
+    assert book.halted == "2 trials ended without a metric, more than max_failures=1"
+    statuses = [r.status.value for r in book.results()]
+    assert statuses == ["failed", "lost", "cancelled", "cancelled"]
+    assert book.finished and book.held_by("w3") is None
+
+
+# ------------------------------------------------------------------------------- losses
+def test_a_lost_worker_puts_its_trial_back_at_the_front() -> None:
+    book = ledger()
+    book.assign("w1")
+    book.drain()
+    book.lose("w1", "its connection closed")
+    assert book.drain() == [TrialRequeued(TRIALS[0], "w1", "its connection closed")]
+    assert book.held_by("w1") is None and book.snapshot().pending == 3
+    again = book.assign("w2")
+    assert again is not None and again.trial.trial_id == BASE and again.attempt == 2
+
+
+def test_losing_a_worker_that_holds_nothing_changes_nothing() -> None:
+    book = ledger()
+    book.lose("w", "gone")
+    assert book.drain() == [] and book.snapshot().pending == 3
+
+
+def test_a_trial_lost_on_every_attempt_is_final_as_lost() -> None:
+    book = ledger(TRIALS[:1], max_attempts=2)
+    for worker in ("w1", "w2"):
+        book.assign(worker)
+        book.record(worker, BASE, [(0, 0.1)])
+        book.lose(worker, "no heartbeat for 31s")
+    result = book.result(BASE)
+    assert result is not None and result.status is TrialStatus.LOST
+    assert result.attempts == 2 and result.worker == "w2" and result.history == ((0, 0.1),)
+    assert result.error == (
+        "worker w2 was lost (no heartbeat for 31s); the trial lost 2 of 2 allowed workers"
+    )
+    assert book.finished
+
+
+def test_losses_of_tasks_spark_killed_with_a_failed_job_are_not_charged() -> None:
+    book = ledger(max_attempts=1)
+    book.assign("culprit", generation=0, partition=0)
+    book.assign("bystander", generation=0, partition=1)
+    book.job_failed(0, 0)  # the launcher learned it first
+    book.lose("culprit", "its connection closed")
+    book.lose("bystander", "its connection closed")
+    assert status(book, BASE) is TrialStatus.LOST
+    assert status(book, F1) is None and book.snapshot().pending == 2
+
+
+def test_a_failed_job_lifts_earlier_charges_and_reruns_a_trial_it_made_lost() -> None:
+    book = ledger(max_attempts=1)
+    book.assign("culprit", generation=0, partition=0)
+    book.assign("bystander", generation=0, partition=1)
+    book.lose("culprit", "its connection closed")
+    book.lose("bystander", "its connection closed")
+    assert status(book, BASE) is status(book, F1) is TrialStatus.LOST
+    book.drain()
+    book.job_failed(0, 0)
+    assert book.drain() == [TrialRequeued(TRIALS[1], "bystander", "its job was killed")]
+    assert status(book, BASE) is TrialStatus.LOST and status(book, F1) is None
+    again = book.assign("next-job", generation=1, partition=0)
+    assert again is not None and again.trial.trial_id == F1 and again.attempt == 2
+
+
+def test_a_failed_job_with_an_unknown_culprit_charges_every_loss() -> None:
+    book = ledger(max_attempts=1)
+    book.assign("a", generation=0, partition=0)
+    book.assign("b", generation=0, partition=1)
+    book.job_failed(0, None)
+    book.lose("a", "closed")
+    book.lose("b", "closed")
+    book.job_failed(0, None)
+    assert status(book, BASE) is status(book, F1) is TrialStatus.LOST
+
+
+def test_a_genuine_late_result_replaces_a_lost_verdict() -> None:
+    book = ledger(TRIALS[:1], max_attempts=1)
+    book.assign("slow")
+    book.lose("slow", "no heartbeat for 31s")
+    assert status(book, BASE) is TrialStatus.LOST and book.finished
+    book.report(ok("slow", BASE, 0.93, metrics=((0, 0.5),)))
+    (result,) = book.results()
+    assert (result.status, result.metric, result.worker) == (TrialStatus.OK, 0.93, "slow")
+    assert result.history == ((0, 0.5),) and book.snapshot().results.in_order() == [result]
+
+
+def test_a_late_result_over_a_lost_verdict_keeps_what_its_heartbeats_sent() -> None:
+    book = ledger(TRIALS[:1], max_attempts=1)
+    book.assign("slow")
+    book.record("slow", BASE, [(0, 0.1)])
+    book.lose("slow", "no heartbeat for 31s")
+    lost = book.result(BASE)
+    assert lost is not None and lost.history == ((0, 0.1),)
+    book.report(ok("slow", BASE, 0.9, metrics=((1, 0.2),)))
+    (result,) = book.results()
+    assert (result.status, result.attempts) == (TrialStatus.OK, 1)
+    assert result.history == ((0, 0.1), (1, 0.2))
+
+
+def test_a_late_failure_over_a_lost_verdict_that_gets_a_retry_waits_again() -> None:
+    book = ledger(TRIALS[:1], max_attempts=1, max_trial_retries=1)
+    book.assign("slow", generation=0, partition=1)
+    book.lose("slow", "no heartbeat for 31s")
+    book.report(failed("slow", BASE))  # genuine after all, and it has a retry left
+    snapshot = book.snapshot()
+    assert book.result(BASE) is None and snapshot.results.in_order() == []
+    assert snapshot.pending == 1 and not book.finished
+    book.job_failed(0, 0)  # lifts the loss's charge: nothing lost to put back now
+    assert book.snapshot().pending == 1
+    again = book.assign("w")
+    assert again is not None and again.attempt == 2 and book.assign("v") is None
+
+
+def test_a_late_result_counts_with_its_own_record_and_makes_the_rerun_moot() -> None:
+    book = ledger(TRIALS[:1])
+    book.assign("first")
+    book.record("first", BASE, [(0, 0.1)])
+    book.lose("first", "no heartbeat for 31s")
+    book.assign("second")
+    book.record("second", BASE, [(0, 0.9)])
+    book.report(ok("first", BASE, 0.5, metrics=((1, 0.2),)))
+    (result,) = book.results()
+    assert (result.worker, result.attempts, result.history) == ("first", 1, ((0, 0.1), (1, 0.2)))
+    assert book.held_by("second") is None and book.finished
+    book.report(ok("second", BASE, 0.7))  # the moot rerun's result: a duplicate
+    assert book.results()[0].metric == 0.5
+
+
+def test_a_late_result_while_the_trial_waits_again_takes_it_off_the_queue() -> None:
+    book = ledger(TRIALS[:1])
+    book.assign("w")
+    book.lose("w", "its connection closed")
+    assert book.snapshot().pending == 1
+    book.report(ok("w", BASE))
+    assert book.snapshot().pending == 0 and book.finished and book.assign("v") is None
+
+
+# -------------------------------------------------------------------------------- abort
+def test_abort_cancels_what_runs_and_what_waits() -> None:
+    book = ledger()
+    book.assign("w")
+    book.report(ok("w", BASE))
+    book.assign("w")
+    book.abort("the Spark job failed")
+    assert [r.status.value for r in book.results()] == ["ok", "cancelled", "cancelled"]
+    running = book.result(F1)
+    assert running is not None and running.worker == "w" and running.attempts == 1
+    assert running.error == "not finished: the Spark job failed"
+    assert book.finished and book.halted is None and book.assign("w") is None
+    book.abort("again")  # a second abort changes nothing
+    assert [r.error for r in book.results()][1:] == ["not finished: the Spark job failed"] * 2
+
+
+def test_a_late_result_for_a_cancelled_trial_is_ignored() -> None:
+    book = ledger(TRIALS[:1])
+    book.assign("w")
+    book.abort("stopped")
+    book.report(ok("w", BASE))
+    assert status(book, BASE) is TrialStatus.CANCELLED
+
+
+# ---------------------------------------------------------------------------- snapshots
+def test_a_snapshot_does_not_change_after_it_was_taken() -> None:
+    book = ledger(max_attempts=1)
+    book.assign("w", generation=0, partition=1)
+    book.lose("w", "closed")
+    before = book.snapshot()
+    book.job_failed(0, 0)  # withdraws the lost verdict
+    book.assign("v")  # the base trial again
+    book.report(ok("v", BASE))
+    after = book.snapshot()
+    assert [r.status.value for r in before.results.in_order()] == ["lost"]
+    assert (before.pending, before.running) == (2, 0)
+    assert [r.status.value for r in after.results.in_order()] == ["ok"]
+    assert (after.pending, after.running) == (2, 0)
+
+
+def test_events_come_out_once_in_the_order_they_happened() -> None:
+    book = ledger(TRIALS[:1])
+    book.assign("w")
+    book.report(ok("w", BASE, logs=("done",)))
+    events = book.drain()
+    assert [type(e) for e in events] == [TrialStarted, TrialLogs, TrialFinished]
+    assert book.drain() == []
+    assert not any(isinstance(e, TrialMetrics) for e in events)
