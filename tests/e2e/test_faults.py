@@ -1,8 +1,8 @@
 """Faults injected into studies on the real local Spark session: hung and stubborn training
 functions, a fatal error, and two studies launched at once from one driver.
 
-The killed driver is in test_resume.py; killed executors and Python workers on a standalone
-cluster are in test_cluster.py.
+The killed driver is in e2e/test_resume.py; killed executors and Python workers on a standalone
+cluster are in e2e/test_cluster.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Config surgery on the configs of real Keras models; the rebuild is in test_models.py."""
+"""Config surgery on the configs of real Keras models; the rebuild is in model/test_build.py."""
 
 import keras
 import pytest
