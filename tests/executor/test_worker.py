@@ -122,3 +122,44 @@ def test_an_exception_becomes_a_failed_outcome_with_its_traceback() -> None:
     )
     assert outcome["status"] == "failed" and outcome["metric"] is None
     assert outcome["error"].startswith("Traceback") and "not aligned" in outcome["error"]
+
+
+def test_sys_exit_in_the_training_function_fails_its_trial_naming_systemexit() -> None:
+    import sys
+
+    trial = Trial.create("base", "base")
+
+    def train():  # type: ignore[no-untyped-def]
+        sys.exit(3)
+
+    outcome = run_trial(
+        train, trial, TrialRuntime(None, None), optimization_key="metric", reporter=Reporter(trial)
+    )
+    assert outcome["status"] == "failed" and not outcome.get("fatal")
+    assert "sys.exit(3)" in outcome["error"].splitlines()[-3]  # the traceback shows the call
+    assert outcome["error"].splitlines()[-1].startswith("SystemExit(3): the training function")
+
+
+def test_keras_errors_reach_the_driver_without_terminal_escape_codes() -> None:
+    import keras
+
+    trial = Trial.create("base", "base")
+
+    def train():  # type: ignore[no-untyped-def]
+        model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2)])
+        return model(np.zeros((2, 5), "float32"))  # Keras' message is bold (ANSI codes)
+
+    outcome = run_trial(
+        train, trial, TrialRuntime(None, None), optimization_key="metric", reporter=Reporter(trial)
+    )
+    assert outcome["status"] == "failed"
+    assert "is incompatible with the layer" in outcome["error"]
+    assert "\x1b" not in outcome["error"] and "[1m" not in outcome["error"]
+
+
+def test_escape_codes_of_every_kind_are_stripped() -> None:
+    from autoablation._executor.tracebacks import strip_ansi
+
+    link = "\x1b]8;;http://x\x07link\x1b]8;;\x07"
+    text = f"\x1b[1mbold\x1b[0m \x1b[38;5;196mred\x1b[39m {link} \x1bMup"
+    assert strip_ansi(text) == "bold red link up"

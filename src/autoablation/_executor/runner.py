@@ -7,7 +7,6 @@ import random
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -23,10 +22,8 @@ from autoablation._executor.deadline import Deadline
 from autoablation._executor.reporter import Reporter
 from autoablation._executor.returns import interpret_return
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
+from autoablation._executor.tracebacks import exit_text, strip_ansi, traceback_text
 from autoablation._model.build import models_built
-
-MAX_ERROR_CHARS = 64_000
-"""Characters of a traceback sent to the driver; its end, where the exception is, is kept."""
 
 
 def failure_outcome(
@@ -42,13 +39,6 @@ def failure_outcome(
         "finished_at": time.time(),
         **extra,
     }
-
-
-def _traceback_text() -> str:
-    error = traceback.format_exc()
-    if len(error) > MAX_ERROR_CHARS:
-        error = "... (traceback shortened)\n" + error[-MAX_ERROR_CHARS:]
-    return error
 
 
 _active_lock = threading.Lock()
@@ -130,20 +120,22 @@ def run_trial(
             "finished_at": finished,
         }
     except ReturnValueError as exc:
-        return failure_outcome(trial, "failed", str(exc), started)
+        return failure_outcome(trial, "failed", strip_ansi(str(exc)), started)
     except TrialTimeout:
         if not limit.expired:  # the user's own code raised it
-            return failure_outcome(trial, "failed", _traceback_text(), started)
+            return failure_outcome(trial, "failed", traceback_text(), started)
         error = f"TrialTimeout: it ran past trial_timeout={policy.trial_timeout:g}s"
         return failure_outcome(trial, "timed_out", error, started)
     except Exception as exc:
         return failure_outcome(
-            trial, "failed", _traceback_text(), started, fatal=policy.is_fatal(exc)
+            trial, "failed", traceback_text(), started, fatal=policy.is_fatal(exc)
         )
-    except BaseException as exc:  # SystemExit, a fatal BaseException the user named
+    except SystemExit as exc:  # the user's code ended the trial: a failure, not a lost worker
+        return failure_outcome(trial, "failed", exit_text(exc), started, fatal=policy.is_fatal(exc))
+    except BaseException as exc:  # a fatal BaseException the user named
         if not policy.is_fatal(exc):
             raise
-        return failure_outcome(trial, "failed", _traceback_text(), started, fatal=True)
+        return failure_outcome(trial, "failed", traceback_text(), started, fatal=True)
     finally:
         with _active_lock:
             _active_trials -= 1
