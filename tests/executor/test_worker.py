@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,65 @@ from tests.helpers import dense_model
 )
 def test_numbers_and_dicts_with_the_key_are_metrics(value: Any, expected: Any) -> None:
     assert interpret_return(value, "metric") == expected
+
+
+def test_returned_structures_are_kept_as_json_not_as_their_repr() -> None:
+    history = {"loss": [0.7, np.float32(0.5)], "accuracy": [0.6, 0.8]}
+    metric, outputs = interpret_return(
+        {
+            "metric": 0.8,
+            "history": history,
+            "weights": np.array([[1, 2], [3, 4]], dtype=np.int64),
+            "curve": (0.1, float("nan"), np.float64(0.3)),
+            "flag": np.bool_(True),
+            "model": object(),
+        },
+        "metric",
+    )
+    assert metric == 0.8
+    assert outputs["history"] == {"loss": [0.7, 0.5], "accuracy": [0.6, 0.8]}
+    assert outputs["weights"] == [[1, 2], [3, 4]]
+    assert outputs["curve"] == [0.1, None, 0.3]  # strict JSON: a non-finite value is null
+    assert outputs["flag"] is True
+    assert outputs["model"].startswith("<object object at")  # not JSON: its repr, shortened
+    json.dumps(outputs, allow_nan=False)  # what the wire and the journal carry
+
+
+def test_returned_values_stay_bounded() -> None:
+    from autoablation._executor.returns import MAX_DEPTH, MAX_ITEMS, MAX_OUTPUT_CHARS
+
+    deep: Any = 1.0
+    for _ in range(MAX_DEPTH + 5):
+        deep = [deep]
+    _, outputs = interpret_return(
+        {
+            "metric": 1.0,
+            "image": np.zeros((200, 200)),
+            "steps": list(range(MAX_ITEMS + 5)),
+            "deep": deep,
+            "texts": [f"{i:09d}" * 10 for i in range(MAX_ITEMS)],
+            "more": [f"{i:09d}" * 10 for i in range(MAX_ITEMS)],
+        },
+        "metric",
+    )
+    assert outputs["image"] == "<ndarray: 200x200 float64 values, over 10,000: not kept>"
+    assert outputs["steps"][-1] == "... 5 more items not kept" and len(outputs["steps"]) == 10_001
+    assert len(json.dumps(outputs)) <= MAX_OUTPUT_CHARS + 1_000
+    assert "over the 1,000,000 kept in all" in outputs["texts"]  # the largest value gave way
+    assert isinstance(outputs["more"], list)
+
+
+def test_a_zero_dimensional_tensor_is_a_metric() -> None:
+    import keras
+    import tensorflow as tf
+
+    assert interpret_return(tf.constant(0.75), "metric") == (0.75, {})
+    assert interpret_return({"metric": keras.ops.mean(tf.constant([0.5, 1.0]))}, "metric") == (
+        0.75,
+        {},
+    )
+    _, outputs = interpret_return({"metric": 1.0, "logits": tf.constant([[1.0, 2.0]])}, "metric")
+    assert outputs == {"logits": [[1.0, 2.0]]}
 
 
 @pytest.mark.parametrize(

@@ -285,7 +285,8 @@ class TrialResult:
         finished_at: Epoch seconds when it returned.
         worker: The executor task that ran the trial's last attempt.
         attempts: How many times the trial was handed to a worker.
-        outputs: Other JSON-scalar values the training function returned.
+        outputs: Other values the training function returned in its dict, as JSON (numbers,
+            text, lists and dicts of them; bounded in size).
         history: Intermediate metrics broadcast during training, as ``(step, value)``.
     """
 
