@@ -84,6 +84,13 @@ def bad_test_fraction(titanic: pd.DataFrame) -> None:
     experiment.launch(ok_train, study)
 
 
+def infinite_feature_value(titanic: pd.DataFrame) -> None:
+    table = titanic.assign(age=titanic["age"].mask(titanic.index % 100 == 0, math.inf))
+    study = AblationStudy(table, label_name="survived")
+    study.features.include("sex")
+    experiment.launch(ok_train, study)
+
+
 def unknown_layer(titanic: pd.DataFrame) -> None:
     study = with_model()
     study.model.layers.include("my_dense_four")
@@ -224,6 +231,7 @@ BAD_DECLARATIONS: list[tuple[Callable[[pd.DataFrame], None], type[Exception], st
     (no_rows, DatasetError, "the training data has no rows"),
     (empty_test_split, DatasetError, "test_fraction=0.1 of 3 rows leaves the test split empty"),
     (bad_test_fraction, DatasetError, r"test_fraction must be in \[0, 1\); got 1.5"),
+    (infinite_feature_value, DatasetError, r"column 'age' holds an infinite .* in 14 of 1309 rows"),
     (unknown_layer, UnknownComponentError, "'my_dense_four'"),
     (input_layer_ablated, ModelSurgeryError, "'inp'.*input"),
     (output_layer_ablated, ModelSurgeryError, "'output'.*output"),

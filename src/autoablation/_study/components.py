@@ -109,8 +109,21 @@ def same_removal(a: Component, b: Component) -> bool:
     return a.removal == b.removal
 
 
+def _column_names(names: Any) -> Any:
+    """Numbers as text: ``pd.DataFrame(array)`` names its columns 0, 1..., features "0", "1"..."""
+    if isinstance(names, int) and not isinstance(names, bool):
+        return str(names)
+    if isinstance(names, (list, tuple)):
+        return type(names)(_column_names(n) for n in names)
+    return names
+
+
 class Features(ComponentList):
-    """Dataset columns to ablate: one trial without each feature, or without each group."""
+    """Dataset columns to ablate: one trial without each feature, or without each group.
+
+    Features are named by the text of their column, so a table made by ``pd.DataFrame(array)``
+    has features ``"0"``, ``"1"``... (``include(0)`` means ``include("0")``).
+    """
 
     _what = "feature"
 
@@ -137,7 +150,7 @@ class Features(ComponentList):
             StudyError: A name is not a string, is the label, or is already included.
             UnknownComponentError: The name is not a column of the training data.
         """
-        flat = flatten_names("feature", names)
+        flat = flatten_names("feature", _column_names(names))
         for name in flat:
             self._check(name)
         self._add(*(Component(ComponentKind.FEATURE, name, features=(name,)) for name in flat))
@@ -157,7 +170,7 @@ class Features(ComponentList):
             raise StudyError("include_groups() needs at least one list of features")
         if name is not None and len(groups) != 1:
             raise StudyError("name= can only be given with a single group")
-        checked = [checked_group("feature", g) for g in groups]
+        checked = [checked_group("feature", _column_names(g)) for g in groups]
         for group in checked:
             for member in group:
                 self._check(member)
@@ -170,7 +183,7 @@ class Features(ComponentList):
 
     def exclude(self, *names: str | Iterable[str]) -> None:
         """Take single features back out of the study."""
-        for name in flatten_names("feature", names):
+        for name in flatten_names("feature", _column_names(names)):
             self._remove(name, (ComponentKind.FEATURE,))
 
     def exclude_groups(self, *names: str) -> None:

@@ -31,6 +31,15 @@ def _looks_like_data_file(text: str) -> bool:
     return Path(text).suffix.lower() in _DATA_SUFFIXES
 
 
+def _column_name(what: str, value: Any) -> str | None:
+    """A column named by text or by number (``pd.DataFrame(array)`` numbers its columns)."""
+    if value is None or isinstance(value, str):
+        return value
+    if hasattr(value, "__index__") and not isinstance(value, bool):  # int, numpy integers
+        return str(int(value))
+    raise StudyError(f"{what} must name a column, as text or a number; got {value!r}")
+
+
 class AblationStudy:
     """What to ablate, declared once; ``experiment.launch`` turns it into trials.
 
@@ -48,7 +57,8 @@ class AblationStudy:
             file; every column except the label is a feature. A study that ablates no feature,
             or that sets a dataset generator, may omit it (or give a name, as in Maggy).
         training_dataset_version: Maggy's dataset version; recorded, otherwise unused.
-        label_name: The column the model predicts.
+        label_name: The column the model predicts. Columns are named by their text, so the
+            label of ``pd.DataFrame(array)`` may be given as ``4`` or ``"4"``.
         dataset_generator: A custom dataset generator (see `set_dataset_generator`).
         test_fraction: Share of rows held out as the ``"test"`` split, in [0, 1).
         seed: Seeds the split, shuffling and model initialisation.
@@ -63,7 +73,7 @@ class AblationStudy:
         self,
         training_data: Any = None,
         training_dataset_version: int | str | None = None,
-        label_name: str | None = None,
+        label_name: str | int | None = None,
         *,
         dataset_generator: DatasetGenerator | None = None,
         test_fraction: float = 0.2,
@@ -72,7 +82,7 @@ class AblationStudy:
     ) -> None:
         if isinstance(training_dataset_version, str) and label_name is None:
             label_name, training_dataset_version = training_dataset_version, None  # (data, label)
-        self.label_name = label_name
+        self.label_name = label_name = _column_name("label_name", label_name)
         self.training_dataset_version = training_dataset_version
         self.test_fraction = float(test_fraction)
         self.seed = int(seed)
