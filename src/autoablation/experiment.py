@@ -18,7 +18,7 @@ from typing import Any
 from autoablation._core.errors import StudyError
 from autoablation._driver.events import Listener
 from autoablation._driver.launcher import ExperimentRun
-from autoablation._driver.options import RunOptions
+from autoablation._driver.options import LAGOM, LAUNCH, Caller, RunOptions
 from autoablation._driver.preflight import preflight
 from autoablation._driver.spark import get_session
 from autoablation._results.result import ExperimentResult
@@ -140,6 +140,20 @@ def launch(
             finishes the study.
     """
     options = RunOptions.from_arguments(locals())
+    return _run(train_fn, study, options, spark=spark, ablator=ablator, listener=listener)
+
+
+def _run(
+    train_fn: Callable[..., Any],
+    study: AblationStudy,
+    options: RunOptions,
+    *,
+    spark: Any | None,
+    ablator: str | Ablator,
+    listener: Listener | None = None,
+    caller: Caller = LAUNCH,
+) -> ExperimentResult:
+    """Check the study, then run it; ``caller`` spells the options that messages suggest."""
     checked = preflight(train_fn, study, ablator)
     run = ExperimentRun(
         get_session(spark),
@@ -149,6 +163,7 @@ def launch(
         seed=study.seed,
         study=study.to_dict(),
         listener=listener,
+        caller=caller,
     )
     return run.execute()
 
@@ -224,6 +239,9 @@ def lagom(
 ) -> ExperimentResult:
     """Run a study configured the Maggy way; the same as `launch` with the config's options.
 
+    Messages that suggest an option spell it the way this form takes it:
+    ``AblationConfig(..., resume=True)``.
+
     Raises:
         StudyError: ``config`` is not an `AblationConfig`, or the study cannot run.
     """
@@ -232,6 +250,11 @@ def lagom(
             f"lagom needs an AblationConfig; got {type(config).__name__} (autoablation runs "
             "ablation studies only)"
         )
-    return launch(
-        train_fn, config.ablation_study, spark=spark, ablator=config.ablator, **config.options
+    return _run(
+        train_fn,
+        config.ablation_study,
+        RunOptions(**config.options),
+        spark=spark,
+        ablator=config.ablator,
+        caller=LAGOM,
     )

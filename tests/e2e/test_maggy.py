@@ -132,3 +132,28 @@ def test_custom_models_train_their_own_model_and_generators_learn_the_ablated_fe
     )  # not the base model (Maggy's bug)
     assert "my_dense_two" in frame.loc["base", "layers"]
     assert frame["width"].to_dict() == {"base": 3, "sibsp": 2, "narrow": 3}
+
+
+def half(reporter: Any) -> float:
+    return 0.5
+
+
+def test_a_rerun_lagom_cell_is_told_how_to_resume_in_the_maggy_form(
+    spark: Any, titanic: pd.DataFrame, tmp_path: Any
+) -> None:
+    study = AblationStudy(titanic, training_dataset_version=1, label_name="survived")
+    study.features.include("pclass")
+    where = str(tmp_path / "cell")
+    first = experiment.lagom(half, AblationConfig(study, experiment_dir=where, verbose=0))
+    assert first.ok and len(first.trials) == 2
+    with pytest.raises(StudyError, match=r"pass AblationConfig\(\.\.\., resume=True\) to contin"):
+        experiment.lagom(half, AblationConfig(study, experiment_dir=where, verbose=0))
+    study.features.include("sex")  # the cell declares one more feature, and is run again
+    config = AblationConfig(study, experiment_dir=where, resume=True, repeats=2, verbose=0)
+    grown = experiment.lagom(half, config)
+    assert len(grown.trials) == 6 and grown.ok
+    assert {t.trial.trial_id: t for t in grown.trials if t.trial.repeat == 0}.keys() >= {
+        t.trial.trial_id for t in first.trials
+    }
+    again = experiment.lagom(half, AblationConfig(study, experiment_dir=where, overwrite=True))
+    assert len(again.trials) == 3

@@ -34,6 +34,7 @@ from autoablation._core.errors import StudyError
 from autoablation._core.jsonsafe import dumps
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
 from autoablation._driver.events import Listener
+from autoablation._driver.options import LAUNCH, Caller
 from autoablation._results.store import (
     _FINAL_EVENTS,
     JOURNAL,
@@ -84,27 +85,49 @@ class ExperimentDir:
         return self.path / JOURNAL
 
     def open(
-        self, fingerprint: Mapping[str, Any], *, resume: bool, overwrite: bool
+        self,
+        fingerprint: Mapping[str, Any],
+        *,
+        resume: bool,
+        overwrite: bool,
+        caller: Caller = LAUNCH,
     ) -> JournalState:
         """Prepare the directory for a run and return what earlier runs recorded.
 
-        Takes the directory's lock until `close`, so two launches never share it.
+        Takes the directory's lock until `close`, so two launches never share it. ``caller``
+        spells the options that messages suggest the way the user's API takes them.
 
         Raises:
-            StudyError: Another launch runs in the directory; or it holds an experiment and
-                neither ``resume`` nor ``overwrite`` was given; or ``resume`` was given for a
-                different study.
+            StudyError: The path is a file, or cannot be created; another launch runs in the
+                directory; or it holds an experiment and neither ``resume`` nor ``overwrite``
+                was given; or ``resume`` was given for a different study.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._make(caller)
         self._take_lock()
         try:
-            return self._open(fingerprint, resume=resume, overwrite=overwrite)
+            return self._open(fingerprint, resume=resume, overwrite=overwrite, caller=caller)
         except BaseException:
             self.close()
             raise
 
+    def _make(self, caller: Caller) -> None:
+        """Create the directory; a file in its place is a mistake worth a precise message."""
+        other = caller.spell("experiment_dir", "<a folder>")
+        if self.path.exists() and not self.path.is_dir():
+            raise StudyError(
+                f"experiment_dir {str(self.path)!r} is a file, not a folder; pass {other} "
+                "(it is created if missing)"
+            )
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where a parent folder should be, no permission...
+            raise StudyError(
+                f"cannot create experiment_dir {str(self.path)!r}: {exc.strerror or exc}; "
+                f"pass {other} that can be created"
+            ) from exc
+
     def _open(
-        self, fingerprint: Mapping[str, Any], *, resume: bool, overwrite: bool
+        self, fingerprint: Mapping[str, Any], *, resume: bool, overwrite: bool, caller: Caller
     ) -> JournalState:
         if _has_events(self.journal) and overwrite:
             for name in OWNED:  # only what autoablation wrote: never the user's own files
@@ -117,8 +140,9 @@ class ExperimentDir:
             return JournalState()
         if not resume:
             raise StudyError(
-                f"{self.path} already holds an experiment; pass resume=True to continue it, "
-                "overwrite=True to start over, or another name or experiment_dir"
+                f"{self.path} already holds an experiment; pass {caller.spell('resume', 'True')} "
+                f"to continue it, {caller.spell('overwrite', 'True')} to start over, or another "
+                "name or experiment_dir"
             )
         state = read_journal(self.journal)
         if state.fingerprint is not None:
@@ -130,7 +154,7 @@ class ExperimentDir:
                 )
                 raise StudyError(
                     f"{self.path} holds a different study, so it cannot be resumed ({details}); "
-                    "use another name or experiment_dir, or overwrite=True"
+                    f"use another name or experiment_dir, or {caller.spell('overwrite', 'True')}"
                 )
         return state
 

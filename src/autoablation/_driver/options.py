@@ -115,6 +115,26 @@ def _option(
 
 
 @dataclass(frozen=True)
+class Caller:
+    """The function a study was launched with, so that advice spells options its way.
+
+    `experiment.launch` takes every option as a keyword (``resume=True``); Maggy's
+    `experiment.lagom` takes them inside its configuration (``AblationConfig(..., resume=True)``).
+    """
+
+    function: str = "launch"
+
+    def spell(self, option: str, value: str) -> str:
+        """How to set ``option`` to ``value`` (already written as code) in this caller's API."""
+        setting = f"{option}={value}"
+        return setting if self.function == "launch" else f"AblationConfig(..., {setting})"
+
+
+LAUNCH = Caller("launch")
+LAGOM = Caller("lagom")
+
+
+@dataclass(frozen=True)
 class RunOptions:
     """Every option of `experiment.launch`, checked when created (see `launch` for each one).
 

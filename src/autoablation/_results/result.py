@@ -51,6 +51,8 @@ class ExperimentResult:
         experiment_dir: Where the journal, logs and plots are, if anywhere.
         effect: ``"removal"`` when trials lack a component the base has (LOCO, pairs),
             ``"addition"`` when they have one the base lacks (keep-one).
+        notes: What the run found worth knowing beside the results (more workers than Spark
+            has slots, say); printed under the ranking.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class ExperimentResult:
         job_group: str = "",
         experiment_dir: Path | None = None,
         effect: str = "removal",
+        notes: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.trials = list(trials)
@@ -75,6 +78,7 @@ class ExperimentResult:
         self.job_group = job_group
         self.experiment_dir = experiment_dir
         self.effect = effect
+        self.notes = list(notes)
 
     @property
     def base(self) -> TrialResult | None:
@@ -210,7 +214,7 @@ class ExperimentResult:
         if repeated:
             lines.append("  [..]: 95% interval; *: significant after Holm correction (p < 0.05)")
         notes = sorted({n for n in ranking["note"] if n})
-        lines.extend(f"  note: {note}" for note in notes)
+        lines.extend(f"  note: {note}" for note in [*notes, *self.notes])
         for t in self.trials:
             if t.status.is_final and t.status is not TrialStatus.OK:
                 lines.append(f"  {t.trial.tag}: {t.reason}")
@@ -220,7 +224,11 @@ class ExperimentResult:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        return f"<p>{self._header()}</p>" + self.ranking().to_html(index=False, na_rep="")
+        from html import escape
+
+        notes = "".join(f"<p>note: {escape(note)}</p>" for note in self.notes)
+        table = self.ranking().to_html(index=False, na_rep="")
+        return f"<p>{escape(self._header())}</p>" + table + notes
 
     def __repr__(self) -> str:
         return f"<ExperimentResult {self.name!r}: {len(self.trials)} trials>"
@@ -282,4 +290,5 @@ def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
         ablator=options.get("ablator", "loco"),
         experiment_dir=directory,
         effect=options.get("effect", "removal"),
+        notes=document.get("notes", ()),
     )
