@@ -33,6 +33,7 @@ from typing import Any, TextIO
 from autoablation._core.errors import StudyError
 from autoablation._core.jsonsafe import dumps
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
+from autoablation._driver.codeprint import TRAIN_FUNCTION
 from autoablation._driver.events import Listener
 from autoablation._driver.options import LAUNCH, Caller
 from autoablation._results.store import (
@@ -66,6 +67,7 @@ OWNED = (
 )
 """What autoablation writes in an experiment directory; ``overwrite`` deletes these only."""
 LOCK = ".autoablation.lock"
+logger = logging.getLogger("autoablation")
 
 
 def _has_events(journal: Path) -> bool:
@@ -146,17 +148,44 @@ class ExperimentDir:
             )
         state = read_journal(self.journal)
         if state.fingerprint is not None:
-            differences = fingerprint_difference(state.fingerprint, fingerprint)
-            if differences:
-                details = "; ".join(
-                    f"{k}: {state.fingerprint.get(k)!r} then, {fingerprint.get(k)!r} now"
-                    for k in differences
-                )
-                raise StudyError(
-                    f"{self.path} holds a different study, so it cannot be resumed ({details}); "
-                    f"use another name or experiment_dir, or {caller.spell('overwrite', 'True')}"
-                )
+            self._check_resume(state.fingerprint, fingerprint, caller)
         return state
+
+    def _check_resume(
+        self, then: Mapping[str, Any], now: Mapping[str, Any], caller: Caller
+    ) -> None:
+        """Refuse to resume a different study; accept what an older journal did not record."""
+        unknown = sorted(k for k in now if k not in then)
+        if unknown:  # written before these were fingerprinted: nothing to compare them with
+            logger.info(
+                "%s was written before autoablation recorded %s; resuming without checking it",
+                self.path,
+                ", ".join(unknown),
+            )
+        shared = [k for k in now if k in then]
+        differences = fingerprint_difference(
+            {k: then[k] for k in shared}, {k: now[k] for k in shared}
+        )
+        if not differences:
+            return
+        start_over = f"use another name or experiment_dir, or {caller.spell('overwrite', 'True')}"
+        if TRAIN_FUNCTION in differences:
+            name = str(now.get(TRAIN_FUNCTION) or "?").split("@")[0]
+            others = [k for k in differences if k != TRAIN_FUNCTION]
+            also = f"; the study differs too ({self._details(then, now, others)})" if others else ""
+            raise StudyError(
+                f"the training function {name} is not the one whose results {self.path} holds "
+                "(its code, or a value it reads, changed), so a resume would pair old and new "
+                f"results into one estimate{also}; to start over, {start_over}"
+            )
+        raise StudyError(
+            f"{self.path} holds a different study, so it cannot be resumed "
+            f"({self._details(then, now, differences)}); {start_over}"
+        )
+
+    @staticmethod
+    def _details(then: Mapping[str, Any], now: Mapping[str, Any], keys: list[str]) -> str:
+        return "; ".join(f"{k}: {then.get(k)!r} then, {now.get(k)!r} now" for k in keys)
 
     def _take_lock(self) -> None:
         import fcntl

@@ -20,6 +20,7 @@ from autoablation._core.errors import StudyError, TrainFunctionError
 from autoablation._core.trial import Trial
 from autoablation._data.datasets import generator_extras
 from autoablation._data.prepared import PreparedData
+from autoablation._driver.codeprint import TRAIN_FUNCTION, train_function_key
 from autoablation._driver.schedule import ConfigKey, config_key
 from autoablation._model.build import ModelRecipe
 from autoablation._model.check import check_all_models
@@ -76,15 +77,17 @@ def study_fingerprint(
     data: PreparedData | None,
     base_model: str | None,
     custom_models: dict[str, str] | None = None,
+    train_function: str | None = None,
 ) -> dict[str, Any]:
     """What must not change for two runs' results to be comparable (and one to resume another).
 
     Components and repeats may change: a resumed study with more of them runs only the new
-    trials. The data, the split, the base model's and each custom model's architecture, and how
-    models are repaired may not. The training function is not fingerprinted (its code cannot be
-    compared reliably): change it, and start a new experiment rather than resume one.
+    trials. The data, the split, the base model's and each custom model's architecture, how
+    models are repaired, and the training function (its code and the values it reads, as far
+    as they can be hashed: see `autoablation._driver.codeprint`) may not.
     """
     return {
+        TRAIN_FUNCTION: train_function,
         "label": study.label_name,
         "test_fraction": study.test_fraction,
         "seed": study.seed,
@@ -212,7 +215,7 @@ def preflight(
         data,
         recipe,
         study.dataset_generator,
-        study_fingerprint(study, data, base_model, custom_models),
+        study_fingerprint(study, data, base_model, custom_models, train_function_key(train_fn)),
         parameters,
         hints,
     )
