@@ -243,7 +243,13 @@ class ExperimentRun:
         tensorboard = options.tensorboard_dir
         if tensorboard is None and is_local_master(str(sc.master)):
             tensorboard = str(directory.path / "tensorboard")
-        return TrialRuntime(checked.recipe, handle, checked.dataset_generator, tensorboard)
+        return TrialRuntime(
+            checked.recipe,
+            handle,
+            checked.dataset_generator,
+            tensorboard,
+            generator_features=checked.generator_features,
+        )
 
     def _run_trials(
         self, trials: list[Trial], workers: int, listener: Listener, directory: ExperimentDir

@@ -18,9 +18,10 @@ import cloudpickle
 from autoablation._core.callables import train_parameters
 from autoablation._core.errors import StudyError, TrainFunctionError
 from autoablation._core.trial import Trial
-from autoablation._data.datasets import generator_extras
+from autoablation._data.generated import generator_extras
 from autoablation._data.prepared import PreparedData
 from autoablation._driver.codeprint import TRAIN_FUNCTION, train_function_key
+from autoablation._driver.generators import check_removals
 from autoablation._driver.schedule import ConfigKey, config_key
 from autoablation._model.build import ModelRecipe
 from autoablation._model.check import check_all_models
@@ -38,6 +39,7 @@ class Preflight:
         data: The prepared data of the default dataset generator, if any.
         recipe: How to build each trial's model, if the study has models.
         dataset_generator: The study's own dataset generator, if any.
+        generator_features: The feature names declared with it, if any.
         fingerprint: What makes two runs' results comparable (see ``study_fingerprint``).
         parameters: Which of ``dataset_function``, ``model_function``, ``reporter`` the
             training function takes.
@@ -53,6 +55,7 @@ class Preflight:
     fingerprint: dict[str, Any]
     parameters: frozenset[str]
     cost_hints: dict[ConfigKey, float] = field(default_factory=dict)
+    generator_features: tuple[str, ...] | None = None
 
 
 def _data_digest(data: PreparedData | None) -> str | None:
@@ -115,6 +118,7 @@ def _check_data(
                 "the study ablates features, but its dataset generator declares no "
                 "'ablated_feature' (or 'ablated_features') parameter, so it cannot leave them out"
             )
+        check_removals(generator, trials, seed=study.seed)
         return None
     if data is None:
         if any(t.removed_features for t in trials):
@@ -218,4 +222,5 @@ def preflight(
         study_fingerprint(study, data, base_model, custom_models, train_function_key(train_fn)),
         parameters,
         hints,
+        study.generator_feature_names,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,15 @@ def flatten_names(what: str, names: tuple[str | Iterable[str], ...]) -> list[str
     if not flat:
         raise StudyError(f"include() needs at least one {what} name")
     return checked_names(what, flat)
+
+
+def unknown(what: str, name: str, where: str, known: Sequence[str]) -> UnknownComponentError:
+    """The error for a name that is not among ``known``, with the nearest name if one is close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return UnknownComponentError(
+        f"{what} {name!r} is not one of {where}{hint}; they are: {', '.join(known) or 'none'}"
+    )
 
 
 def checked_group(what: str, members: Any) -> tuple[str, ...]:
@@ -137,9 +147,15 @@ class Features(ComponentList):
             raise StudyError(
                 f"{name!r} is the study's label; it is never a feature, so it cannot be ablated"
             )
-        if study.table is not None and name not in study.feature_names:
+        if study.generator_feature_names is not None:
+            if name not in study.generator_feature_names:
+                where = "the dataset generator's features"
+                raise unknown("feature", name, where, study.generator_feature_names)
+        elif study.table is not None and name not in study.feature_names:
+            close = difflib.get_close_matches(name, list(study.feature_names), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UnknownComponentError(
-                f"feature {name!r} is not a column of the training data; "
+                f"feature {name!r} is not a column of the training data{hint}; "
                 f"its feature columns are: {', '.join(study.feature_names)}"
             )
 
