@@ -154,7 +154,7 @@ def _run(
     caller: Caller = LAUNCH,
 ) -> ExperimentResult:
     """Check the study, then run it; ``caller`` spells the options that messages suggest."""
-    checked = preflight(train_fn, study, ablator)
+    checked = preflight(train_fn, study, ablator, verbose=options.verbose)
     run = ExperimentRun(
         get_session(spark),
         checked,

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 BASE = "base"
+TENSORFLOW_IMPORT = "autoablation.tensorflow_import_s"
+"""The output key under which a worker's first result carries the seconds it spent importing
+TensorFlow (and Keras) before that trial: time no trial's duration shows."""
 
 
 class ComponentKind(enum.StrEnum):

@@ -34,7 +34,7 @@ from autoablation._core.errors import StudyError
 from autoablation._core.jsonsafe import dumps
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
 from autoablation._driver.codeprint import TRAIN_FUNCTION
-from autoablation._driver.events import Listener
+from autoablation._driver.events import Listener, import_line
 from autoablation._driver.options import LAUNCH, Caller
 from autoablation._results.store import (
     _FINAL_EVENTS,
@@ -387,8 +387,11 @@ class DriverLog(Listener):
         self._line(f"[{trial.tag}] lost {worker} ({reason}); it will run again")
 
     def trial_finished(self, result: TrialResult) -> None:
-        """Log the outcome."""
+        """Log the outcome, and a worker's import time with its first result."""
         label = result.trial.tag
+        imported = import_line(result)
+        if imported is not None:
+            self._line(imported)
         if result.status is TrialStatus.OK:
             self._line(f"[{label}] ok: {result.metric:.6g} in {result.duration_s or 0:.1f}s")
         else:

@@ -22,6 +22,7 @@ from autoablation._data.generated import generator_extras
 from autoablation._data.prepared import PreparedData
 from autoablation._driver.codeprint import TRAIN_FUNCTION, train_function_key
 from autoablation._driver.generators import check_removals
+from autoablation._driver.progress import model_checks
 from autoablation._driver.schedule import ConfigKey, config_key
 from autoablation._model.build import ModelRecipe
 from autoablation._model.check import check_all_models
@@ -168,9 +169,16 @@ def _check_shippable(what: str, value: Any, error: type[Exception] = StudyError)
 
 
 def preflight(
-    train_fn: Callable[..., Any], study: AblationStudy, ablator: str | Ablator = "loco"
+    train_fn: Callable[..., Any],
+    study: AblationStudy,
+    ablator: str | Ablator = "loco",
+    *,
+    verbose: int = 0,
 ) -> Preflight:
     """Check a study against everything that can be known before Spark starts.
+
+    With ``verbose >= 1`` a progress bar follows the models being built (see
+    `autoablation._driver.progress`).
 
     Raises:
         StudyError: The study cannot run (with the subclass naming the reason).
@@ -194,7 +202,8 @@ def preflight(
     )
     if recipe is not None:
         base_width = len(data.feature_names) if data is not None else None
-        checks = check_all_models(recipe, trials, widths, base_width)
+        with model_checks(len(trials), verbose) as checked:
+            checks = check_all_models(recipe, trials, widths, base_width, on_checked=checked)
         base_model = checks.base.config_digest
         custom_models = {
             t.custom_model: checks.trials[t.trial_id].config_digest

@@ -22,6 +22,7 @@ from autoablation._executor.deadline import Deadline
 from autoablation._executor.reporter import Reporter
 from autoablation._executor.returns import interpret_return
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
+from autoablation._executor.startup import import_keras
 from autoablation._executor.tracebacks import exit_text, strip_ansi, traceback_text
 from autoablation._model.build import models_built
 
@@ -61,7 +62,7 @@ def _reset_state(seed: int, *, keras_too: bool) -> None:
     np.random.seed(seed % 2**32)
     if not keras_too and "keras" not in sys.modules:
         return
-    import keras
+    keras = import_keras()  # timed: a fresh worker's first trial waits for it
 
     with _active_lock:
         alone = _active_trials == 1

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from autoablation._core.trial import BASE, Trial, TrialResult, TrialStatus
+from autoablation._core.trial import BASE, TENSORFLOW_IMPORT, Trial, TrialResult, TrialStatus
 from autoablation._results import plots as _plots
 
 COLUMNS = (
@@ -214,7 +214,7 @@ class ExperimentResult:
         if repeated:
             lines.append("  [..]: 95% interval; *: significant after Holm correction (p < 0.05)")
         notes = sorted({n for n in ranking["note"] if n})
-        lines.extend(f"  note: {note}" for note in [*notes, *self.notes])
+        lines.extend(f"  note: {note}" for note in [*notes, *self._run_notes()])
         for t in self.trials:
             if t.status.is_final and t.status is not TrialStatus.OK:
                 lines.append(f"  {t.trial.tag}: {t.reason}")
@@ -223,10 +223,27 @@ class ExperimentResult:
             lines.append(f"  {pending} trials have no result yet")
         return "\n".join(lines)
 
+    def _run_notes(self) -> list[str]:
+        """The run's notes, and the time workers spent importing TensorFlow, if any."""
+        imports = [
+            float(t.outputs[TENSORFLOW_IMPORT])
+            for t in self.trials
+            if isinstance(t.outputs.get(TENSORFLOW_IMPORT), (int, float))
+        ]
+        if not imports:
+            return list(self.notes)
+        ran = sum(t.duration_s or 0.0 for t in self.trials)
+        workers = f"{len(imports)} worker{'s' if len(imports) > 1 else ''}"
+        note = (
+            f"{workers} spent {sum(imports):.1f}s importing TensorFlow before their first trial "
+            f"(at most {max(imports):.1f}s each), beside {ran:.1f}s of training functions"
+        )
+        return [*self.notes, note]
+
     def _repr_html_(self) -> str:
         from html import escape
 
-        notes = "".join(f"<p>note: {escape(note)}</p>" for note in self.notes)
+        notes = "".join(f"<p>note: {escape(note)}</p>" for note in self._run_notes())
         table = self.ranking().to_html(index=False, na_rep="")
         return f"<p>{escape(self._header())}</p>" + table + notes
 
