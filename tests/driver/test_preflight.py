@@ -111,3 +111,17 @@ def test_without_a_model_the_hint_is_the_number_of_input_columns(titanic: pd.Dat
         ("feature", "sex"): 4.0,
         ("feature", "age"): 4.0,
     }
+
+
+def test_a_table_made_from_an_array_passes_the_checks_with_numbered_features() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(30, 3)))  # columns 0, 1, 2: it crashed with KeyError
+    table[3] = (table[0] > 0).astype(int)
+    study = AblationStudy(table, label_name=3)
+    study.features.include(0, 2)
+    study.model.set_base_model_generator(lambda: dense_model(3))
+    checked = preflight(train, study)
+    assert [t.ablated for t in checked.trials] == ["base", "0", "2"]
+    assert checked.data is not None and checked.data.feature_names == ("0", "1", "2")
