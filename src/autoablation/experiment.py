@@ -211,6 +211,7 @@ class AblationConfig:
                 close = difflib.get_close_matches(key, [*known, *aliases], n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise StudyError(f"AblationConfig has no option {key!r}{hint}")
+            RunOptions.check(option, value, shown=key)  # named as the caller spelt it
             given[option] = value
         RunOptions(**given)  # refuse a bad value at the call, not at launch
         self.ablation_study = ablation_study
