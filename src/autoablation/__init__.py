@@ -34,7 +34,8 @@ if TYPE_CHECKING:
         UnknownComponentError,
     )
     from autoablation._core.trial import Component, ComponentKind, Trial, TrialResult, TrialStatus
-    from autoablation._data.datasets import DatasetFunction, GeneratedDataset
+    from autoablation._data.datasets import DatasetFunction
+    from autoablation._data.generated import GeneratedDataset
     from autoablation._driver.events import Listener
     from autoablation._executor.reporter import Reporter
     from autoablation._results.result import ExperimentResult, load
@@ -48,7 +49,8 @@ _EXPORTS = {
     "experiment": "autoablation.experiment",
     "AblationConfig": "autoablation.experiment",
     **dict.fromkeys(("LOCO", "Ablator", "KeepOne", "Pairs"), "autoablation._study.ablators"),
-    **dict.fromkeys(("DatasetFunction", "GeneratedDataset"), "autoablation._data.datasets"),
+    "DatasetFunction": "autoablation._data.datasets",
+    "GeneratedDataset": "autoablation._data.generated",
     "TrialTimeout": "autoablation._core.errors",
     "Listener": "autoablation._driver.events",
     **dict.fromkeys(

@@ -10,15 +10,15 @@ of which pulls trials until none are left.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from autoablation._core.errors import StudyError
+from autoablation._core.names import did_you_mean
 from autoablation._driver.events import Listener
 from autoablation._driver.launcher import ExperimentRun
-from autoablation._driver.options import RunOptions
+from autoablation._driver.options import LAGOM, LAUNCH, Caller, RunOptions
 from autoablation._driver.preflight import preflight
 from autoablation._driver.spark import get_session
 from autoablation._results.result import ExperimentResult
@@ -140,7 +140,21 @@ def launch(
             finishes the study.
     """
     options = RunOptions.from_arguments(locals())
-    checked = preflight(train_fn, study, ablator)
+    return _run(train_fn, study, options, spark=spark, ablator=ablator, listener=listener)
+
+
+def _run(
+    train_fn: Callable[..., Any],
+    study: AblationStudy,
+    options: RunOptions,
+    *,
+    spark: Any | None,
+    ablator: str | Ablator,
+    listener: Listener | None = None,
+    caller: Caller = LAUNCH,
+) -> ExperimentResult:
+    """Check the study, then run it; ``caller`` spells the options that messages suggest."""
+    checked = preflight(train_fn, study, ablator, verbose=options.verbose)
     run = ExperimentRun(
         get_session(spark),
         checked,
@@ -149,6 +163,7 @@ def launch(
         seed=study.seed,
         study=study.to_dict(),
         listener=listener,
+        caller=caller,
     )
     return run.execute()
 
@@ -193,9 +208,9 @@ class AblationConfig:
         for key, value in options.items():
             option = aliases.get(key, key)
             if option not in known:
-                close = difflib.get_close_matches(key, [*known, *aliases], n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = did_you_mean(key, [*known, *aliases])
                 raise StudyError(f"AblationConfig has no option {key!r}{hint}")
+            RunOptions.check(option, value, shown=key)  # named as the caller spelt it
             given[option] = value
         RunOptions(**given)  # refuse a bad value at the call, not at launch
         self.ablation_study = ablation_study
@@ -224,6 +239,9 @@ def lagom(
 ) -> ExperimentResult:
     """Run a study configured the Maggy way; the same as `launch` with the config's options.
 
+    Messages that suggest an option spell it the way this form takes it:
+    ``AblationConfig(..., resume=True)``.
+
     Raises:
         StudyError: ``config`` is not an `AblationConfig`, or the study cannot run.
     """
@@ -232,6 +250,11 @@ def lagom(
             f"lagom needs an AblationConfig; got {type(config).__name__} (autoablation runs "
             "ablation studies only)"
         )
-    return launch(
-        train_fn, config.ablation_study, spark=spark, ablator=config.ablator, **config.options
+    return _run(
+        train_fn,
+        config.ablation_study,
+        RunOptions(**config.options),
+        spark=spark,
+        ablator=config.ablator,
+        caller=LAGOM,
     )

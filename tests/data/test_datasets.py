@@ -172,3 +172,73 @@ def test_a_relative_data_dir_is_made_absolute_and_only_the_staged_file_deleted(
     assert staged.path.startswith(str(tmp_path / "shared") + "/")
     staged.unpersist()
     assert [p.name for p in (tmp_path / "shared").iterdir()] == ["keep.txt"]
+
+
+def tf_titanic(num_epochs: int, batch_size: int, split: str = "train", ablated_feature=None):  # type: ignore[no-untyped-def]
+    import tensorflow as tf
+
+    x, y = generated_table(split, ablated_feature)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).repeat(num_epochs)
+
+
+def generated_table(split: str, ablated_feature: object) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(100 if split == "train" else 30, 3)).astype("float32")
+    names = ["a", "b", "c"]
+    keep = [i for i, n in enumerate(names) if n != ablated_feature]
+    return x[:, keep], (x[:, 0] > 0).astype("float32")
+
+
+def array_titanic(num_epochs: int, batch_size: int, split: str = "train", ablated_feature=None):  # type: ignore[no-untyped-def]
+    return generated_table(split, ablated_feature)
+
+
+def python_titanic(num_epochs: int, batch_size: int, split: str = "train", ablated_feature=None):  # type: ignore[no-untyped-def]
+    x, y = generated_table(split, ablated_feature)
+    for _ in range(num_epochs):
+        for start in range(0, len(x), batch_size):
+            yield x[start : start + batch_size], y[start : start + batch_size]
+
+
+@pytest.mark.parametrize("generator", [tf_titanic, array_titanic, python_titanic])
+def test_a_generated_dataset_has_the_default_interface_where_it_can_be_known(
+    generator: object,
+) -> None:
+    from autoablation import GeneratedDataset
+
+    dataset = GeneratedDataset(generator, ("b",), feature_names=["a", "b", "c"])  # type: ignore[arg-type]
+    assert dataset.steps_per_epoch(32) == 4 and dataset.steps_per_epoch(10, split="test") == 3
+    assert dataset.num_rows() == 100 and dataset.num_rows("test") == 30
+    assert dataset.feature_names == ("a", "c") and dataset.input_width == 2
+    x, y = dataset.arrays("test")
+    assert x.shape == (30, 2) and y.shape == (30,)
+    np.testing.assert_array_equal(x, generated_table("test", "b")[0])
+
+
+def test_what_a_generated_dataset_cannot_know_is_an_error_saying_how_to_provide_it() -> None:
+    from autoablation import GeneratedDataset
+
+    dataset = GeneratedDataset(tf_titanic, ("b",))
+    with pytest.raises(DatasetError, match=r"declare them with study.set_dataset_generator\(fn, "):
+        dataset.feature_names  # noqa: B018
+    with pytest.raises(DatasetError, match="the generator encodes the label itself"):
+        dataset.label_classes  # noqa: B018
+
+
+def test_an_endless_or_unreadable_generator_is_named_not_counted_forever() -> None:
+    from autoablation import GeneratedDataset
+
+    def endless(num_epochs: int, batch_size: int):  # type: ignore[no-untyped-def]
+        return tf_titanic(1, batch_size).repeat()
+
+    with pytest.raises(DatasetError, match=r"repeats forever.*dataset.repeat\(num_epochs\)"):
+        GeneratedDataset(endless, ()).steps_per_epoch(32)
+
+    def named_inputs(num_epochs: int, batch_size: int):  # type: ignore[no-untyped-def]
+        x, y = generated_table("train", None)
+        return {"a": x[:, :1], "b": x[:, 1:]}, y
+
+    named = GeneratedDataset(named_inputs, ())
+    assert named.num_rows() == 100 and named.steps_per_epoch(64) == 2
+    with pytest.raises(DatasetError, match="inputs are a dict of 2 inputs, not one array"):
+        named.input_width  # noqa: B018

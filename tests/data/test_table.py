@@ -143,3 +143,43 @@ def test_decimal_objects_are_numbers_and_dates_are_refused() -> None:
     dated = small_table().assign(day=[datetime.date(2020, 1, d) for d in range(1, 11)])
     with pytest.raises(DatasetError, match="column 'day' holds dates or times"):
         prepare_table(dated, "label")
+
+
+def test_a_table_made_from_an_array_names_its_features_by_their_numbers() -> None:
+    from autoablation import AblationStudy
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(40, 4)))  # columns 0, 1, 2, 3
+    table[4] = (table[0] > 0).astype(int)
+    for label in (4, "4", np.int64(4)):
+        study = AblationStudy(table, label_name=label)
+        study.features.include(0)
+        study.features.include("1", "2")
+        study.features.include_groups([0, 3])
+        assert study.label_name == "4" and study.feature_names == ("0", "1", "2", "3")
+        data = study.prepared_data()
+        assert data is not None and data.feature_names == ("0", "1", "2", "3")
+        assert data.arrays("train", ["0"])[0].shape == (32, 3)
+    assert list(table.columns) == [0, 1, 2, 3, 4]  # the user's table keeps its own names
+
+
+def test_columns_with_the_same_name_as_text_are_refused() -> None:
+    table = pd.DataFrame({0: [1.0, 2.0], "0": [3.0, 4.0], "y": [0, 1]})
+    with pytest.raises(DatasetError, match="two columns named 0 and '0'; rename one"):
+        load_table(table)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_an_infinite_feature_value_is_refused_naming_the_column(value: float) -> None:
+    table = small_table(50)
+    table.loc[[3, 7], "size"] = value
+    with pytest.raises(
+        DatasetError, match=r"column 'size' holds an infinite value \(\+inf or -inf\) in 2 of 50"
+    ):
+        prepare_table(table, "label")
+
+
+def test_an_infinite_label_is_refused() -> None:
+    table = small_table(10).assign(label=[1.0, np.inf, 0.0, 1.0, 0.0] * 2)
+    with pytest.raises(DatasetError, match=r"label 'label' holds an infinite value .* in 2 of 10"):
+        prepare_table(table, "label")

@@ -82,6 +82,32 @@ def test_an_existing_experiment_is_not_overwritten_by_accident(tmp_path: Path) -
     assert fresh.results == {} and not (tmp_path / "run" / "journal.jsonl").exists()
 
 
+def test_advice_spells_options_the_way_lagom_takes_them(tmp_path: Path) -> None:
+    from autoablation._driver.options import LAGOM
+
+    write_study(tmp_path / "run", synthetic_results({"x": 0.0}, repeats=1))
+    with pytest.raises(StudyError) as refused:
+        ExperimentDir(tmp_path / "run").open(
+            FINGERPRINT, resume=False, overwrite=False, caller=LAGOM
+        )
+    assert str(refused.value).endswith(
+        "already holds an experiment; pass AblationConfig(..., resume=True) to continue it, "
+        "AblationConfig(..., overwrite=True) to start over, or another name or experiment_dir"
+    )
+    with pytest.raises(StudyError, match=r"or AblationConfig\(\.\.\., overwrite=True\)$"):
+        ExperimentDir(tmp_path / "run").open(
+            {**FINGERPRINT, "seed": 1}, resume=True, overwrite=False, caller=LAGOM
+        )
+
+
+def test_a_file_where_the_experiment_dir_should_be_is_a_study_error(tmp_path: Path) -> None:
+    (tmp_path / "runs").write_text("not a folder")
+    with pytest.raises(StudyError, match=r"experiment_dir '.*/runs' is a file, not a folder; pass"):
+        ExperimentDir(tmp_path / "runs").open(FINGERPRINT, resume=False, overwrite=False)
+    with pytest.raises(StudyError, match=r"cannot create experiment_dir '.*/runs/study': "):
+        ExperimentDir(tmp_path / "runs" / "study").open(FINGERPRINT, resume=False, overwrite=False)
+
+
 def test_a_different_study_cannot_resume_the_directory(tmp_path: Path) -> None:
     write_study(tmp_path / "run", synthetic_results({"x": 0.0}, repeats=1))
     other = {**FINGERPRINT, "seed": 1}

@@ -63,3 +63,42 @@ def test_a_broken_mlflow_setting_turns_tracking_off_instead_of_failing(
     listeners = run._listeners()
     assert not any(isinstance(listener, MlflowListener) for listener in listeners)
     assert any("MLflow tracking is off" in r.getMessage() for r in caplog.records)
+
+
+def constant(reporter: Any) -> float:
+    return 0.5
+
+
+def test_more_workers_than_spark_has_slots_is_said_in_the_log_and_the_summary(
+    spark: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import pandas as pd
+
+    from autoablation import AblationStudy, load
+
+    table = pd.DataFrame({"a": range(10), "b": range(10), "y": [0, 1] * 5})
+    study = AblationStudy(table, label_name="y")
+    study.features.include("a", "b")
+    result = experiment.launch(
+        constant, study, spark=spark, num_workers=3, experiment_dir=tmp_path, verbose=0
+    )
+    note = (
+        "num_workers=3 is more than the 2 task slots Spark has (master local[2], 1 core(s) per "
+        "task): at most 2 trials run at once, and 1 more task waits for a free slot"
+    )
+    assert result.ok and result.notes == [note]
+    assert f"  note: {note}" in str(result).splitlines()
+    assert note in caplog.text
+    assert load(tmp_path).notes == [note]  # the report of the directory says it too
+
+
+def test_slots_are_known_from_the_configuration_only() -> None:
+    from autoablation._driver.spark import task_slots_known
+    from tests.driver.test_spark import Conf, Context
+
+    assert task_slots_known(Context("local[2]"))
+    assert task_slots_known(Context("spark://h:7077", conf=Conf({"spark.cores.max": "4"})))
+    assert task_slots_known(Context("yarn", conf=Conf({"spark.executor.instances": "2"})))
+    assert not task_slots_known(Context("spark://h:7077"))  # only what registered so far
+    dynamic = {"spark.executor.instances": "2", "spark.dynamicAllocation.enabled": "true"}
+    assert not task_slots_known(Context("yarn", conf=Conf(dynamic)))

@@ -186,3 +186,17 @@ def test_the_projections_each_configuration_got_are_recorded(titanic: pd.DataFra
     assert "shape_strategy" not in checked.fingerprint
     assert checked.recipe is not None
     assert sorted(checked.recipe.repairs.values()) == [(), ("back",)]
+
+
+def test_a_table_made_from_an_array_passes_the_checks_with_numbered_features() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(30, 3)))  # columns 0, 1, 2: it crashed with KeyError
+    table[3] = (table[0] > 0).astype(int)
+    study = AblationStudy(table, label_name=3)
+    study.features.include(0, 2)
+    study.model.set_base_model_generator(lambda: dense_model(3))
+    checked = preflight(train, study)
+    assert [t.ablated for t in checked.trials] == ["base", "0", "2"]
+    assert checked.data is not None and checked.data.feature_names == ("0", "1", "2")

@@ -56,3 +56,35 @@ def test_a_listener_with_only_some_hooks_is_called_for_those() -> None:
         fan_out.trial_finished(result)
     fan_out.experiment_ended("finished")
     assert seen == ["base", "x"]
+
+
+def test_the_driver_shows_its_model_checks_progress(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from autoablation import AblationStudy
+    from autoablation._driver.preflight import preflight
+    from tests.helpers import dense_model
+
+    table = pd.DataFrame({"a": range(20), "b": range(20), "y": [0, 1] * 10})
+    study = AblationStudy(table, label_name="y")
+    study.features.include("a", "b")
+    study.model.set_base_model_generator(lambda: dense_model(None))
+    study.model.layers.include("my_dense_two")
+    for verbose in (0, 1):
+        terminal = Terminal()
+        monkeypatch.setattr("sys.stderr", terminal)
+        preflight(lambda: 1.0, study, verbose=verbose)
+        shown = terminal.getvalue()
+        assert ("checking trial models" in shown) is (verbose == 1)
+        assert "0/4" in shown or verbose == 0
+
+
+def test_the_checks_report_every_trial_they_check() -> None:
+    from autoablation._driver.progress import model_checks
+
+    terminal = Terminal()
+    with model_checks(3, 1, stream=terminal) as checked:
+        for result in synthetic_results({"x1": -0.2, "x2": 0.1}, repeats=1):
+            checked(result.trial)
+    shown = terminal.getvalue()
+    assert "checking trial models" in shown and "3/3" in shown and "feature:x2" in shown

@@ -84,6 +84,24 @@ def bad_test_fraction(titanic: pd.DataFrame) -> None:
     experiment.launch(ok_train, study)
 
 
+def infinite_feature_value(titanic: pd.DataFrame) -> None:
+    table = titanic.assign(age=titanic["age"].mask(titanic.index % 100 == 0, math.inf))
+    study = AblationStudy(table, label_name="survived")
+    study.features.include("sex")
+    experiment.launch(ok_train, study)
+
+
+def typo_with_a_dataset_generator(titanic: pd.DataFrame) -> None:
+    def generator(num_epochs: int, batch_size: int, ablated_feature: Any = None) -> Any:
+        table = titanic[["age", "sibsp", "parch"]].fillna(0)
+        x = table.drop(columns=[ablated_feature], errors="ignore").to_numpy("float32")
+        return x, titanic["survived"].eq("survived").to_numpy("float32")
+
+    study = AblationStudy("titanic", 1, "survived", dataset_generator=generator)
+    study.features.include("sibsp", "parchh")
+    experiment.launch(ok_train, study)
+
+
 def unknown_layer(titanic: pd.DataFrame) -> None:
     study = with_model()
     study.model.layers.include("my_dense_four")
@@ -224,6 +242,8 @@ BAD_DECLARATIONS: list[tuple[Callable[[pd.DataFrame], None], type[Exception], st
     (no_rows, DatasetError, "the training data has no rows"),
     (empty_test_split, DatasetError, "test_fraction=0.1 of 3 rows leaves the test split empty"),
     (bad_test_fraction, DatasetError, r"test_fraction must be in \[0, 1\); got 1.5"),
+    (infinite_feature_value, DatasetError, r"column 'age' holds an infinite .* in 14 of 1309 rows"),
+    (typo_with_a_dataset_generator, UnknownComponentError, "the same data without feature 'pa"),
     (unknown_layer, UnknownComponentError, "'my_dense_four'"),
     (input_layer_ablated, ModelSurgeryError, "'inp'.*input"),
     (output_layer_ablated, ModelSurgeryError, "'output'.*output"),

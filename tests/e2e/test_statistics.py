@@ -72,6 +72,13 @@ def zero(dataset_function: Any, reporter: Any) -> float:
     return 0.5
 
 
+def constant(value: float) -> Any:
+    def zero(dataset_function: Any, reporter: Any) -> float:
+        return value
+
+    return zero
+
+
 def titanic_study(titanic: pd.DataFrame, features: list[str], seed: int = 0) -> AblationStudy:
     study = AblationStudy(titanic, label_name="survived", seed=seed)
     study.features.include(features)
@@ -108,6 +115,29 @@ def test_a_resumed_study_runs_only_its_new_trials(
             experiment_dir=where,
             resume=True,
         )
+    with pytest.raises(StudyError, match=r"training function tests\.e2e\.test_statistics\.co"):
+        experiment.launch(  # another function: its results must not be paired with zero's
+            constant(0.5),
+            titanic_study(titanic, ["pclass"]),
+            spark=spark,
+            experiment_dir=where,
+            resume=True,
+        )
+
+
+def test_a_resume_whose_training_function_reads_another_value_is_refused(
+    spark: Any, titanic: pd.DataFrame, tmp_path: Path
+) -> None:
+    study = titanic_study(titanic, ["pclass"])
+    first = experiment.launch(constant(0.5), study, spark=spark, experiment_dir=tmp_path)
+    again = experiment.launch(
+        constant(0.5), study, spark=spark, experiment_dir=tmp_path, resume=True
+    )
+    assert [t.metric for t in again.trials] == [t.metric for t in first.trials] == [0.5, 0.5]
+    with pytest.raises(
+        StudyError, match=r"constant\.<locals>\.zero is not the one whose results .* holds"
+    ):
+        experiment.launch(constant(0.75), study, spark=spark, experiment_dir=tmp_path, resume=True)
 
 
 def chatty(reporter: Any) -> float:

@@ -48,19 +48,33 @@ def test_the_reporter_describes_its_trial() -> None:
     assert (r.kind, r.ablated, r.seed, r.repeat) == ("base", "base", 5, 0)
 
 
-def test_the_buffer_keeps_the_newest_lines_within_its_budget() -> None:
+def test_the_buffer_keeps_the_first_and_the_newest_lines_within_its_budget() -> None:
     from autoablation._executor.reporter import MAX_LOG_CHARS, MAX_POINTS
 
     r = reporter()
+    r.log("Model: sequential\nTotal params: 1,234")  # what a chatty trial prints first
     for i in range(300):
         r.log(f"{i:05d}" + "x" * 9_995)
     for step in range(MAX_POINTS + 10):
         r.broadcast(1.0, step=step)
     metrics, logs = r.drain()
-    assert logs[0] == "... 200 log lines dropped (logged too fast)"
-    assert logs[1] == "... 10 metric points dropped (sent too fast)"
-    assert logs[-1].startswith("00299") and sum(map(len, logs[2:])) <= MAX_LOG_CHARS
+    assert logs[0] == "... 10 metric points dropped (sent too fast)"
+    assert logs[1:3] == ["Model: sequential", "Total params: 1,234"]
+    gap = logs.index("... 201 log lines dropped (logged too fast)")
+    assert [line[:5] for line in logs[3:gap]] == [f"{i:05d}" for i in range(49)]  # the head
+    assert [line[:5] for line in logs[gap + 1 :]] == [f"{i:05d}" for i in range(250, 300)]
+    assert sum(map(len, logs)) - len(logs[0]) - len(logs[gap]) <= MAX_LOG_CHARS
     assert len(metrics) == MAX_POINTS and metrics[0][0] == 10
+    assert r.drain() == ([], [])  # the next heartbeat starts a new head
+
+
+def test_a_flood_of_short_lines_costs_no_quadratic_time() -> None:
+    r = reporter()
+    for i in range(400_000):
+        r.log(f"line {i:07d} " + "y" * 10)
+    _, logs = r.drain()
+    assert logs[0].startswith("line 0000000") and logs[-1].startswith("line 0399999")
+    assert any(line.endswith("log lines dropped (logged too fast)") for line in logs)
 
 
 def test_restored_data_goes_out_before_newer_data() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,65 @@ from tests.helpers import dense_model
 )
 def test_numbers_and_dicts_with_the_key_are_metrics(value: Any, expected: Any) -> None:
     assert interpret_return(value, "metric") == expected
+
+
+def test_returned_structures_are_kept_as_json_not_as_their_repr() -> None:
+    history = {"loss": [0.7, np.float32(0.5)], "accuracy": [0.6, 0.8]}
+    metric, outputs = interpret_return(
+        {
+            "metric": 0.8,
+            "history": history,
+            "weights": np.array([[1, 2], [3, 4]], dtype=np.int64),
+            "curve": (0.1, float("nan"), np.float64(0.3)),
+            "flag": np.bool_(True),
+            "model": object(),
+        },
+        "metric",
+    )
+    assert metric == 0.8
+    assert outputs["history"] == {"loss": [0.7, 0.5], "accuracy": [0.6, 0.8]}
+    assert outputs["weights"] == [[1, 2], [3, 4]]
+    assert outputs["curve"] == [0.1, None, 0.3]  # strict JSON: a non-finite value is null
+    assert outputs["flag"] is True
+    assert outputs["model"].startswith("<object object at")  # not JSON: its repr, shortened
+    json.dumps(outputs, allow_nan=False)  # what the wire and the journal carry
+
+
+def test_returned_values_stay_bounded() -> None:
+    from autoablation._executor.returns import MAX_DEPTH, MAX_ITEMS, MAX_OUTPUT_CHARS
+
+    deep: Any = 1.0
+    for _ in range(MAX_DEPTH + 5):
+        deep = [deep]
+    _, outputs = interpret_return(
+        {
+            "metric": 1.0,
+            "image": np.zeros((200, 200)),
+            "steps": list(range(MAX_ITEMS + 5)),
+            "deep": deep,
+            "texts": [f"{i:09d}" * 10 for i in range(MAX_ITEMS)],
+            "more": [f"{i:09d}" * 10 for i in range(MAX_ITEMS)],
+        },
+        "metric",
+    )
+    assert outputs["image"] == "<ndarray: 200x200 float64 values, over 10,000: not kept>"
+    assert outputs["steps"][-1] == "... 5 more items not kept" and len(outputs["steps"]) == 10_001
+    assert len(json.dumps(outputs)) <= MAX_OUTPUT_CHARS + 1_000
+    assert "over the 1,000,000 kept in all" in outputs["texts"]  # the largest value gave way
+    assert isinstance(outputs["more"], list)
+
+
+def test_a_zero_dimensional_tensor_is_a_metric() -> None:
+    import keras
+    import tensorflow as tf
+
+    assert interpret_return(tf.constant(0.75), "metric") == (0.75, {})
+    assert interpret_return({"metric": keras.ops.mean(tf.constant([0.5, 1.0]))}, "metric") == (
+        0.75,
+        {},
+    )
+    _, outputs = interpret_return({"metric": 1.0, "logits": tf.constant([[1.0, 2.0]])}, "metric")
+    assert outputs == {"logits": [[1.0, 2.0]]}
 
 
 @pytest.mark.parametrize(
@@ -122,3 +182,44 @@ def test_an_exception_becomes_a_failed_outcome_with_its_traceback() -> None:
     )
     assert outcome.status == "failed" and outcome.metric is None
     assert outcome.error.startswith("Traceback") and "not aligned" in outcome.error
+
+
+def test_sys_exit_in_the_training_function_fails_its_trial_naming_systemexit() -> None:
+    import sys
+
+    trial = Trial.create("base", "base")
+
+    def train():  # type: ignore[no-untyped-def]
+        sys.exit(3)
+
+    outcome = run_trial(
+        train, trial, TrialRuntime(None, None), optimization_key="metric", reporter=Reporter(trial)
+    )
+    assert outcome.status == "failed" and not outcome.fatal
+    assert "sys.exit(3)" in outcome.error.splitlines()[-3]  # the traceback shows the call
+    assert outcome.error.splitlines()[-1].startswith("SystemExit(3): the training function")
+
+
+def test_keras_errors_reach_the_driver_without_terminal_escape_codes() -> None:
+    import keras
+
+    trial = Trial.create("base", "base")
+
+    def train():  # type: ignore[no-untyped-def]
+        model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2)])
+        return model(np.zeros((2, 5), "float32"))  # Keras' message is bold (ANSI codes)
+
+    outcome = run_trial(
+        train, trial, TrialRuntime(None, None), optimization_key="metric", reporter=Reporter(trial)
+    )
+    assert outcome.status == "failed"
+    assert "is incompatible with the layer" in outcome.error
+    assert "\x1b" not in outcome.error and "[1m" not in outcome.error
+
+
+def test_escape_codes_of_every_kind_are_stripped() -> None:
+    from autoablation._executor.tracebacks import strip_ansi
+
+    link = "\x1b]8;;http://x\x07link\x1b]8;;\x07"
+    text = f"\x1b[1mbold\x1b[0m \x1b[38;5;196mred\x1b[39m {link} \x1bMup"
+    assert strip_ansi(text) == "bold red link up"

@@ -148,3 +148,5 @@ def test_ablation_config_maps_onto_the_launch_options() -> None:
         AblationConfig(study, hb_intervall=2)
     with pytest.raises(StudyError, match="repeats must be a positive integer; got 0"):
         AblationConfig(study, repeats=0)
+    with pytest.raises(StudyError, match="hb_interval must be a positive number; got 0"):
+        AblationConfig(study, hb_interval=0)  # named as the caller spelt it

@@ -114,3 +114,45 @@ def test_printing_notes_which_configurations_got_a_projection(tmp_path) -> None:
     directory.close()
     assert load(tmp_path).projections == projections
     assert json.loads((tmp_path / "study.json").read_text())["projections"] == projections
+
+
+def test_the_summary_adds_up_what_workers_spent_importing_tensorflow() -> None:
+    import dataclasses
+
+    from autoablation._core.trial import TENSORFLOW_IMPORT
+
+    plain = results([0.8, 0.7, 0.6])
+    first = [
+        dataclasses.replace(plain[0], outputs={TENSORFLOW_IMPORT: 3.25}, worker="task0"),
+        dataclasses.replace(plain[1], outputs={TENSORFLOW_IMPORT: 2.5}, worker="task1"),
+        plain[2],
+    ]
+    text = str(ExperimentResult("e", first, notes=["num_workers=3 is more than ..."]))
+    assert text.splitlines()[-2:] == [
+        "  note: num_workers=3 is more than ...",
+        "  note: 2 workers spent 5.8s importing TensorFlow before their first trial (at most "
+        "3.2s each), beside 4.5s of training functions",
+    ]
+    assert "importing TensorFlow" not in str(ExperimentResult("e", plain))
+    assert "2 workers spent 5.8s" in ExperimentResult("e", first)._repr_html_()
+
+
+def test_the_log_and_driver_log_name_each_workers_import_time(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+    import logging
+
+    from autoablation._core.trial import TENSORFLOW_IMPORT
+    from autoablation._driver.events import LoggingListener
+    from autoablation._driver.journal import DriverLog
+
+    result = dataclasses.replace(
+        results([0.8])[0], outputs={TENSORFLOW_IMPORT: 4.04}, worker="task0.0@driver"
+    )
+    log = DriverLog(tmp_path / "driver.log")
+    with caplog.at_level(logging.INFO, logger="autoablation"):
+        LoggingListener().trial_finished(result)
+        log.trial_finished(result)
+    log.experiment_ended("finished")
+    line = "task0.0@driver spent 4.0s importing TensorFlow before its first trial (base)"
+    assert line in caplog.text
+    assert line in (tmp_path / "driver.log").read_text()

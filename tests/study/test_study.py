@@ -44,7 +44,7 @@ def test_unknown_feature_is_refused_at_once_listing_the_columns(titanic: pd.Data
     [
         (("survived",), "is the study's label"),
         (("sex", "sex"), "already included"),
-        ((["sex", 3],), "must be strings"),
+        ((["sex", 3],), "feature .3. is not a column"),  # numbers name columns by their text
         ((3.5,), "must be strings or lists of strings"),
         (("",), "cannot be empty"),
         ((), "at least one"),

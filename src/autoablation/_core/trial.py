@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 BASE = "base"
+TENSORFLOW_IMPORT = "autoablation.tensorflow_import_s"
+"""The output key under which a worker's first result carries the seconds it spent importing
+TensorFlow (and Keras) before that trial: time no trial's duration shows."""
 
 SHAPE_STRATEGIES: tuple[str, ...] = ("error", "project")
 """What a removal that leaves clashing shapes gets: refused, or a learned projection there."""
@@ -301,7 +304,8 @@ class TrialResult:
         finished_at: Epoch seconds when it returned.
         worker: The executor task that ran the trial's last attempt.
         attempts: How many times the trial was handed to a worker.
-        outputs: Other JSON-scalar values the training function returned.
+        outputs: Other values the training function returned in its dict, as JSON (numbers,
+            text, lists and dicts of them; bounded in size).
         history: Intermediate metrics broadcast during training, as ``(step, value)``.
     """
 

@@ -10,15 +10,13 @@ also tells the training loop what it needs to size an epoch::
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from autoablation._core.errors import DatasetError, StudyError
+from autoablation._core.errors import DatasetError
 from autoablation._data.prepared import SPLITS, PreparedData, Split
 
 
@@ -43,7 +41,8 @@ class LocalData:
         return self._data
 
 
-def _positive_int(name: str, value: Any) -> int:
+def positive_int(name: str, value: Any) -> int:
+    """``value`` as an int, refused unless it is a positive integer."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise DatasetError(f"{name} must be a positive integer; got {value!r}")
     return int(value)
@@ -85,7 +84,7 @@ class DatasetFunction:
 
     def steps_per_epoch(self, batch_size: int, split: Split = "train") -> int:
         """Batches in one pass over a split (the last batch may be short)."""
-        batch_size = _positive_int("batch_size", batch_size)
+        batch_size = positive_int("batch_size", batch_size)
         return max(1, math.ceil(self.num_rows(split) / batch_size))
 
     def arrays(
@@ -115,8 +114,8 @@ class DatasetFunction:
         """
         import tensorflow as tf
 
-        num_epochs = _positive_int("num_epochs", num_epochs)
-        batch_size = _positive_int("batch_size", batch_size)
+        num_epochs = positive_int("num_epochs", num_epochs)
+        batch_size = positive_int("batch_size", batch_size)
         if split not in SPLITS:
             raise DatasetError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
         x, y = self.arrays(split)
@@ -128,71 +127,3 @@ class DatasetFunction:
     def __repr__(self) -> str:
         dropped = ", ".join(self.ablated_features) or "nothing"
         return f"DatasetFunction(width={self.input_width}, without {dropped})"
-
-
-_GENERATOR_EXTRAS = ("split", "ablated_feature", "ablated_features")
-
-
-def generator_extras(generator: Callable[..., Any]) -> frozenset[str]:
-    """Which of ``split``, ``ablated_feature``, ``ablated_features`` a generator declares.
-
-    Raises:
-        StudyError: It cannot be called as ``generator(num_epochs, batch_size)``.
-    """
-    try:
-        signature = inspect.signature(generator)
-    except (TypeError, ValueError) as exc:
-        raise StudyError(f"cannot read the dataset generator's signature: {exc}") from exc
-    if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
-        extras = frozenset(_GENERATOR_EXTRAS)
-    else:
-        extras = frozenset(name for name in _GENERATOR_EXTRAS if name in signature.parameters)
-    try:
-        signature.bind(1, 1, **dict.fromkeys(extras))  # how GeneratedDataset calls it
-    except TypeError as exc:
-        raise StudyError(
-            f"the dataset generator must accept (num_epochs, batch_size) positionally: {exc}"
-        ) from exc
-    return extras
-
-
-class GeneratedDataset:
-    """``dataset_function`` for a study's own dataset generator, told what the trial removes.
-
-    Unlike Maggy, which called a custom generator the same way in every trial, the generator
-    receives ``ablated_feature`` (the feature's name, a tuple for a group, or None) and
-    ``ablated_features`` (always a tuple) when it declares them, and ``split``.
-    """
-
-    def __init__(self, generator: Callable[..., Any], ablated_features: tuple[str, ...]) -> None:
-        self._generator = generator
-        self._extras = generator_extras(generator)
-        self.ablated_features = ablated_features
-
-    def __call__(self, num_epochs: int = 1, batch_size: int = 32, split: str = "train") -> Any:
-        """Call the generator for this trial.
-
-        Raises:
-            DatasetError: A split other than ``"train"`` from a generator without ``split``.
-        """
-        kwargs: dict[str, Any] = {}
-        if "split" in self._extras:
-            kwargs["split"] = split
-        elif split != "train":
-            raise DatasetError(
-                f"the study's dataset generator declares no 'split' parameter, so it cannot "
-                f"give the {split!r} split"
-            )
-        if "ablated_feature" in self._extras:
-            removed = self.ablated_features
-            kwargs["ablated_feature"] = (
-                None if not removed else removed[0] if len(removed) == 1 else removed
-            )
-        if "ablated_features" in self._extras:
-            kwargs["ablated_features"] = self.ablated_features
-        return self._generator(num_epochs, batch_size, **kwargs)
-
-    def __repr__(self) -> str:
-        dropped = ", ".join(self.ablated_features) or "nothing"
-        name = getattr(self._generator, "__name__", "generator")
-        return f"GeneratedDataset({name}, without {dropped})"

@@ -6,8 +6,9 @@ encoding is fixed before any trial runs, a categorical column means the same num
 trial, and a feature trial differs from the base trial in exactly one column.
 
 Encoding rules:
+    * columns are named by their text (``pd.DataFrame(array)`` numbers them: ``"0"``, ``"1"``...);
     * numeric and boolean columns are used as numbers, missing values filled with the training
-      rows' median;
+      rows' median; an infinite value (+inf or -inf) is refused, naming the column;
     * text and categorical columns become the index of the value in the sorted list of
       distinct values; a missing value gets its own code after the last category;
     * with ``standardize=True`` (the default) every column is then centred and scaled with the
@@ -61,10 +62,10 @@ def load_table(source: Any) -> pd.DataFrame:
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):
-        return source
+        return named_columns(source)
     if is_spark_dataframe(source):
         table: pd.DataFrame = source.toPandas()
-        return table
+        return named_columns(table)
     if not isinstance(source, (str, os.PathLike)):
         raise DatasetError(
             "training data must be a pandas or Spark DataFrame, or a path to a CSV or Parquet "
@@ -75,13 +76,42 @@ def load_table(source: Any) -> pd.DataFrame:
         raise DatasetError(f"training data path '{path}' does not exist")
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in _PARQUET_SUFFIXES:
-        return pd.read_parquet(path)
+        return named_columns(pd.read_parquet(path))
     if suffix in _CSV_SUFFIXES:
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+        return named_columns(pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","))
     raise DatasetError(
         f"cannot tell the format of '{path}': use a .csv, .tsv, .parquet or .pq file, "
         "a Parquet folder, or pass a pandas DataFrame"
     )
+
+
+def named_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every column named by its text: ``pd.DataFrame(array)`` numbers them 0, 1...
+
+    Features are named by ``str(column)`` everywhere (``features.include("0")``), so the label
+    may be given as ``0`` or ``"0"``. The data is not copied.
+
+    Raises:
+        DatasetError: Two columns have the same name (as text).
+    """
+    import pandas as pd
+
+    names = [str(c) for c in table.columns]
+    seen: dict[str, object] = {}
+    for column, name in zip(table.columns, names, strict=True):
+        if name in seen:
+            first = seen[name]
+            same = f"{first!r} and {column!r}" if first != column else f"{name!r} twice"
+            raise DatasetError(
+                f"the training data has two columns named {same}; rename one "
+                "(table.columns = [...]) so every feature has its own name"
+            )
+        seen[name] = column
+    if all(isinstance(c, str) for c in table.columns):
+        return table
+    renamed = table.copy(deep=False)  # the user's frame keeps its names; the data is shared
+    renamed.columns = pd.Index(names)
+    return renamed
 
 
 def _is_categorical(series: pd.Series) -> bool:
@@ -113,6 +143,17 @@ def _objects_as_numbers(series: pd.Series) -> pd.Series:
     return series
 
 
+def _refuse_infinite(values: npt.NDArray[Any], what: str, missing: str) -> None:
+    """Refuse +inf and -inf: standardising them would turn the whole column into NaN."""
+    infinite = int(np.isinf(values).sum())
+    if infinite:
+        raise DatasetError(
+            f"{what} holds an infinite value (+inf or -inf) in {infinite} of {len(values)} rows; "
+            "replace them first, e.g. with NaN to "
+            f"{missing} (table.replace([np.inf, -np.inf], np.nan)), or drop those rows"
+        )
+
+
 def _code_feature(
     series: pd.Series, train: npt.NDArray[np.bool_], standardize: bool
 ) -> tuple[npt.NDArray[np.float64], ColumnCoding]:
@@ -136,6 +177,7 @@ def _code_feature(
         fill = missing_code
     elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_complex_dtype(series):
         raw = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        _refuse_infinite(raw, f"column {name!r}", "fill them with the training median")
         train_values = raw[train & ~np.isnan(raw)]
         fill = float(np.median(train_values)) if train_values.size else 0.0
         coded = np.where(np.isnan(raw), fill, raw)
@@ -174,13 +216,15 @@ def _code_label(series: pd.Series) -> tuple[npt.NDArray[np.generic], LabelCoding
         dtype = np.float32 if len(classes) <= 2 else np.int32
         return codes.astype(dtype), LabelCoding(name, classes)
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_complex_dtype(series):
-        return series.to_numpy(dtype=np.float32), LabelCoding(name, None)
+        values = series.to_numpy(dtype=np.float64)
+        _refuse_infinite(values, f"label {name!r}", "then drop those rows")
+        return values.astype(np.float32), LabelCoding(name, None)
     raise DatasetError(f"label {name!r} has dtype {series.dtype}; expected numbers or text")
 
 
 def prepare_table(
     table: pd.DataFrame,
-    label_name: str,
+    label_name: str | int,
     *,
     test_fraction: float = 0.2,
     seed: int = 0,
@@ -189,15 +233,19 @@ def prepare_table(
     """Encode a table for every trial of a study, with a deterministic train/test split.
 
     Args:
-        table: One row per example; every column but the label is a feature.
-        label_name: The column to predict.
+        table: One row per example; every column but the label is a feature, named by
+            ``str(column)``.
+        label_name: The column to predict (``0`` and ``"0"`` name the same column).
         test_fraction: Share of rows held out as the test split, in [0, 1).
         seed: Seeds the split, so the same study always holds out the same rows.
         standardize: Centre and scale every feature with training-row statistics.
 
     Raises:
-        DatasetError: No rows, a missing label, an empty split, or a column of unusable type.
+        DatasetError: No rows, a missing label, an empty split, a column of unusable type, an
+            infinite value, or two columns of the same name.
     """
+    table = named_columns(table)
+    label_name = str(label_name)
     if label_name not in table.columns:
         raise DatasetError(
             f"label {label_name!r} is not a column of the training data; "
@@ -221,7 +269,7 @@ def prepare_table(
     test_mask[order[:n_test]] = True
     train = ~test_mask
 
-    feature_names = tuple(str(c) for c in table.columns if c != label_name)
+    feature_names = tuple(c for c in table.columns if c != label_name)
     columns: list[npt.NDArray[np.float64]] = []
     codings: list[ColumnCoding] = []
     for name in feature_names:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from autoablation._core.trial import Trial, TrialResult, TrialStatus
+from autoablation._core.trial import TENSORFLOW_IMPORT, Trial, TrialResult, TrialStatus
 
 logger = logging.getLogger("autoablation.controller")
 output_logger = logging.getLogger("autoablation.output")
@@ -46,6 +46,17 @@ class Listener:
         """The experiment ended: ``finished``, ``stopped`` or ``interrupted``."""
 
 
+def import_line(result: TrialResult) -> str | None:
+    """What a worker's first result says about the time it spent importing TensorFlow."""
+    seconds = result.outputs.get(TENSORFLOW_IMPORT)
+    if not isinstance(seconds, (int, float)):
+        return None
+    return (
+        f"{result.worker or 'a worker'} spent {seconds:.1f}s importing TensorFlow before its "
+        f"first trial ({result.trial.tag})"
+    )
+
+
 class LoggingListener(Listener):
     """Log lines on the ``autoablation`` loggers (start and end at INFO, output at DEBUG)."""
 
@@ -55,7 +66,10 @@ class LoggingListener(Listener):
         logger.info("[%s] started on %s%s", trial.tag, worker, again)
 
     def trial_finished(self, result: TrialResult) -> None:
-        """Log the outcome."""
+        """Log the outcome, and a worker's import time with its first result."""
+        imported = import_line(result)
+        if imported is not None:
+            logger.info("%s", imported)
         if result.status is TrialStatus.OK:
             logger.info("[%s] ok: metric %.6g", result.trial.tag, result.metric)
         else:

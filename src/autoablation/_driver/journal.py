@@ -33,7 +33,9 @@ from typing import Any, TextIO
 from autoablation._core.errors import StudyError
 from autoablation._core.jsonsafe import dumps
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
-from autoablation._driver.events import Listener
+from autoablation._driver.codeprint import TRAIN_FUNCTION
+from autoablation._driver.events import Listener, import_line
+from autoablation._driver.options import LAUNCH, Caller
 from autoablation._results.store import (
     _FINAL_EVENTS,
     FINGERPRINT_DEFAULTS,
@@ -66,6 +68,7 @@ OWNED = (
 )
 """What autoablation writes in an experiment directory; ``overwrite`` deletes these only."""
 LOCK = ".autoablation.lock"
+logger = logging.getLogger("autoablation")
 
 
 def _has_events(journal: Path) -> bool:
@@ -85,27 +88,49 @@ class ExperimentDir:
         return self.path / JOURNAL
 
     def open(
-        self, fingerprint: Mapping[str, Any], *, resume: bool, overwrite: bool
+        self,
+        fingerprint: Mapping[str, Any],
+        *,
+        resume: bool,
+        overwrite: bool,
+        caller: Caller = LAUNCH,
     ) -> JournalState:
         """Prepare the directory for a run and return what earlier runs recorded.
 
-        Takes the directory's lock until `close`, so two launches never share it.
+        Takes the directory's lock until `close`, so two launches never share it. ``caller``
+        spells the options that messages suggest the way the user's API takes them.
 
         Raises:
-            StudyError: Another launch runs in the directory; or it holds an experiment and
-                neither ``resume`` nor ``overwrite`` was given; or ``resume`` was given for a
-                different study.
+            StudyError: The path is a file, or cannot be created; another launch runs in the
+                directory; or it holds an experiment and neither ``resume`` nor ``overwrite``
+                was given; or ``resume`` was given for a different study.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._make(caller)
         self._take_lock()
         try:
-            return self._open(fingerprint, resume=resume, overwrite=overwrite)
+            return self._open(fingerprint, resume=resume, overwrite=overwrite, caller=caller)
         except BaseException:
             self.close()
             raise
 
+    def _make(self, caller: Caller) -> None:
+        """Create the directory; a file in its place is a mistake worth a precise message."""
+        other = caller.spell("experiment_dir", "<a folder>")
+        if self.path.exists() and not self.path.is_dir():
+            raise StudyError(
+                f"experiment_dir {str(self.path)!r} is a file, not a folder; pass {other} "
+                "(it is created if missing)"
+            )
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where a parent folder should be, no permission...
+            raise StudyError(
+                f"cannot create experiment_dir {str(self.path)!r}: {exc.strerror or exc}; "
+                f"pass {other} that can be created"
+            ) from exc
+
     def _open(
-        self, fingerprint: Mapping[str, Any], *, resume: bool, overwrite: bool
+        self, fingerprint: Mapping[str, Any], *, resume: bool, overwrite: bool, caller: Caller
     ) -> JournalState:
         if _has_events(self.journal) and overwrite:
             for name in OWNED:  # only what autoablation wrote: never the user's own files
@@ -118,24 +143,53 @@ class ExperimentDir:
             return JournalState()
         if not resume:
             raise StudyError(
-                f"{self.path} already holds an experiment; pass resume=True to continue it, "
-                "overwrite=True to start over, or another name or experiment_dir"
+                f"{self.path} already holds an experiment; pass {caller.spell('resume', 'True')} "
+                f"to continue it, {caller.spell('overwrite', 'True')} to start over, or another "
+                "name or experiment_dir"
             )
         state = read_journal(self.journal)
         if state.fingerprint is not None:
-            differences = fingerprint_difference(state.fingerprint, fingerprint)
-            if differences:
-                then, now = state.fingerprint, fingerprint
-                details = "; ".join(
-                    f"{k}: {then.get(k, FINGERPRINT_DEFAULTS.get(k))!r} then, "
-                    f"{now.get(k, FINGERPRINT_DEFAULTS.get(k))!r} now"
-                    for k in differences
-                )
-                raise StudyError(
-                    f"{self.path} holds a different study, so it cannot be resumed ({details}); "
-                    "use another name or experiment_dir, or overwrite=True"
-                )
+            self._check_resume(state.fingerprint, fingerprint, caller)
         return state
+
+    def _check_resume(
+        self, then: Mapping[str, Any], now: Mapping[str, Any], caller: Caller
+    ) -> None:
+        """Refuse to resume a different study; accept what an older journal did not record."""
+        unknown = sorted(k for k in now if k not in then and k not in FINGERPRINT_DEFAULTS)
+        if unknown:  # written before these were fingerprinted: nothing to compare them with
+            logger.info(
+                "%s was written before autoablation recorded %s; resuming without checking it",
+                self.path,
+                ", ".join(unknown),
+            )
+        differences = fingerprint_difference(
+            then, {k: v for k, v in now.items() if k not in unknown}
+        )
+        if not differences:
+            return
+        start_over = f"use another name or experiment_dir, or {caller.spell('overwrite', 'True')}"
+        if TRAIN_FUNCTION in differences:
+            name = str(now.get(TRAIN_FUNCTION) or "?").split("@")[0]
+            others = [k for k in differences if k != TRAIN_FUNCTION]
+            also = f"; the study differs too ({self._details(then, now, others)})" if others else ""
+            raise StudyError(
+                f"the training function {name} is not the one whose results {self.path} holds "
+                "(its code, or a value it reads, changed), so a resume would pair old and new "
+                f"results into one estimate{also}; to start over, {start_over}"
+            )
+        raise StudyError(
+            f"{self.path} holds a different study, so it cannot be resumed "
+            f"({self._details(then, now, differences)}); {start_over}"
+        )
+
+    @staticmethod
+    def _details(then: Mapping[str, Any], now: Mapping[str, Any], keys: list[str]) -> str:
+        return "; ".join(
+            f"{k}: {then.get(k, FINGERPRINT_DEFAULTS.get(k))!r} then, "
+            f"{now.get(k, FINGERPRINT_DEFAULTS.get(k))!r} now"
+            for k in keys
+        )
 
     def _take_lock(self) -> None:
         import fcntl
@@ -337,8 +391,11 @@ class DriverLog(Listener):
         self._line(f"[{trial.tag}] lost {worker} ({reason}); it will run again")
 
     def trial_finished(self, result: TrialResult) -> None:
-        """Log the outcome."""
+        """Log the outcome, and a worker's import time with its first result."""
         label = result.trial.tag
+        imported = import_line(result)
+        if imported is not None:
+            self._line(imported)
         if result.status is TrialStatus.OK:
             self._line(f"[{label}] ok: {result.metric:.6g} in {result.duration_s or 0:.1f}s")
         else:

@@ -26,12 +26,12 @@ from autoablation._driver.events import Listener, Listeners, LoggingListener
 from autoablation._driver.gpus import gpus_per_task, task_profile
 from autoablation._driver.jobs import JobSupervisor
 from autoablation._driver.journal import DriverLog, ExperimentDir, JournalWriter
-from autoablation._driver.options import RunOptions
+from autoablation._driver.options import LAUNCH, Caller, RunOptions
 from autoablation._driver.preflight import Preflight
 from autoablation._driver.progress import ProgressListener
 from autoablation._driver.rpc import serve_over_rpc
 from autoablation._driver.schedule import LongestFirst
-from autoablation._driver.spark import driver_hosts, is_local_master, task_slots
+from autoablation._driver.spark import driver_hosts, is_local_master, task_slots, task_slots_known
 from autoablation._driver.staging import stage_data
 from autoablation._driver.tracking import MlflowListener, mlflow_wanted
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
@@ -60,8 +60,10 @@ class ExperimentRun:
         seed: int,
         study: dict[str, Any],
         listener: Listener | None = None,
+        caller: Caller = LAUNCH,
     ) -> None:
         self._sc = session.sparkContext
+        self._caller = caller
         self._checked = checked
         self._train_fn = train_fn
         self._options = options
@@ -104,9 +106,11 @@ class ExperimentRun:
             "optimization_key": options.optimization_key,
             "direction": options.direction,
         }
-        state = directory.open(fingerprint, resume=options.resume, overwrite=options.overwrite)
+        state = directory.open(
+            fingerprint, resume=options.resume, overwrite=options.overwrite, caller=self._caller
+        )
         try:
-            with _sigterm_interrupts():
+            with _sigterm_interrupts(self._caller):
                 return self._execute(trials, directory, fingerprint, state)
         finally:
             directory.close()
@@ -126,6 +130,7 @@ class ExperimentRun:
             if trial_id in wanted and result.status in _KEPT_ON_RESUME
         }
         to_run = [t for t in trials if t.trial_id not in done]
+        workers, notes = self._workers(len(to_run))
         directory.write_study(
             {
                 "name": options.name,
@@ -134,6 +139,7 @@ class ExperimentRun:
                 "study": self._study,
                 "trials": [t.to_dict() for t in trials],
                 "projections": self._checked.projections,
+                "notes": notes,
             }
         )
         for label, projections in self._checked.projections.items():
@@ -168,7 +174,10 @@ class ExperimentRun:
                     len(done),
                     directory.path,
                 )
-                new = {r.trial.trial_id: r for r in self._run_trials(to_run, fan_out, directory)}
+                new = {
+                    r.trial.trial_id: r
+                    for r in self._run_trials(to_run, workers, fan_out, directory)
+                }
             status = "finished" if self._jobs.failure is None else "stopped"
         except KeyboardInterrupt:
             status = "interrupted"
@@ -190,12 +199,32 @@ class ExperimentRun:
             experiment_dir=directory.path,
             effect=self._checked.ablator.effect,
             projections=self._checked.projections,
+            notes=notes,
         )
         _write_plots(result, directory)
         if self._jobs.failure is not None:
             failure = self._jobs.failure
             raise ExperimentError(f"experiment {options.name!r} stopped: {failure}", result)
         return result
+
+    def _workers(self, trials: int) -> tuple[int, list[str]]:
+        """How many tasks to start, and a note when that is more than Spark can run at once."""
+        sc, asked = self._sc, self._options.num_workers
+        slots = task_slots(sc, self._gpus)
+        workers = min(asked or slots, trials)
+        if asked is None or workers <= slots or not task_slots_known(sc):
+            return workers, []
+        per_task = f"{task_cpus(sc.getConf())} core(s)" + (
+            f" and {self._gpus:g} GPU(s)" if self._gpus else ""
+        )
+        waiting = workers - slots
+        note = (
+            f"num_workers={asked} is more than the {slots} task slots Spark has (master "
+            f"{sc.master}, {per_task} per task): at most {slots} trials run at once, and "
+            f"{waiting} more task{'s wait' if waiting > 1 else ' waits'} for a free slot"
+        )
+        logger.warning(note)
+        return workers, [note]
 
     def _listeners(self) -> list[Listener]:
         options = self._options
@@ -224,14 +253,19 @@ class ExperimentRun:
         tensorboard = options.tensorboard_dir
         if tensorboard is None and is_local_master(str(sc.master)):
             tensorboard = str(directory.path / "tensorboard")
-        return TrialRuntime(checked.recipe, handle, checked.dataset_generator, tensorboard)
+        return TrialRuntime(
+            checked.recipe,
+            handle,
+            checked.dataset_generator,
+            tensorboard,
+            generator_features=checked.generator_features,
+        )
 
     def _run_trials(
-        self, trials: list[Trial], listener: Listener, directory: ExperimentDir
+        self, trials: list[Trial], workers: int, listener: Listener, directory: ExperimentDir
     ) -> list[TrialResult]:
-        """Run the trials on Spark; returns their results (every one, final)."""
+        """Run the trials on ``workers`` Spark tasks; returns their results (every one, final)."""
         options, sc = self._options, self._sc
-        workers = min(options.num_workers or task_slots(sc, self._gpus), len(trials))
         bind_host, advertised_host = driver_hosts(sc)
         secret = new_secret()
         controller = Controller(
@@ -284,7 +318,7 @@ class ExperimentRun:
 
 
 @contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
+def _sigterm_interrupts(caller: Caller = LAUNCH) -> Iterator[None]:
     """Make SIGTERM (spark-submit killed, a scheduler's stop) stop the study as Ctrl-C does.
 
     Only the main thread can own a signal handler; elsewhere this does nothing.
@@ -294,7 +328,11 @@ def _sigterm_interrupts() -> Iterator[None]:
         return
 
     def on_term(signum: int, frame: Any) -> None:
-        logger.warning("SIGTERM: stopping the study; launch again with resume=True to finish it")
+        logger.warning(
+            "SIGTERM: stopping the study; run %s again with %s to finish it",
+            caller.function,
+            caller.spell("resume", "True"),
+        )
         raise KeyboardInterrupt("SIGTERM")
 
     previous = signal.signal(signal.SIGTERM, on_term)

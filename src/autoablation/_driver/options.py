@@ -115,6 +115,26 @@ def _option(
 
 
 @dataclass(frozen=True)
+class Caller:
+    """The function a study was launched with, so that advice spells options its way.
+
+    `experiment.launch` takes every option as a keyword (``resume=True``); Maggy's
+    `experiment.lagom` takes them inside its configuration (``AblationConfig(..., resume=True)``).
+    """
+
+    function: str = "launch"
+
+    def spell(self, option: str, value: str) -> str:
+        """How to set ``option`` to ``value`` (already written as code) in this caller's API."""
+        setting = f"{option}={value}"
+        return setting if self.function == "launch" else f"AblationConfig(..., {setting})"
+
+
+LAUNCH = Caller("launch")
+LAGOM = Caller("lagom")
+
+
+@dataclass(frozen=True)
 class RunOptions:
     """Every option of `experiment.launch`, checked when created (see `launch` for each one).
 
@@ -148,11 +168,9 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         for option in dataclasses.fields(self):
-            check: Check | None = option.metadata["check"]
-            if check is not None:
-                object.__setattr__(
-                    self, option.name, check(option.name, getattr(self, option.name))
-                )
+            object.__setattr__(
+                self, option.name, self.check(option.name, getattr(self, option.name))
+            )
         if self.heartbeat_timeout is not None and self.heartbeat_timeout <= self.heartbeat_interval:
             raise StudyError(
                 f"heartbeat_timeout ({self.heartbeat_timeout}) must be longer than "
@@ -160,6 +178,16 @@ class RunOptions:
             )
         if self.resume and self.overwrite:
             raise StudyError("resume=True and overwrite=True contradict each other; choose one")
+
+    @classmethod
+    def check(cls, name: str, value: Any, *, shown: str | None = None) -> Any:
+        """Check one option's value, naming it ``shown`` (Maggy's spelling) in a refusal.
+
+        Raises:
+            StudyError: The value is out of the option's range.
+        """
+        check: Check | None = cls.__dataclass_fields__[name].metadata["check"]
+        return value if check is None else check(shown or name, value)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

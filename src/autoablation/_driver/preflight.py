@@ -19,8 +19,11 @@ import cloudpickle
 from autoablation._core.callables import train_parameters
 from autoablation._core.errors import StudyError, TrainFunctionError
 from autoablation._core.trial import Trial
-from autoablation._data.datasets import generator_extras
+from autoablation._data.generated import generator_extras
 from autoablation._data.prepared import PreparedData
+from autoablation._driver.codeprint import TRAIN_FUNCTION, train_function_key
+from autoablation._driver.generators import check_removals
+from autoablation._driver.progress import model_checks
 from autoablation._driver.resolved import distinct_trials
 from autoablation._driver.schedule import ConfigKey, config_key
 from autoablation._model.build import ModelRecipe
@@ -39,6 +42,7 @@ class Preflight:
         data: The prepared data of the default dataset generator, if any.
         recipe: How to build each trial's model, if the study has models.
         dataset_generator: The study's own dataset generator, if any.
+        generator_features: The feature names declared with it, if any.
         fingerprint: What makes two runs' results comparable (see ``study_fingerprint``).
         parameters: Which of ``dataset_function``, ``model_function``, ``reporter`` the
             training function takes.
@@ -57,6 +61,7 @@ class Preflight:
     parameters: frozenset[str]
     cost_hints: dict[ConfigKey, float] = field(default_factory=dict)
     projections: dict[str, list[str]] = field(default_factory=dict)
+    generator_features: tuple[str, ...] | None = None
 
 
 def _data_digest(data: PreparedData | None) -> str | None:
@@ -82,18 +87,21 @@ def study_fingerprint(
     base_model: str | None,
     custom_models: dict[str, str] | None = None,
     projections: Mapping[str, Sequence[str]] | None = None,
+    train_function: str | None = None,
 ) -> dict[str, Any]:
     """What must not change for two runs' results to be comparable (and one to resume another).
 
     Components and repeats may change: a resumed study with more of them runs only the new
-    trials. The data, the split, the base model's and each custom model's architecture, and how
+    trials. The data, the split, the base model's and each custom model's architecture, how
     each edited model is repaired (``projections``: for every configuration that edits the
-    model, the projection layers it got, none for most) may not. The declared shape strategies
-    are not fingerprinted themselves: a strategy changes a trial's model only through the
-    projections it gets. The training function is not fingerprinted (its code cannot be
-    compared reliably): change it, and start a new experiment rather than resume one.
+    model, the projection layers it got, none for most), and the training function (its code
+    and the values it reads, as far as they can be hashed: see
+    `autoablation._driver.codeprint`) may not. The declared shape strategies are not
+    fingerprinted themselves: a strategy changes a trial's model only through the projections
+    it gets.
     """
     return {
+        TRAIN_FUNCTION: train_function,
         "label": study.label_name,
         "test_fraction": study.test_fraction,
         "seed": study.seed,
@@ -121,6 +129,7 @@ def _check_data(
                 "the study ablates features, but its dataset generator declares no "
                 "'ablated_feature' (or 'ablated_features') parameter, so it cannot leave them out"
             )
+        check_removals(generator, trials, seed=study.seed)
         return None
     if data is None:
         if any(t.removed_features for t in trials):
@@ -197,9 +206,16 @@ def _check_shippable(what: str, value: Any, error: type[Exception] = StudyError)
 
 
 def preflight(
-    train_fn: Callable[..., Any], study: AblationStudy, ablator: str | Ablator = "loco"
+    train_fn: Callable[..., Any],
+    study: AblationStudy,
+    ablator: str | Ablator = "loco",
+    *,
+    verbose: int = 0,
 ) -> Preflight:
     """Check a study against everything that can be known before Spark starts.
+
+    With ``verbose >= 1`` a progress bar follows the models being built (see
+    `autoablation._driver.progress`).
 
     Raises:
         StudyError: The study cannot run (with the subclass naming the reason).
@@ -225,7 +241,8 @@ def preflight(
     )
     if recipe is not None:
         base_width = len(data.feature_names) if data is not None else None
-        checks = check_all_models(recipe, trials, widths, base_width)
+        with model_checks(len(trials), verbose) as checked:
+            checks = check_all_models(recipe, trials, widths, base_width, on_checked=checked)
         trials = distinct_trials(trials, checks.base_config, policy)
         recipe, projections, described = _repaired(recipe, trials, checks, widths)
         base_model = checks.base.config_digest
@@ -252,8 +269,11 @@ def preflight(
         data,
         recipe,
         study.dataset_generator,
-        study_fingerprint(study, data, base_model, custom_models, projections),
+        study_fingerprint(
+            study, data, base_model, custom_models, projections, train_function_key(train_fn)
+        ),
         parameters,
         hints,
         described,
+        study.generator_feature_names,
     )

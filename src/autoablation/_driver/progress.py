@@ -13,14 +13,63 @@ goes to standard error, so standard output keeps only what the program prints.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
 from autoablation._driver.events import Listener
 
 VERBOSITY = (0, 1, 2)
+logger = logging.getLogger("autoablation")
+
+
+def _is_notebook(tqdm: Any) -> bool:
+    """Whether tqdm.auto chose the notebook widget (a bar whatever the streams are)."""
+    return any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__)
+
+
+@contextlib.contextmanager
+def model_checks(
+    total: int, verbose: int, *, stream: Any = None
+) -> Iterator[Callable[[Trial], None]]:
+    """A bar over the driver's pre-launch model checks; yields the function to call per trial.
+
+    At ``verbose >= 1`` it is a tqdm bar (a widget in a notebook, a text bar in a terminal,
+    nothing in a file), gone when the checks end; log lines at INFO say when they start and
+    how long they took, at any verbosity.
+    """
+    from tqdm.auto import tqdm
+
+    logger.info("checking the models of %d trials on the driver", total)
+    began = time.monotonic()
+    bar = None
+    if verbose >= 1 and total > 0:
+        bar = tqdm(
+            total=total,
+            desc="checking trial models",
+            unit="trial",
+            file=stream if stream is not None else sys.stderr,
+            leave=False,
+            mininterval=0,  # each step builds a model (a tenth of a second or more): show it
+            dynamic_ncols=True,
+            disable=False if _is_notebook(tqdm) else None,  # no bar redrawn into a file
+        )
+
+    def checked(trial: Trial) -> None:
+        if bar is not None:
+            bar.set_postfix_str(trial.tag, refresh=False)
+            bar.update(1)
+
+    try:
+        yield checked
+    finally:
+        if bar is not None:
+            bar.close()
+        logger.info("checked the models of %d trials in %.1fs", total, time.monotonic() - began)
 
 
 class ProgressListener(Listener):
@@ -47,7 +96,7 @@ class ProgressListener(Listener):
         from tqdm.auto import tqdm
 
         # A notebook gets a widget, whatever its streams say; a console bar needs a terminal.
-        console = not any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__)
+        console = not _is_notebook(tqdm)
         self._bar = tqdm(
             total=len(trials) + done,
             initial=done,

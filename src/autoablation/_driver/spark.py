@@ -106,6 +106,22 @@ def task_slots(sc: Any, gpus: float = 0.0) -> int:
     return max(1, cores // cpus)
 
 
+def task_slots_known(sc: Any) -> bool:
+    """Whether `task_slots` comes from the configuration, not from what has registered so far.
+
+    Local and local-cluster masters, and clusters sized by ``spark.cores.max`` or
+    ``spark.executor.instances`` without dynamic allocation, have a known number of slots; a
+    cluster that is still starting executors, or may add some, has not.
+    """
+    master = str(sc.master).strip()
+    if _LOCAL.fullmatch(master) or _LOCAL_CLUSTER.fullmatch(master):
+        return True
+    conf = sc.getConf()
+    if dynamic_allocation(conf):
+        return False
+    return bool(conf_int(conf, "spark.cores.max") or conf_int(conf, "spark.executor.instances"))
+
+
 def driver_hosts(sc: Any) -> tuple[str, str]:
     """``(bind, advertised)`` addresses for the RPC server.
 

@@ -10,6 +10,7 @@ import math
 import os
 import tempfile
 import threading
+from collections import deque
 from typing import Any, SupportsFloat
 
 from autoablation._core.errors import ReturnValueError
@@ -18,7 +19,8 @@ from autoablation._core.trial import Trial
 MAX_LINE = 10_000
 """Characters kept of one log line."""
 MAX_LOG_CHARS = 1_000_000
-"""Log characters held between two heartbeats; older lines are dropped (and counted)."""
+"""Log characters held between two heartbeats. Past it, the first half (a model summary, a
+configuration) and the newest lines are kept, and the lines between are dropped and counted."""
 MAX_POINTS = 100_000
 """Metric points held between two heartbeats; older points are dropped (and counted).
 
@@ -42,8 +44,9 @@ class Reporter:
         self._tensorboard_root = tensorboard_root
         self._lock = threading.Lock()
         self._metrics: list[tuple[int, float | None]] = []
-        self._logs: list[str] = []
-        self._log_chars = 0
+        self._head: list[str] = []  # the first lines since the last drain, up to half the budget
+        self._tail: deque[str] = deque()  # the newest lines after them, up to the other half
+        self._head_chars = self._tail_chars = 0
         self._dropped_lines = 0
         self._dropped_points = 0
         self._last_step: int | None = None
@@ -165,13 +168,21 @@ class Reporter:
         text = str(message)
         with self._lock:
             for line in text.splitlines() or [""]:
-                self._logs.append(line[:MAX_LINE])
-                self._log_chars += len(self._logs[-1])
+                self._append(line[:MAX_LINE])
             self._trim()
 
+    def _append(self, line: str) -> None:
+        """Buffer a line: in the head while it has room and nothing was dropped, else the tail."""
+        if not self._tail and self._head_chars + len(line) <= MAX_LOG_CHARS // 2:
+            self._head.append(line)
+            self._head_chars += len(line)
+        else:
+            self._tail.append(line)
+            self._tail_chars += len(line)
+
     def _trim(self) -> None:
-        while self._log_chars > MAX_LOG_CHARS and self._logs:
-            self._log_chars -= len(self._logs.pop(0))
+        while self._tail and self._head_chars + self._tail_chars > MAX_LOG_CHARS:
+            self._tail_chars -= len(self._tail.popleft())  # the oldest line after the head
             self._dropped_lines += 1
         if len(self._metrics) > MAX_POINTS:
             excess = len(self._metrics) - MAX_POINTS
@@ -179,24 +190,33 @@ class Reporter:
             self._dropped_points += excess
 
     def drain(self) -> tuple[list[tuple[int, float | None]], list[str]]:
-        """Take everything buffered since the last drain (used by the worker)."""
+        """Take everything buffered since the last drain (used by the worker).
+
+        The lines come in order; where some were dropped, a line between the head and the
+        tail says how many.
+        """
         with self._lock:
-            metrics, logs = self._metrics, self._logs
-            notes = []
-            if self._dropped_lines:
-                notes.append(f"... {self._dropped_lines} log lines dropped (logged too fast)")
+            metrics, logs = self._metrics, []
             if self._dropped_points:
-                notes.append(f"... {self._dropped_points} metric points dropped (sent too fast)")
-            self._metrics, self._logs, self._log_chars = [], [], 0
+                logs.append(f"... {self._dropped_points} metric points dropped (sent too fast)")
+            logs.extend(self._head)
+            if self._dropped_lines:
+                logs.append(f"... {self._dropped_lines} log lines dropped (logged too fast)")
+            logs.extend(self._tail)
+            self._metrics, self._head, self._tail = [], [], deque()
+            self._head_chars = self._tail_chars = 0
             self._dropped_lines = self._dropped_points = 0
-            return metrics, notes + logs
+            return metrics, logs
 
     def restore(self, metrics: list[tuple[int, float | None]], logs: list[str]) -> None:
         """Put back what a failed heartbeat could not deliver, ahead of anything newer."""
         with self._lock:
             self._metrics[:0] = metrics
-            self._logs[:0] = logs
-            self._log_chars += sum(len(line) for line in logs)
+            newer = [*self._head, *self._tail]
+            self._head, self._tail = [], deque()
+            self._head_chars = self._tail_chars = 0
+            for line in [*logs, *newer]:
+                self._append(line)
             self._trim()
 
     def __repr__(self) -> str:

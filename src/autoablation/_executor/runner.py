@@ -7,7 +7,6 @@ import random
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -23,11 +22,10 @@ from autoablation._executor.deadline import Deadline
 from autoablation._executor.reporter import Reporter
 from autoablation._executor.returns import interpret_return
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
+from autoablation._executor.startup import import_keras
+from autoablation._executor.tracebacks import exit_text, strip_ansi, traceback_text
 from autoablation._model.build import models_built
 from autoablation._wire.messages import Result, metric_points
-
-MAX_ERROR_CHARS = 64_000
-"""Characters of a traceback sent to the driver; its end, where the exception is, is kept."""
 
 
 class TrialOutcome(NamedTuple):
@@ -77,13 +75,6 @@ def failure_outcome(
     return TrialOutcome(trial.trial_id, status, None, error, {}, started, time.time(), fatal)
 
 
-def _traceback_text() -> str:
-    error = traceback.format_exc()
-    if len(error) > MAX_ERROR_CHARS:
-        error = "... (traceback shortened)\n" + error[-MAX_ERROR_CHARS:]
-    return error
-
-
 _active_lock = threading.Lock()
 _active_trials = 0
 _models_seen = 0
@@ -104,7 +95,7 @@ def _reset_state(seed: int, *, keras_too: bool) -> None:
     np.random.seed(seed % 2**32)
     if not keras_too and "keras" not in sys.modules:
         return
-    import keras
+    keras = import_keras()  # timed: a fresh worker's first trial waits for it
 
     with _active_lock:
         alone = _active_trials == 1
@@ -155,20 +146,23 @@ def run_trial(
         metric, outputs = interpret_return(value, optimization_key)
         return TrialOutcome(trial.trial_id, TrialStatus.OK, metric, "", outputs, started, finished)
     except ReturnValueError as exc:
-        return failure_outcome(trial, TrialStatus.FAILED, str(exc), started)
+        return failure_outcome(trial, TrialStatus.FAILED, strip_ansi(str(exc)), started)
     except TrialTimeout:
         if not limit.expired:  # the user's own code raised it
-            return failure_outcome(trial, TrialStatus.FAILED, _traceback_text(), started)
+            return failure_outcome(trial, TrialStatus.FAILED, traceback_text(), started)
         error = f"TrialTimeout: it ran past trial_timeout={policy.trial_timeout:g}s"
         return failure_outcome(trial, TrialStatus.TIMED_OUT, error, started)
     except Exception as exc:
         return failure_outcome(
-            trial, TrialStatus.FAILED, _traceback_text(), started, fatal=policy.is_fatal(exc)
+            trial, TrialStatus.FAILED, traceback_text(), started, fatal=policy.is_fatal(exc)
         )
-    except BaseException as exc:  # SystemExit, a fatal BaseException the user named
+    except SystemExit as exc:  # the user's code ended the trial: a failure, not a lost worker
+        fatal = policy.is_fatal(exc)
+        return failure_outcome(trial, TrialStatus.FAILED, exit_text(exc), started, fatal=fatal)
+    except BaseException as exc:  # a fatal BaseException the user named
         if not policy.is_fatal(exc):
             raise
-        return failure_outcome(trial, TrialStatus.FAILED, _traceback_text(), started, fatal=True)
+        return failure_outcome(trial, TrialStatus.FAILED, traceback_text(), started, fatal=True)
     finally:
         with _active_lock:
             _active_trials -= 1

@@ -13,7 +13,8 @@ from autoablation._core.errors import (
     FatalTrialError,
 )
 from autoablation._core.trial import Trial
-from autoablation._data.datasets import DataHandle, DatasetFunction, GeneratedDataset
+from autoablation._data.datasets import DataHandle, DatasetFunction
+from autoablation._data.generated import GeneratedDataset
 from autoablation._model.build import ModelRecipe
 
 
@@ -48,12 +49,14 @@ class TrialRuntime:
         dataset_generator: The study's own dataset generator, or None.
         tensorboard_root: Where trials write TensorBoard logs (a folder executors share);
             None for a temporary folder on each executor.
+        generator_features: The feature names declared with the dataset generator, if any.
     """
 
     model: ModelRecipe | None
     data: DataHandle | None
     dataset_generator: Callable[..., Any] | None = None
     tensorboard_root: str | None = None
+    generator_features: tuple[str, ...] | None = None
 
     def release(self) -> None:
         """Free what the runtime holds on the cluster (broadcast, staged file), without waiting."""
@@ -64,7 +67,11 @@ class TrialRuntime:
     def dataset_function(self, trial: Trial) -> DatasetFunction | GeneratedDataset | None:
         """The trial's ``dataset_function``: the data without the trial's features."""
         if self.dataset_generator is not None:
-            return GeneratedDataset(self.dataset_generator, trial.removed_features)
+            return GeneratedDataset(
+                self.dataset_generator,
+                trial.removed_features,
+                feature_names=self.generator_features,
+            )
         if self.data is None:
             return None
         return DatasetFunction(self.data, trial.removed_features, seed=trial.seed)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from autoablation._executor import startup
 from autoablation._executor.gpus import claim_assigned_gpus, enable_memory_growth
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def make_task(
     """
 
     def task(partition: int, rows: Iterator[int]) -> Iterator[dict[str, Any]]:
+        startup.task_started()  # first: what the process spent before it is the task's import
         from pyspark import TaskContext
 
         rows = iter(rows)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoablation._core.callables import TrainFunction, train_parameters
-from autoablation._core.trial import Trial, TrialStatus
+from autoablation._core.trial import TENSORFLOW_IMPORT, Trial, TrialStatus
+from autoablation._executor import startup
 from autoablation._executor.capture import captured_output, held_routers
 from autoablation._executor.client import ControllerClient
 from autoablation._executor.deadline import grace_period
@@ -157,6 +158,10 @@ def run_worker(
                     )
             finally:
                 heartbeat.untrack()
+            imported = startup.take()  # the first result of this process carries it
+            if imported is not None:
+                outputs = {**outcome.outputs, TENSORFLOW_IMPORT: round(imported, 3)}
+                outcome = outcome._replace(outputs=outputs)
             metrics, logs = reporter.drain()
             ran.append(trial.trial_id)
             if stuck.reported:  # its verdict is in; a late result would count as a second run

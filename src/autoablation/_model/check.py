@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,11 +193,13 @@ def check_all_models(
     trials: Sequence[Trial],
     widths: Mapping[str, int] | None,
     base_width: int | None,
+    on_checked: Callable[[Trial], None] | None = None,
 ) -> ModelChecks:
     """Check every trial's model, building each distinct architecture once.
 
     Every model must build, take a batch shaped like its data, and give outputs shaped like
-    the base model's (or it could not train on the same labels).
+    the base model's (or it could not train on the same labels). ``on_checked`` is called
+    after each trial's check (a progress bar on the driver).
 
     Raises:
         StudyError: The first trial whose model fails; the message lists the others too.
@@ -250,6 +252,8 @@ def check_all_models(
             checks[trial.trial_id] = dataclasses.replace(hit, trial_id=trial.trial_id)
         except StudyError as exc:
             errors.append(exc)
+        if on_checked is not None:
+            on_checked(trial)
     if errors:
         first = errors[0]
         if len(errors) > 1:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from autoablation._core.trial import BASE, Trial, TrialResult, TrialStatus
+from autoablation._core.trial import BASE, TENSORFLOW_IMPORT, Trial, TrialResult, TrialStatus
 from autoablation._results import plots as _plots
 
 COLUMNS = (
@@ -55,6 +55,8 @@ class ExperimentResult:
         projections: The configurations (by trial label, e.g. ``"layer:block_b"``) whose
             model got a learned projection because the removal could not build without one,
             each with a description of every projection; the others have none.
+        notes: What the run found worth knowing beside the results (more workers than Spark
+            has slots, say); printed under the ranking.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class ExperimentResult:
         experiment_dir: Path | None = None,
         effect: str = "removal",
         projections: Mapping[str, Sequence[str]] | None = None,
+        notes: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.trials = list(trials)
@@ -83,6 +86,7 @@ class ExperimentResult:
         self.projections: dict[str, list[str]] = {
             label: list(items) for label, items in (projections or {}).items()
         }
+        self.notes = list(notes)
 
     @property
     def base(self) -> TrialResult | None:
@@ -218,8 +222,7 @@ class ExperimentResult:
         if repeated:
             lines.append("  [..]: 95% interval; *: significant after Holm correction (p < 0.05)")
         notes = sorted({n for n in ranking["note"] if n})
-        lines.extend(f"  note: {note}" for note in notes)
-        lines.extend(f"  note: {note}" for note in self._projection_notes())
+        lines.extend(f"  note: {note}" for note in [*notes, *self._run_notes()])
         for t in self.trials:
             if t.status.is_final and t.status is not TrialStatus.OK:
                 lines.append(f"  {t.trial.tag}: {t.reason}")
@@ -235,9 +238,28 @@ class ExperimentResult:
             for label, projections in self.projections.items()
         ]
 
+    def _run_notes(self) -> list[str]:
+        """The run's notes, and the time workers spent importing TensorFlow, if any."""
+        imports = [
+            float(t.outputs[TENSORFLOW_IMPORT])
+            for t in self.trials
+            if isinstance(t.outputs.get(TENSORFLOW_IMPORT), (int, float))
+        ]
+        projected = self._projection_notes()
+        if not imports:
+            return [*self.notes, *projected]
+        ran = sum(t.duration_s or 0.0 for t in self.trials)
+        workers = f"{len(imports)} worker{'s' if len(imports) > 1 else ''}"
+        note = (
+            f"{workers} spent {sum(imports):.1f}s importing TensorFlow before their first trial "
+            f"(at most {max(imports):.1f}s each), beside {ran:.1f}s of training functions"
+        )
+        return [*self.notes, *projected, note]
+
     def _repr_html_(self) -> str:
-        notes = "".join(f"<p>note: {html.escape(n)}</p>" for n in self._projection_notes())
-        return f"<p>{self._header()}</p>" + self.ranking().to_html(index=False, na_rep="") + notes
+        notes = "".join(f"<p>note: {html.escape(note)}</p>" for note in self._run_notes())
+        table = self.ranking().to_html(index=False, na_rep="")
+        return f"<p>{html.escape(self._header())}</p>" + table + notes
 
     def __repr__(self) -> str:
         return f"<ExperimentResult {self.name!r}: {len(self.trials)} trials>"
@@ -300,4 +322,5 @@ def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
         experiment_dir=directory,
         effect=options.get("effect", "removal"),
         projections=document.get("projections") or {},
+        notes=document.get("notes", ()),
     )

@@ -44,6 +44,14 @@ def flatten_names(what: str, names: tuple[str | Iterable[str], ...]) -> list[str
     return checked_names(what, flat)
 
 
+def unknown(what: str, name: str, where: str, known: Sequence[str]) -> UnknownComponentError:
+    """The error for a name that is not among ``known``, with the nearest name if one is close."""
+    return UnknownComponentError(
+        f"{what} {name!r} is not one of {where}{did_you_mean(name, known)} "
+        f"(they are: {', '.join(known) or 'none'})"
+    )
+
+
 def checked_group(what: str, members: Any) -> tuple[str, ...]:
     if isinstance(members, str) or not isinstance(members, Iterable):
         raise StudyError(
@@ -112,8 +120,21 @@ def same_removal(a: Component, b: Component) -> bool:
     return a.removal == b.removal
 
 
+def _column_names(names: Any) -> Any:
+    """Numbers as text: ``pd.DataFrame(array)`` names its columns 0, 1..., features "0", "1"..."""
+    if isinstance(names, int) and not isinstance(names, bool):
+        return str(names)
+    if isinstance(names, (list, tuple)):
+        return type(names)(_column_names(n) for n in names)
+    return names
+
+
 class Features(ComponentList):
-    """Dataset columns to ablate: one trial without each feature, or without each group."""
+    """Dataset columns to ablate: one trial without each feature, or without each group.
+
+    Features are named by the text of their column, so a table made by ``pd.DataFrame(array)``
+    has features ``"0"``, ``"1"``... (``include(0)`` means ``include("0")``).
+    """
 
     _what = "feature"
 
@@ -127,7 +148,11 @@ class Features(ComponentList):
             raise StudyError(
                 f"{name!r} is the study's label; it is never a feature, so it cannot be ablated"
             )
-        if study.table is not None and name not in study.feature_names:
+        if study.generator_feature_names is not None:
+            if name not in study.generator_feature_names:
+                where = "the dataset generator's features"
+                raise unknown("feature", name, where, study.generator_feature_names)
+        elif study.table is not None and name not in study.feature_names:
             raise UnknownComponentError(
                 f"feature {name!r} is not a column of the training data"
                 f"{did_you_mean(name, study.feature_names)} "
@@ -141,7 +166,7 @@ class Features(ComponentList):
             StudyError: A name is not a string, is the label, or is already included.
             UnknownComponentError: The name is not a column of the training data.
         """
-        flat = flatten_names("feature", names)
+        flat = flatten_names("feature", _column_names(names))
         for name in flat:
             self._check(name)
         self._add(*(Component(ComponentKind.FEATURE, name, features=(name,)) for name in flat))
@@ -161,7 +186,7 @@ class Features(ComponentList):
             raise StudyError("include_groups() needs at least one list of features")
         if name is not None and len(groups) != 1:
             raise StudyError("name= can only be given with a single group")
-        checked = [checked_group("feature", g) for g in groups]
+        checked = [checked_group("feature", _column_names(g)) for g in groups]
         for group in checked:
             for member in group:
                 self._check(member)
@@ -174,7 +199,7 @@ class Features(ComponentList):
 
     def exclude(self, *names: str | Iterable[str]) -> None:
         """Take single features back out of the study."""
-        for name in flatten_names("feature", names):
+        for name in flatten_names("feature", _column_names(names)):
             self._remove(name, (ComponentKind.FEATURE,))
 
     def exclude_groups(self, *names: str) -> None:

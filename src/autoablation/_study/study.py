@@ -7,7 +7,7 @@ they can be: features when they are included (the table is known), layers and mo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from autoablation._core.errors import StudyError, UnknownComponentError
 from autoablation._core.trial import Component
 from autoablation._data.prepared import PreparedData
 from autoablation._data.table import load_table, prepare_table
-from autoablation._study.components import Features, checked_callable
+from autoablation._study.components import Features, checked_callable, checked_names, unknown
 from autoablation._study.model import ModelDeclaration
 
 DatasetGenerator = Callable[..., Any]
@@ -31,6 +31,15 @@ def _looks_like_data_file(text: str) -> bool:
     return Path(text).suffix.lower() in _DATA_SUFFIXES
 
 
+def _column_name(what: str, value: Any) -> str | None:
+    """A column named by text or by number (``pd.DataFrame(array)`` numbers its columns)."""
+    if value is None or isinstance(value, str):
+        return value
+    if hasattr(value, "__index__") and not isinstance(value, bool):  # int, numpy integers
+        return str(int(value))
+    raise StudyError(f"{what} must name a column, as text or a number; got {value!r}")
+
+
 class AblationStudy:
     """What to ablate, declared once; ``experiment.launch`` turns it into trials.
 
@@ -41,15 +50,19 @@ class AblationStudy:
         >>> study.model.layers.include("my_dense_two")
 
     Maggy's form is accepted too: ``AblationStudy("titanic", 1, "survived",
-    dataset_generator=fn)`` (a name, a version, the label, and a dataset generator).
+    dataset_generator=fn)`` (a name, a version, the label, and a dataset generator), with
+    ``feature_names=[...]`` to have the features it ablates checked against the generator's.
 
     Args:
         training_data: A pandas DataFrame, a Spark DataFrame, or a path to a CSV or Parquet
             file; every column except the label is a feature. A study that ablates no feature,
             or that sets a dataset generator, may omit it (or give a name, as in Maggy).
         training_dataset_version: Maggy's dataset version; recorded, otherwise unused.
-        label_name: The column the model predicts.
+        label_name: The column the model predicts. Columns are named by their text, so the
+            label of ``pd.DataFrame(array)`` may be given as ``4`` or ``"4"``.
         dataset_generator: A custom dataset generator (see `set_dataset_generator`).
+        feature_names: The dataset generator's features, when it has one (see
+            `set_dataset_generator`).
         test_fraction: Share of rows held out as the ``"test"`` split, in [0, 1).
         seed: Seeds the split, shuffling and model initialisation.
         standardize: Centre and scale feature columns with training-row statistics.
@@ -63,16 +76,17 @@ class AblationStudy:
         self,
         training_data: Any = None,
         training_dataset_version: int | str | None = None,
-        label_name: str | None = None,
+        label_name: str | int | None = None,
         *,
         dataset_generator: DatasetGenerator | None = None,
+        feature_names: Iterable[str] | None = None,
         test_fraction: float = 0.2,
         seed: int = 0,
         standardize: bool = True,
     ) -> None:
         if isinstance(training_dataset_version, str) and label_name is None:
             label_name, training_dataset_version = training_dataset_version, None  # (data, label)
-        self.label_name = label_name
+        self.label_name = label_name = _column_name("label_name", label_name)
         self.training_dataset_version = training_dataset_version
         self.test_fraction = float(test_fraction)
         self.seed = int(seed)
@@ -81,8 +95,15 @@ class AblationStudy:
         self._table: pd.DataFrame | None = None
         self._prepared: PreparedData | None = None
         self._dataset_generator: DatasetGenerator | None = None
+        self._generator_features: tuple[str, ...] | None = None
+        self.features = Features(self)
         if dataset_generator is not None:
-            self.set_dataset_generator(dataset_generator)
+            self.set_dataset_generator(dataset_generator, feature_names=feature_names)
+        elif feature_names is not None:
+            raise StudyError(
+                "feature_names= names a dataset generator's features; give it with "
+                "dataset_generator= (a table's features are its columns)"
+            )
         if isinstance(training_data, str) and (
             dataset_generator is not None
             or (training_dataset_version is not None and not _looks_like_data_file(training_data))
@@ -98,10 +119,11 @@ class AblationStudy:
                     f"label {label_name!r} is not a column of the training data; "
                     f"its columns are: {', '.join(map(str, self._table.columns))}"
                 )
-        self.features = Features(self)
         self.model = ModelDeclaration()
 
-    def set_dataset_generator(self, generator: DatasetGenerator) -> None:
+    def set_dataset_generator(
+        self, generator: DatasetGenerator, *, feature_names: Iterable[str] | None = None
+    ) -> None:
         """Use ``generator`` instead of the default dataset generator.
 
         It is called as ``generator(num_epochs, batch_size)`` and also receives, when it
@@ -110,10 +132,38 @@ class AblationStudy:
         (always a tuple). Its input shapes are its own business: the model's input is not
         resized for it.
 
+        Example:
+            >>> study.set_dataset_generator(titanic, feature_names=["age", "sibsp", "parch"])
+            >>> study.features.include("sibsp")
+
+        Args:
+            generator: The dataset generator.
+            feature_names: The features it knows. With them, a feature the study includes is
+                checked at once (a typo is refused, with the nearest name), and
+                ``dataset_function.feature_names`` lists a trial's. Without them, the driver
+                still calls the generator before launch and refuses a removal that changes
+                nothing it returns.
+
         Raises:
-            StudyError: ``generator`` is not callable.
+            StudyError: ``generator`` is not callable, or ``feature_names`` is not a list of
+                distinct names.
+            UnknownComponentError: A feature the study already includes is not among them.
         """
-        self._dataset_generator = checked_callable("the dataset generator", generator)
+        generator = checked_callable("the dataset generator", generator)
+        names: tuple[str, ...] | None = None
+        if feature_names is not None:
+            if isinstance(feature_names, str) or not isinstance(feature_names, Iterable):
+                raise StudyError(f"feature_names must be a list of names; got {feature_names!r}")
+            names = tuple(checked_names("feature", feature_names))
+            if len(set(names)) != len(names):
+                twice = next(n for n in names if names.count(n) > 1)
+                raise StudyError(f"feature_names names {twice!r} twice")
+            for component in self.features.components():
+                for name in component.features:
+                    if name not in names:
+                        raise unknown("feature", name, "the dataset generator's features", names)
+        self._dataset_generator = generator
+        self._generator_features = names
 
     @property
     def dataset_generator(self) -> DatasetGenerator | None:
@@ -126,8 +176,18 @@ class AblationStudy:
         return self._table
 
     @property
+    def generator_feature_names(self) -> tuple[str, ...] | None:
+        """The features declared with the dataset generator, or None."""
+        return self._generator_features
+
+    @property
     def feature_names(self) -> tuple[str, ...]:
-        """Every feature column of the data (all columns but the label)."""
+        """Every feature: those declared with the dataset generator, else the data's columns.
+
+        The data's columns are all but the label; empty when there is neither.
+        """
+        if self._generator_features is not None:
+            return self._generator_features
         if self._table is None:
             return ()
         return tuple(str(c) for c in self._table.columns if c != self.label_name)

@@ -1,0 +1,81 @@
+"""The time a fresh worker spends importing TensorFlow reaches the driver with its first result.
+
+Each case runs in a fresh Python process, where TensorFlow is not loaded yet, as in a fresh
+Spark Python worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+WORKER = """
+import json, sys
+from autoablation._core.trial import TENSORFLOW_IMPORT, Trial
+from autoablation._driver.controller import Controller
+from autoablation._executor.client import ControllerClient
+from autoablation._executor.runtime import TrialRuntime
+from autoablation._executor.worker import run_worker
+from autoablation._model.build import ModelRecipe
+from autoablation._wire.local import LocalChannel
+from tests.helpers import dense_model
+
+trials = [Trial.create("base", "base", repeat=r) for r in range(2)]
+controller = Controller(trials)
+controller.start()
+
+
+def train(model_function):
+    return float(model_function().count_params() > 0)
+
+
+assert "tensorflow" not in sys.modules
+run_worker(
+    ControllerClient(LocalChannel(controller)),
+    train,
+    TrialRuntime(ModelRecipe(dense_model), None),
+    worker_id="w0",
+    info={},
+    optimization_key="metric",
+)
+assert controller.wait(60)
+controller.stop()
+print(json.dumps([r.outputs.get(TENSORFLOW_IMPORT) for r in controller.results()]))
+"""
+
+UNPACKED = """
+import json, time
+from autoablation._executor import startup
+
+import tensorflow  # as when Spark unpacks a task whose training function's module imports it
+
+startup.task_started()
+startup.task_started()  # a second task in the same Python worker counts nothing more
+print(json.dumps([startup.take(), startup.take(), time.process_time()]))
+"""
+
+
+def run(code: str) -> list[float | None]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=240
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    values: list[float | None] = json.loads(out.stdout.strip().splitlines()[-1])
+    return values
+
+
+def test_the_first_result_of_a_fresh_worker_carries_its_tensorflow_import_time() -> None:
+    first, second = run(WORKER)
+    assert first is not None and first > 0.5  # importing TensorFlow takes seconds, not ms
+    assert second is None  # once per process
+
+
+def test_tensorflow_loaded_while_spark_unpacked_the_task_is_counted_too() -> None:
+    first, second, process_cpu = run(UNPACKED)
+    assert first is not None and 0.5 < first <= process_cpu and second is None
