@@ -193,15 +193,30 @@ class AblationConfig:
     """
 
     MAGGY_NAME = "ablationStudy"
+    _POSITIONAL = ("direction", "name", "description", "hb_interval", "optimization_key")
+    """Maggy's fields after the ablator, in the order its dataclass takes them positionally."""
 
     def __init__(
         self,
         ablation_study: AblationStudy,
         ablator: str | Ablator = "loco",
-        *,
+        *args: Any,
         description: str = "",
         **options: Any,
     ) -> None:
+        if len(args) > len(self._POSITIONAL):
+            raise StudyError(
+                f"AblationConfig takes at most {2 + len(self._POSITIONAL)} positional "
+                f"arguments ({', '.join(('ablation_study', 'ablator', *self._POSITIONAL))}); "
+                f"got {2 + len(args)}: pass the options by name"
+            )
+        for key, value in zip(self._POSITIONAL, args, strict=False):
+            if key in options or (key == "description" and description):
+                raise StudyError(f"AblationConfig got {key!r} both by position and by name")
+            if key == "description":
+                description = value
+            else:
+                options[key] = value
         aliases = RunOptions.maggy_names()
         known = RunOptions.names()
         given: dict[str, Any] = {"name": self.MAGGY_NAME}

@@ -148,5 +148,14 @@ def test_ablation_config_maps_onto_the_launch_options() -> None:
         AblationConfig(study, hb_intervall=2)
     with pytest.raises(StudyError, match="repeats must be a positive integer; got 0"):
         AblationConfig(study, repeats=0)
+    # Maggy's dataclass took its fields by position too
+    positional = AblationConfig(study, "pairs", "min", "Titanic", "notes", 2.5, "acc")
+    assert positional.ablator == "pairs" and positional.description == "notes"
+    assert positional.options == {
+        "name": "Titanic",
+        "direction": "min",
+        "heartbeat_interval": 2.5,
+        "optimization_key": "acc",
+    }
     with pytest.raises(StudyError, match="hb_interval must be a positive number; got 0"):
         AblationConfig(study, hb_interval=0)  # named as the caller spelt it
