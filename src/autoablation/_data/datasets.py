@@ -57,11 +57,18 @@ class DatasetFunction:
     """
 
     def __init__(
-        self, data: DataHandle, ablated_features: tuple[str, ...] = (), *, seed: int = 0
+        self,
+        data: DataHandle,
+        ablated_features: tuple[str, ...] = (),
+        *,
+        seed: int = 0,
+        split_seed: int | None = None,
     ) -> None:
         self._data = data
         self.ablated_features = ablated_features
         self._seed = seed
+        self.split_seed = split_seed
+        """Seeds this repeat's train/test split; None: the study's fixed split."""
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -92,7 +99,7 @@ class DatasetFunction:
         self, split: Split = "train"
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.generic]]:
         """The split as NumPy arrays ``(x, y)``, for ``model.fit(x, y)`` or other libraries."""
-        return self._data.value.arrays(split, self.ablated_features)
+        return self._data.value.arrays(split, self.ablated_features, self.split_seed)
 
     def __call__(
         self,
@@ -130,11 +137,11 @@ class DatasetFunction:
         return f"DatasetFunction(width={self.input_width}, without {dropped})"
 
 
-_GENERATOR_EXTRAS = ("split", "ablated_feature", "ablated_features")
+_GENERATOR_EXTRAS = ("split", "ablated_feature", "ablated_features", "split_seed")
 
 
 def generator_extras(generator: Callable[..., Any]) -> frozenset[str]:
-    """Which of ``split``, ``ablated_feature``, ``ablated_features`` a generator declares.
+    """Which of ``split``, ``ablated_feature``, ``ablated_features``, ``split_seed`` it declares.
 
     Raises:
         StudyError: It cannot be called as ``generator(num_epochs, batch_size)``.
@@ -161,13 +168,22 @@ class GeneratedDataset:
 
     Unlike Maggy, which called a custom generator the same way in every trial, the generator
     receives ``ablated_feature`` (the feature's name, a tuple for a group, or None) and
-    ``ablated_features`` (always a tuple) when it declares them, and ``split``.
+    ``ablated_features`` (always a tuple) when it declares them, and ``split``. A generator
+    that declares ``split_seed`` receives the repeat's split seed (shared by every
+    configuration of the repeat, so draw the split from it alone), or None when the study keeps
+    one fixed split (``vary_split=False``).
     """
 
-    def __init__(self, generator: Callable[..., Any], ablated_features: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        generator: Callable[..., Any],
+        ablated_features: tuple[str, ...],
+        split_seed: int | None = None,
+    ) -> None:
         self._generator = generator
         self._extras = generator_extras(generator)
         self.ablated_features = ablated_features
+        self.split_seed = split_seed
 
     def __call__(self, num_epochs: int = 1, batch_size: int = 32, split: str = "train") -> Any:
         """Call the generator for this trial.
@@ -190,6 +206,8 @@ class GeneratedDataset:
             )
         if "ablated_features" in self._extras:
             kwargs["ablated_features"] = self.ablated_features
+        if "split_seed" in self._extras:
+            kwargs["split_seed"] = self.split_seed
         return self._generator(num_epochs, batch_size, **kwargs)
 
     def __repr__(self) -> str:
