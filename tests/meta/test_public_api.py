@@ -146,5 +146,7 @@ def test_ablation_config_maps_onto_the_launch_options() -> None:
     )
     with pytest.raises(StudyError, match="no option 'hb_intervall'; did you mean 'hb_interval'"):
         AblationConfig(study, hb_intervall=2)
-    with pytest.raises(StudyError, match="repeats must be a positive integer; got 0"):
+    with pytest.raises(StudyError, match="repeats must be a positive integer, or 'auto'"):
         AblationConfig(study, repeats=0)
+    sequential = AblationConfig(study, repeats="auto", min_effect=0.01, vary_split=False)
+    assert (sequential.repeats, sequential.min_effect, sequential.max_repeats) == ("auto", 0.01, 16)

@@ -69,6 +69,7 @@ def test_the_report_command_prints_the_ranking_and_writes_the_plots(tmp_path: Pa
         "base",
         "p",
         "(Holm)",
+        "decision",
     ]
     assert lines[2].split()[:3] == ["1", "feature", "strong"]
     assert (directory.path / "plots" / "effects.png").exists()

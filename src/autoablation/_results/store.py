@@ -2,6 +2,13 @@
 
 The driver's `autoablation._driver.journal` writes what this module reads; `load` and
 ``autoablation report`` read it without Spark.
+
+Besides the trials' events, a journal records what its statistics need to be recomputed
+offline: the ``experiment`` event's options (``min_effect``, ``vary_split``, ``repeats``...)
+and ``statistics`` (the test, the interval, the correction, alpha), each trial's seed and
+split seed inside its result, and for a sequential study a ``design`` event (the design with
+its boundaries) and one ``look`` event per component looked at. Every such field is optional
+when read: a journal written before it existed still loads.
 """
 
 from __future__ import annotations
@@ -56,6 +63,9 @@ class JournalState:
     histories: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     runs: int = 0
     ended: str | None = None
+    statistics: dict[str, Any] = field(default_factory=dict)
+    design: dict[str, Any] | None = None
+    looks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def read_journal(path: str | os.PathLike[str]) -> JournalState:
@@ -78,6 +88,7 @@ def _apply(state: JournalState, event: Mapping[str, Any]) -> None:
         state.runs += 1
         state.fingerprint = event.get("fingerprint")
         state.options = dict(event.get("options") or {})
+        state.statistics = dict(event.get("statistics") or {})
         state.ended = None
     elif kind == "scheduled":
         trial = Trial.from_dict(event["trial"])
@@ -96,16 +107,29 @@ def _apply(state: JournalState, event: Mapping[str, Any]) -> None:
         state.results[result.trial.trial_id] = result
     elif kind == "ended":
         state.ended = event.get("status")
+    elif kind == "design":
+        state.design = dict(event["design"])
+    elif kind == "look":
+        state.looks.append(dict(event["look"]))
+
+
+LEGACY_FINGERPRINT = {"vary_split": False}
+"""Fingerprint fields newer than some journals, with what a journal without them did: a
+journal written before ``vary_split`` existed ran every repeat on the study's one split."""
 
 
 def fingerprint_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """The fields two study fingerprints disagree on.
 
     A field that maps names to digests (the custom models) disagrees only on the names both
-    hold: adding a custom model extends a study, changing one makes it another study.
+    hold: adding a custom model extends a study, changing one makes it another study. A field
+    of `LEGACY_FINGERPRINT` that the old fingerprint lacks is no difference: the journal
+    predates it, and its run keeps the old behaviour.
     """
     differences = []
     for key in sorted(set(old) | set(new)):
+        if key in LEGACY_FINGERPRINT and key not in old:
+            continue
         before, after = old.get(key), new.get(key)
         if isinstance(before, Mapping) and isinstance(after, Mapping):
             if any(before[name] != after[name] for name in set(before) & set(after)):
