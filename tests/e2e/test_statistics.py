@@ -110,7 +110,7 @@ def test_each_repeat_holds_out_its_own_rows_for_every_configuration(
     assert fixed["held_out"].nunique() == 1 and fixed["split_seed"].isna().all()
     assert fixed["held_out"].iloc[0] == splits.loc[0]  # repeat 0 holds out the study's rows
     assert load(where).vary_split is True
-    with pytest.raises(StudyError, match="holds a different study.*vary_split: True then, False"):
+    with pytest.raises(StudyError, match=r"holds a different study.*vary_split: True then, False"):
         experiment.launch(
             held_out_rows,
             numbered_study(["a", "b"]),

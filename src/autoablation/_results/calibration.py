@@ -136,6 +136,20 @@ def sequential_design(design: SequentialDesign, differences: FloatArray) -> Sequ
     return SequentialOutcome(outcome.decision.reshape(shape), outcome.stopped_at.reshape(shape))
 
 
+def intervals_at_stop(
+    differences: FloatArray, stopped_at: npt.NDArray[np.int_]
+) -> tuple[FloatArray, FloatArray]:
+    """The 95% interval each component's ranking row shows: from its repeats up to its stop."""
+    from autoablation._results.paired import t_interval
+
+    low = np.full(stopped_at.shape, np.nan)
+    high = np.full(stopped_at.shape, np.nan)
+    for n in np.unique(stopped_at):
+        where = stopped_at == n
+        low[where], high[where] = t_interval(differences[where][:, :n])
+    return low, high
+
+
 def mixture(studies: int, components: int = 10) -> FloatArray:
     """Effects in standard deviations of the differences: half null, a quarter 1, a quarter 2.
 

@@ -117,7 +117,7 @@ def effects_figure(
     axis.set_yticks(y, labels)
     better = "higher" if direction == "max" else "lower"
     difference = "kept alone minus none kept" if effect == "addition" else "ablated minus base"
-    band = f"; shaded: within +-{min_effect:g}" if min_effect is not None else ""
+    band = f"\nshaded: within \u00b1{min_effect:g} (min_effect)" if min_effect is not None else ""
     axis.set_xlabel(
         f"{metric}: {difference} ({better} is better)\n"
         f"bars: 95% CI; filled: matters, square: negligible, open: undecided{band}"
