@@ -7,7 +7,8 @@ import pytest
 
 from autoablation import ExperimentResult, StudyError, Trial, TrialResult, TrialStatus
 from autoablation._core.trial import Component, ComponentKind
-from autoablation._results.sequential import Look, SequentialDesign, compare_looks
+from autoablation._results.looks import Look, compare_looks
+from autoablation._results.sequential import SequentialDesign
 
 BASE_KEY = ("base", "base")
 

@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _provenance(result: ExperimentResult) -> list[str]:
     """How the printed decisions were obtained, and whether they match what the study saw."""
-    from autoablation._results.sequential import compare_looks
+    from autoablation._results.looks import compare_looks
     from autoablation._results.stats import METHOD
     from autoablation._results.store import JOURNAL, read_journal
 

@@ -21,7 +21,8 @@ from autoablation._results import plots as _plots
 from autoablation._results import table as _table
 
 if TYPE_CHECKING:
-    from autoablation._results.sequential import Look, SequentialDesign
+    from autoablation._results.looks import Look
+    from autoablation._results.sequential import SequentialDesign
 
 COLUMNS = (
     "trial_id",
