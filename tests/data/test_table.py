@@ -183,3 +183,29 @@ def test_an_infinite_label_is_refused() -> None:
     table = small_table(10).assign(label=[1.0, np.inf, 0.0, 1.0, 0.0] * 2)
     with pytest.raises(DatasetError, match=r"label 'label' holds an infinite value .* in 2 of 10"):
         prepare_table(table, "label")
+
+
+def test_a_repeats_split_seed_draws_its_own_rows_of_the_same_count() -> None:
+    data = prepare_table(small_table(50), "label", test_fraction=0.2, seed=3)
+    own = prepare_table(small_table(50), "label", test_fraction=0.2, seed=8)
+    np.testing.assert_array_equal(data.held_out(3), data.test_mask)  # the study's own seed
+    np.testing.assert_array_equal(data.held_out(8), own.test_mask)  # drawn as a study's split
+    assert data.held_out(None) is data.test_mask
+    x_test, y_test = data.arrays("test", split_seed=8)
+    assert len(x_test) == 10 and (y_test == data.y[own.test_mask]).all()
+
+
+def test_a_repeats_split_is_standardised_with_its_own_training_rows() -> None:
+    rows = np.random.default_rng(0).normal(5.0, 2.0, size=(200, 2))
+    table = pd.DataFrame({"a": rows[:, 0], "b": rows[:, 1], "y": np.arange(200) % 2})
+    data = prepare_table(table, "y", test_fraction=0.3, seed=1)
+    x_train, _ = data.arrays("train", split_seed=99)
+    assert x_train.mean(axis=0) == pytest.approx([0.0, 0.0], abs=1e-5)
+    assert x_train.std(axis=0) == pytest.approx([1.0, 1.0], abs=1e-5)
+    x_test, _ = data.arrays("test", split_seed=99)
+    held_out = data.held_out(99)
+    raw_train = rows[~held_out]
+    expected = (rows[held_out] - raw_train.mean(axis=0)) / raw_train.std(axis=0)
+    assert x_test == pytest.approx(expected, abs=1e-4)  # no statistic of the test rows used
+    unscaled = prepare_table(table, "y", test_fraction=0.3, seed=1, standardize=False)
+    assert unscaled.arrays("test", split_seed=99)[0] == pytest.approx(rows[held_out], abs=1e-4)

@@ -223,3 +223,50 @@ def test_the_fingerprint_compares_projections_and_reads_legacy_shape_strategies(
     assert fingerprint_difference(
         {"seed": 0, "projections": {"layer:a": ["a_projection"]}}, now
     ) == ["projections"]
+
+
+def test_a_journal_before_vary_split_resumes_but_a_changed_regime_is_refused(
+    tmp_path: Path,
+) -> None:
+    # written before vary_split existed: it ran one fixed split
+    write_study(tmp_path / "run", synthetic_results({"x1": -0.2}, repeats=1))
+    legacy_dir = ExperimentDir(tmp_path / "run")
+    state = legacy_dir.open({**FINGERPRINT, "vary_split": True}, resume=True, overwrite=False)
+    assert state.fingerprint == FINGERPRINT  # resumed: the launcher keeps its fixed split
+    legacy_dir.close()
+    directory = ExperimentDir(tmp_path / "new")
+    directory.open({**FINGERPRINT, "vary_split": False}, resume=False, overwrite=False)
+    JournalWriter(
+        directory, fingerprint={**FINGERPRINT, "vary_split": False}, options={}, previous={}
+    ).experiment_started("x", [], 0)
+    directory.close()
+    with pytest.raises(StudyError, match="vary_split: False then, True now"):
+        ExperimentDir(tmp_path / "new").open(
+            {**FINGERPRINT, "vary_split": True}, resume=True, overwrite=False
+        )
+
+
+def test_the_journal_keeps_what_recomputing_the_statistics_needs(tmp_path: Path) -> None:
+    from autoablation._results.sequential import SequentialDesign
+    from autoablation._results.stats import METHOD
+
+    directory = ExperimentDir(tmp_path / "seq")
+    directory.open(FINGERPRINT, resume=False, overwrite=False)
+    journal = JournalWriter(
+        directory,
+        fingerprint=FINGERPRINT,
+        options={"min_effect": 0.01, "vary_split": True},
+        previous={},
+        statistics=METHOD,
+    )
+    design = SequentialDesign(2, min_effect=0.01)
+    journal.experiment_started("seq", [], 0)
+    journal.design(design.to_dict())
+    look = {"kind": "feature", "ablated": "a", "repeats": 6, "decision": "undecided"}
+    journal.look(look)
+    journal.experiment_ended("finished")
+    state = read_journal(directory.journal)
+    assert state.statistics == METHOD and state.options["min_effect"] == 0.01
+    assert SequentialDesign.from_dict(state.design or {}) == design
+    assert state.looks == [look]
+    assert read_journal(Path(__file__).parents[1] / "data" / "legacy-experiment" / "journal.jsonl")

@@ -27,6 +27,21 @@ def test_the_failed_task_is_read_from_sparks_message() -> None:
         ({"num_workers": 2.5}, "num_workers must be a positive integer; got 2.5"),
         ({"name": " "}, "experiment name must be a non-empty string"),
         ({"optimization_key": ""}, "optimization_key must be a non-empty string"),
+        ({"repeats": 0}, "repeats must be a positive integer, or 'auto' for a sequential study"),
+        ({"repeats": "many"}, "for a sequential study; got 'many'"),
+        ({"repeats": "auto"}, "repeats='auto' needs min_effect, the smallest effect worth"),
+        ({"min_effect": -0.01}, "min_effect must be a positive number in the metric's units"),
+        ({"min_effect": float("inf")}, "min_effect must be a positive number"),
+        ({"vary_split": "yes"}, "vary_split must be True or False; got 'yes'"),
+        ({"max_repeats": 0}, "max_repeats must be a positive integer; got 0"),
+        (
+            {"repeats": "auto", "min_effect": 0.01, "max_repeats": 4},
+            r"max_repeats must be at least 6 \(the sequential design's first look\); got 4",
+        ),
+        (
+            {"repeats": "auto", "min_effect": 0.01},
+            r"repeats='auto' \(sequential repeats\) is not available yet",
+        ),
     ],
 )
 def test_bad_launch_options_are_refused_before_anything_starts(

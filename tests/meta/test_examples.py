@@ -42,7 +42,9 @@ def test_quickstart_runs_with_python() -> None:
     command = [sys.executable, str(QUICKSTART), "--master", "local[2]", "--epochs", "1"]
     out = run([*command, "--repeats", "2"])
     check_table(out, repeats=2)
-    assert "p (Holm)" in out and "journal, logs and plots:" in out
+    assert "p (Holm)  decision" in out and "journal, logs and plots:" in out
+    assert not re.search(r"\smatters$", out, flags=re.M)  # two repeats cannot show an effect
+    assert "to settle the 7 undecided components" in out
 
 
 def runs_root() -> Path:

@@ -146,7 +146,7 @@ def test_ablation_config_maps_onto_the_launch_options() -> None:
     )
     with pytest.raises(StudyError, match="no option 'hb_intervall'; did you mean 'hb_interval'"):
         AblationConfig(study, hb_intervall=2)
-    with pytest.raises(StudyError, match="repeats must be a positive integer; got 0"):
+    with pytest.raises(StudyError, match="repeats must be a positive integer, or 'auto'"):
         AblationConfig(study, repeats=0)
     # Maggy's dataclass took its fields by position too
     positional = AblationConfig(study, "pairs", "min", "Titanic", "notes", 2.5, "acc")
@@ -159,3 +159,5 @@ def test_ablation_config_maps_onto_the_launch_options() -> None:
     }
     with pytest.raises(StudyError, match="hb_interval must be a positive number; got 0"):
         AblationConfig(study, hb_interval=0)  # named as the caller spelt it
+    sequential = AblationConfig(study, repeats="auto", min_effect=0.01, vary_split=False)
+    assert (sequential.repeats, sequential.min_effect, sequential.max_repeats) == ("auto", 0.01, 16)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from autoablation import AblationStudy, TrialStatus, experiment, load
+from autoablation._results.store import read_journal
 
 LEGACY = Path(__file__).parents[1] / "data" / "legacy-experiment"
 
@@ -66,8 +67,9 @@ def test_a_legacy_directory_resumes_with_one_more_repeat(spark: Any, tmp_path: P
     assert len(result.trials) == 9 and result.ok
     kept = {t.trial.trial_id: t.metric for t in result.trials if t.trial.trial_id in before}
     assert kept == before  # the old results are kept as they were, not run again
-    assert sorted(t.trial.repeat for t in result.trials if t.trial.trial_id not in before) == [
-        2,
-        2,
-        2,
-    ]
+    new = [t.trial for t in result.trials if t.trial.trial_id not in before]
+    assert sorted(t.repeat for t in new) == [2, 2, 2]
+    # The journal predates vary_split: the resumed run keeps its one fixed split, and says so.
+    assert all(t.split_seed is None for t in new) and result.vary_split is False
+    state = read_journal(directory / "journal.jsonl")
+    assert state.runs == 2 and (state.fingerprint or {})["vary_split"] is False

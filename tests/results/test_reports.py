@@ -69,6 +69,7 @@ def test_the_report_command_prints_the_ranking_and_writes_the_plots(tmp_path: Pa
         "base",
         "p",
         "(Holm)",
+        "decision",
     ]
     assert lines[2].split()[:3] == ["1", "feature", "strong"]
     assert (directory.path / "plots" / "effects.png").exists()
@@ -136,3 +137,22 @@ def test_a_study_still_running_prints_its_pending_trials_as_such() -> None:
     results[2] = TrialResult(results[2].trial, TrialStatus.PENDING)
     text = str(ExperimentResult("running", results))
     assert "1 trials have no result yet" in text and "feature:y:" not in text
+
+
+def test_the_effects_plot_marks_decisions_and_the_negligible_band() -> None:
+    from autoablation._results import plots as _plots
+
+    result = ExperimentResult(
+        "planted", synthetic_results({"strong": -0.2, "noise": 0.0}, repeats=8), min_effect=0.01
+    )
+    ranking = result.ranking()
+    assert set(ranking["decision"]) == {"", "matters", "negligible"}
+    figure = _plots.effects_figure(ranking, "metric", "max", "t", min_effect=0.01)
+    axis = figure.axes[0]
+    from matplotlib.collections import PathCollection
+
+    scatters = [c for c in axis.collections if isinstance(c, PathCollection)]
+    assert [len(c.get_offsets()) for c in scatters] == [1, 1]  # circles, then the square
+    assert "shaded: within \u00b10.01 (min_effect)" in axis.get_xlabel()
+    assert len(axis.patches) == 1  # the band of negligible effects
+    _plots._pyplot().close("all")

@@ -153,6 +153,8 @@ class Trial:
         removed: Components removed in this trial (empty for the base trial).
         repeat: Repeat index; repeats of one configuration share everything else.
         seed: Random seed set before the training function runs.
+        split_seed: Seeds the repeat's train/test split (every configuration of a repeat
+            shares it); None: the study's one fixed split.
     """
 
     trial_id: str
@@ -161,6 +163,7 @@ class Trial:
     removed: tuple[Component, ...] = ()
     repeat: int = 0
     seed: int = 0
+    split_seed: int | None = None
 
     @classmethod
     def create(
@@ -171,8 +174,9 @@ class Trial:
         *,
         repeat: int = 0,
         seed: int = 0,
+        split_seed: int | None = None,
     ) -> Trial:
-        """Build a trial and derive its id from its content."""
+        """Build a trial and derive its id from its content (seeds aside)."""
         removed = tuple(removed)
         identity = {
             "kind": kind,
@@ -182,7 +186,7 @@ class Trial:
         digest = hashlib.blake2b(
             json.dumps(identity, sort_keys=True).encode("utf-8"), digest_size=6
         ).hexdigest()
-        return cls(digest, kind, ablated, removed, repeat, seed)
+        return cls(digest, kind, ablated, removed, repeat, seed, split_seed)
 
     @property
     def removed_features(self) -> tuple[str, ...]:
@@ -254,11 +258,13 @@ class Trial:
             "removed": [c.to_dict() for c in self.removed],
             "repeat": self.repeat,
             "seed": self.seed,
+            "split_seed": self.split_seed,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Trial:
-        """Rebuild a trial from `to_dict` output."""
+        """Rebuild a trial from `to_dict` output (without ``split_seed``: the fixed split)."""
+        split_seed = data.get("split_seed")
         return cls(
             trial_id=str(data["trial_id"]),
             kind=str(data["kind"]),
@@ -266,6 +272,7 @@ class Trial:
             removed=tuple(Component.from_dict(c) for c in data.get("removed", ())),
             repeat=int(data.get("repeat", 0)),
             seed=int(data.get("seed", 0)),
+            split_seed=None if split_seed is None else int(split_seed),
         )
 
 

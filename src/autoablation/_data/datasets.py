@@ -56,11 +56,18 @@ class DatasetFunction:
     """
 
     def __init__(
-        self, data: DataHandle, ablated_features: tuple[str, ...] = (), *, seed: int = 0
+        self,
+        data: DataHandle,
+        ablated_features: tuple[str, ...] = (),
+        *,
+        seed: int = 0,
+        split_seed: int | None = None,
     ) -> None:
         self._data = data
         self.ablated_features = ablated_features
         self._seed = seed
+        self.split_seed = split_seed
+        """Seeds this repeat's train/test split; None: the study's fixed split."""
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -91,7 +98,7 @@ class DatasetFunction:
         self, split: Split = "train"
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.generic]]:
         """The split as NumPy arrays ``(x, y)``, for ``model.fit(x, y)`` or other libraries."""
-        return self._data.value.arrays(split, self.ablated_features)
+        return self._data.value.arrays(split, self.ablated_features, self.split_seed)
 
     def __call__(
         self,

@@ -27,13 +27,13 @@ from autoablation._core.errors import DatasetError, StudyError
 from autoablation._data import batches
 from autoablation._data.datasets import positive_int
 
-_GENERATOR_EXTRAS = ("split", "ablated_feature", "ablated_features")
+_GENERATOR_EXTRAS = ("split", "ablated_feature", "ablated_features", "split_seed")
 _COUNTING_BATCH = 1024
 """Batch size asked of the generator when only rows are counted or arrays gathered."""
 
 
 def generator_extras(generator: Callable[..., Any]) -> frozenset[str]:
-    """Which of ``split``, ``ablated_feature``, ``ablated_features`` a generator declares.
+    """Which of ``split``, ``ablated_feature``, ``ablated_features``, ``split_seed`` it declares.
 
     Raises:
         StudyError: It cannot be called as ``generator(num_epochs, batch_size)``.
@@ -60,22 +60,28 @@ class GeneratedDataset:
 
     Unlike Maggy, which called a custom generator the same way in every trial, the generator
     receives ``ablated_feature`` (the feature's name, a tuple for a group, or None) and
-    ``ablated_features`` (always a tuple) when it declares them, and ``split``.
+    ``ablated_features`` (always a tuple) when it declares them, and ``split``. A generator
+    that declares ``split_seed`` receives the repeat's split seed (shared by every
+    configuration of the repeat, so draw the split from it alone), or None when the study keeps
+    one fixed split (``vary_split=False``).
 
     Attributes:
         ablated_features: The features this trial removes.
+        split_seed: Seeds this repeat's train/test split; None: the study's fixed split.
     """
 
     def __init__(
         self,
         generator: Callable[..., Any],
         ablated_features: tuple[str, ...],
+        split_seed: int | None = None,
         *,
         feature_names: Sequence[str] | None = None,
     ) -> None:
         self._generator = generator
         self._extras = generator_extras(generator)
         self.ablated_features = ablated_features
+        self.split_seed = split_seed
         self._declared = None if feature_names is None else tuple(feature_names)
         self._rows: dict[str, int] = {}
         self._steps: dict[tuple[str, int], int] = {}
@@ -101,6 +107,8 @@ class GeneratedDataset:
             )
         if "ablated_features" in self._extras:
             kwargs["ablated_features"] = self.ablated_features
+        if "split_seed" in self._extras:
+            kwargs["split_seed"] = self.split_seed
         return self._generator(num_epochs, batch_size, **kwargs)
 
     @property

@@ -33,6 +33,7 @@ def write_parquet(data: PreparedData, path: str) -> None:
         "codings": [dataclasses.asdict(c) for c in data.codings],
         "label": dataclasses.asdict(data.label),
         "label_dtype": str(data.y.dtype),
+        "standardized": data.standardized,
     }
     table = pa.table(columns).replace_schema_metadata({_META_KEY: json.dumps(meta)})
     with pa.OSFile(path, "wb") if "://" not in path else _remote_sink(path) as sink:
@@ -69,6 +70,7 @@ def read_parquet(path: str) -> PreparedData:
             ColumnCoding(**{**c, "categories": _tuple(c["categories"])}) for c in meta["codings"]
         ),
         label=LabelCoding(meta["label"]["name"], _tuple(meta["label"]["classes"])),
+        standardized=bool(meta.get("standardized", False)),
     )
 
 

@@ -36,7 +36,7 @@ from autoablation._core.errors import DatasetError
 
 if TYPE_CHECKING:  # pandas is imported where a table is read: executors only slice arrays
     import pandas as pd
-from autoablation._data.prepared import ColumnCoding, LabelCoding, PreparedData
+from autoablation._data.prepared import ColumnCoding, LabelCoding, PreparedData, split_mask
 
 TableSource: TypeAlias = "pd.DataFrame | str | os.PathLike[str]"
 
@@ -237,7 +237,8 @@ def prepare_table(
             ``str(column)``.
         label_name: The column to predict (``0`` and ``"0"`` name the same column).
         test_fraction: Share of rows held out as the test split, in [0, 1).
-        seed: Seeds the split, so the same study always holds out the same rows.
+        seed: Seeds the split, so the same study always holds out the same rows (repeats
+            that vary the split draw theirs the same way from their own seeds).
         standardize: Centre and scale every feature with training-row statistics.
 
     Raises:
@@ -264,9 +265,7 @@ def prepare_table(
         )
     if n_test >= n_rows:
         raise DatasetError(f"test_fraction={test_fraction} leaves no training rows")
-    order = np.random.default_rng(seed).permutation(n_rows)
-    test_mask = np.zeros(n_rows, dtype=bool)
-    test_mask[order[:n_test]] = True
+    test_mask = split_mask(n_rows, n_test, seed)
     train = ~test_mask
 
     feature_names = tuple(c for c in table.columns if c != label_name)
@@ -282,4 +281,4 @@ def prepare_table(
         else np.zeros((n_rows, 0), dtype=np.float32)
     )
     y, label = _code_label(table[label_name])
-    return PreparedData(feature_names, x, y, test_mask, tuple(codings), label)
+    return PreparedData(feature_names, x, y, test_mask, tuple(codings), label, standardize)

@@ -11,8 +11,11 @@ by the environment variable ``AUTOABLATION_RUNS``)::
     plots/                  effects.png and curves.png (written at the end)
     tensorboard/<id>/       each trial's TensorBoard logs (when executors share this folder)
 
-Events: ``experiment`` (a run starts), ``scheduled``, ``started``, ``metrics``, ``requeued``,
-``finished`` / ``failed`` / ``lost`` / ``cancelled`` (a final result), ``ended``. A driver killed
+Events: ``experiment`` (a run starts, with the options and the ``statistics`` that decide the
+ranking), ``scheduled``, ``started``, ``metrics``, ``requeued``, ``finished`` / ``failed`` /
+``lost`` / ``cancelled`` (a final result, with the trial's seed and split seed), ``ended``; a
+sequential study adds ``design`` (its boundaries, fixed before the first look) and ``look``
+(one component looked at). A driver killed
 at any moment leaves a journal whose complete lines are all valid; a torn last line is skipped
 when it is read back. Replaying the journal gives every trial's latest result, which is how a
 resumed run knows what it may skip and how `load` rebuilds a result without Spark.
@@ -247,10 +250,12 @@ class JournalWriter(Listener):
         fingerprint: Mapping[str, Any],
         options: Mapping[str, Any],
         previous: Mapping[str, TrialResult],
+        statistics: Mapping[str, Any] | None = None,
     ) -> None:
         self._dir = directory
         self._fingerprint = dict(fingerprint)
         self._options = dict(options)
+        self._statistics = dict(statistics or {})
         self._results: dict[str, TrialResult] = dict(previous)
         _end_torn_line(directory.journal)
         self._journal: TextIO = open(directory.journal, "a", encoding="utf-8")  # noqa: SIM115
@@ -278,10 +283,19 @@ class JournalWriter(Listener):
             name=name,
             fingerprint=self._fingerprint,
             options=self._options,
+            statistics=self._statistics,
             already_done=done,
         )
         for index, trial in enumerate(trials, 1):
             self._write("scheduled", flush=index == len(trials), trial=trial.to_dict())
+
+    def design(self, design: Mapping[str, Any]) -> None:
+        """Record a sequential design (``SequentialDesign.to_dict()``) before its first look."""
+        self._write("design", design=dict(design))
+
+    def look(self, look: Mapping[str, Any]) -> None:
+        """Record one look at one component (``Look.to_dict()``), flushed at once."""
+        self._write("look", look=dict(look))
 
     def trial_started(self, trial: Trial, worker: str, attempt: int) -> None:
         """Record the start."""

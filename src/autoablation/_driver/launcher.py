@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from autoablation._core.errors import ExperimentError
+from autoablation._core.errors import ExperimentError, StudyError
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
 from autoablation._driver.conf import task_cpus
 from autoablation._driver.controller import Controller
@@ -26,7 +26,7 @@ from autoablation._driver.events import Listener, Listeners, LoggingListener
 from autoablation._driver.gpus import gpus_per_task, task_profile
 from autoablation._driver.jobs import JobSupervisor
 from autoablation._driver.journal import DriverLog, ExperimentDir, JournalWriter
-from autoablation._driver.options import LAUNCH, Caller, RunOptions
+from autoablation._driver.options import LAUNCH, SEQUENTIAL_NOT_YET, Caller, RunOptions
 from autoablation._driver.preflight import Preflight
 from autoablation._driver.progress import ProgressListener
 from autoablation._driver.rpc import serve_over_rpc
@@ -37,7 +37,8 @@ from autoablation._driver.tracking import MlflowListener, mlflow_wanted
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
 from autoablation._executor.task import make_task
 from autoablation._results.result import ExperimentResult
-from autoablation._results.store import default_dir
+from autoablation._results.stats import METHOD
+from autoablation._results.store import JournalState, default_dir
 from autoablation._study.ablators import with_repeats
 from autoablation._wire.frames import new_secret
 from autoablation._wire.server import RpcServer
@@ -99,17 +100,24 @@ class ExperimentRun:
                 and the journal records every trial that finished.
         """
         options = self._options
-        trials = with_repeats(self._checked.trials, options.repeats, self._seed)
         directory = ExperimentDir(options.experiment_dir or default_dir(options.name))
         fingerprint = {
             **self._checked.fingerprint,
             "optimization_key": options.optimization_key,
             "direction": options.direction,
+            "vary_split": options.vary_split,
         }
         state = directory.open(
             fingerprint, resume=options.resume, overwrite=options.overwrite, caller=self._caller
         )
         try:
+            vary_split = _split_regime(state, options.vary_split)
+            fingerprint["vary_split"] = self._recorded["vary_split"] = vary_split
+            if not isinstance(options.repeats, int):
+                raise StudyError(SEQUENTIAL_NOT_YET)
+            trials = with_repeats(
+                self._checked.trials, options.repeats, self._seed, vary_split=vary_split
+            )
             with _sigterm_interrupts(self._caller):
                 return self._execute(trials, directory, fingerprint, state)
         finally:
@@ -136,6 +144,7 @@ class ExperimentRun:
                 "name": options.name,
                 "fingerprint": fingerprint,
                 "options": self._recorded,
+                "statistics": METHOD,
                 "study": self._study,
                 "trials": [t.to_dict() for t in trials],
                 "projections": self._checked.projections,
@@ -161,6 +170,7 @@ class ExperimentRun:
                     fingerprint=fingerprint,
                     options=self._recorded,
                     previous={k: v for k, v in state.results.items() if k in wanted},
+                    statistics=METHOD,
                 )
             )
             listeners.extend(self._listeners())
@@ -200,6 +210,8 @@ class ExperimentRun:
             effect=self._checked.ablator.effect,
             projections=self._checked.projections,
             notes=notes,
+            min_effect=options.min_effect,
+            vary_split=self._recorded["vary_split"],
         )
         _write_plots(result, directory)
         if self._jobs.failure is not None:
@@ -315,6 +327,19 @@ class ExperimentRun:
             if runtime is not None:
                 runtime.release()
         return controller.results()
+
+
+def _split_regime(state: JournalState, wanted: bool) -> bool:
+    """Whether repeats vary the split: as asked, or as a resumed journal's study did.
+
+    A journal written before ``vary_split`` existed ran every repeat on the study's one split;
+    resuming it keeps that regime (a different recorded one is refused by the fingerprint).
+    """
+    if state.fingerprint is not None and "vary_split" not in state.fingerprint:
+        if wanted:
+            logger.info("the journal predates vary_split: its repeats keep the study's one split")
+        return False
+    return wanted
 
 
 @contextmanager

@@ -10,6 +10,7 @@ not options, and are not here: ``spark``, ``ablator`` and ``listener``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,16 @@ from autoablation._core.errors import StudyError
 from autoablation._driver.progress import VERBOSITY
 from autoablation._driver.staging import TRANSPORTS
 from autoablation._driver.tracking import mlflow_wanted
+from autoablation._results.sequential import INITIAL, MAX_REPEATS
 
+AUTO = "auto"
+"""``repeats="auto"``: a sequential study that stops each component once it is decided."""
+SEQUENTIAL_NOT_YET = (
+    "repeats='auto' (sequential repeats) is not available yet: its statistics are in place "
+    "(autoablation._results.sequential), its scheduling on Spark lands with the controller "
+    "change; give repeats a number meanwhile (result.plan(min_effect) of a pilot study says "
+    "how many)"
+)
 SCHEDULES = ("longest_first", "submission")
 """Orders in which pending trials start (see `autoablation._driver.schedule`)."""
 _MAX_TIMEOUT_S = 1e8
@@ -101,6 +111,34 @@ def _flag(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise StudyError(f"{name} must be True or False; got {value!r}")
+    return value
+
+
+def _repeats(name: str, value: Any) -> int | str:
+    if value == AUTO:
+        return AUTO
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise StudyError(
+            f"{name} must be a positive integer, or {AUTO!r} for a sequential study; got {value!r}"
+        )
+    return value
+
+
+def _effect(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or not 0 < value < math.inf:
+        raise StudyError(
+            f"{name} must be a positive number in the metric's units (the smallest effect "
+            f"worth knowing, e.g. 0.01 for one point of accuracy), or None; got {value!r}"
+        )
+    return float(value)
+
+
 def _mlflow(name: str, value: Any) -> bool | None:
     if value:
         mlflow_wanted(True)  # refuses at once when MLflow is not installed
@@ -157,7 +195,10 @@ class RunOptions:
     schedule: str = _option("longest_first", _one_of(SCHEDULES))
     data_transport: str = _option("auto", _one_of(TRANSPORTS, ", ".join(TRANSPORTS)))
     data_dir: str | None = _option(None, _path)
-    repeats: int = _option(1, _number(integer=True), recorded=True)
+    repeats: int | str = _option(1, _repeats, recorded=True)
+    vary_split: bool = _option(True, _boolean, recorded=True)
+    min_effect: float | None = _option(None, _effect, recorded=True)
+    max_repeats: int = _option(MAX_REPEATS, _number(integer=True), recorded=True)
     experiment_dir: str | None = _option(None, _path)
     resume: bool = _option(False, _flag)
     overwrite: bool = _option(False, _flag)
@@ -178,6 +219,17 @@ class RunOptions:
             )
         if self.resume and self.overwrite:
             raise StudyError("resume=True and overwrite=True contradict each other; choose one")
+        if self.repeats == AUTO and self.min_effect is None:
+            raise StudyError(
+                "repeats='auto' needs min_effect, the smallest effect worth knowing in the "
+                "metric's units: components whose effect lies provably inside it stop early "
+                "as negligible (e.g. min_effect=0.01 for one point of accuracy)"
+            )
+        if self.repeats == AUTO and self.max_repeats < INITIAL:
+            raise StudyError(
+                f"max_repeats must be at least {INITIAL} (the sequential design's first look); "
+                f"got {self.max_repeats}"
+            )
 
     @classmethod
     def check(cls, name: str, value: Any, *, shown: str | None = None) -> Any:

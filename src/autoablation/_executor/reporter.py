@@ -77,6 +77,15 @@ class Reporter:
         return self._trial.repeat
 
     @property
+    def split_seed(self) -> int | None:
+        """The seed of this repeat's train/test split (None: the study's one fixed split).
+
+        Every configuration of a repeat gets the same one: a training function that splits
+        its own data should draw the split from it, so comparisons stay paired.
+        """
+        return self._trial.split_seed
+
+    @property
     def tensorboard_dir(self) -> str:
         """This trial's own TensorBoard log directory (created on first use).
 

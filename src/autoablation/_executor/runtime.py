@@ -65,16 +65,22 @@ class TrialRuntime:
             unpersist(blocking=False)
 
     def dataset_function(self, trial: Trial) -> DatasetFunction | GeneratedDataset | None:
-        """The trial's ``dataset_function``: the data without the trial's features."""
+        """The trial's ``dataset_function``: the data without the trial's features.
+
+        It serves the trial's split: its repeat's split seed, or the study's split.
+        """
         if self.dataset_generator is not None:
             return GeneratedDataset(
                 self.dataset_generator,
                 trial.removed_features,
+                trial.split_seed,
                 feature_names=self.generator_features,
             )
         if self.data is None:
             return None
-        return DatasetFunction(self.data, trial.removed_features, seed=trial.seed)
+        return DatasetFunction(
+            self.data, trial.removed_features, seed=trial.seed, split_seed=trial.split_seed
+        )
 
     def model_function(self, trial: Trial) -> Callable[[], Any] | None:
         """The trial's ``model_function``: the base model without the trial's components."""

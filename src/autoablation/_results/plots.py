@@ -54,13 +54,17 @@ def effects_figure(
     title: str,
     effect: str = "removal",
     top: int | None = TOP,
+    *,
+    min_effect: float | None = None,
 ) -> Any:
     """A forest plot: each component's difference to the base with its 95% interval.
 
-    Red marks what matters (a removal that hurts, or a component that helps on its own), blue
-    the opposite; filled markers are significant after Holm correction. Of more than ``top``
-    components only the ``top`` largest differences are drawn (None draws all), and the title
-    says so: hundreds of rows are neither readable nor quick to draw.
+    The marker says the decision: filled for ``matters``, a grey square for ``negligible``,
+    open for ``undecided``. Red marks the direction that matters (a removal that hurts, or a
+    component that helps on its own), blue the opposite. With ``min_effect``, the band of
+    negligible effects is shaded. Of more than ``top`` components only the ``top`` largest
+    differences are drawn (None draws all), and the title says so: hundreds of rows are
+    neither readable nor quick to draw.
     """
     plt = _pyplot()
     rows = largest_effects(ranking, top)
@@ -76,10 +80,12 @@ def effects_figure(
     low = rows["delta_ci_low"].to_numpy(dtype=float)
     high = rows["delta_ci_high"].to_numpy(dtype=float)
     has_interval = ~np.isnan(low)
-    significant = rows["significant"].fillna(False).to_numpy(dtype=bool)
+    decision = rows["decision"].astype(str).to_numpy()
     worse = delta < 0 if direction == "max" else delta > 0
     matters = ~worse if effect == "addition" else worse
     colours = np.where(matters, "#c0392b", "#2471a3")
+    if min_effect is not None:
+        axis.axvspan(-min_effect, min_effect, color="#bbbbbb", alpha=0.3, zorder=0)
     if has_interval.any():
         axis.errorbar(
             delta[has_interval],
@@ -94,22 +100,27 @@ def effects_figure(
             capsize=4,
             zorder=1,
         )
+    negligible = decision == "negligible"
+    others = ~negligible
     axis.scatter(
-        delta,
-        y,
+        delta[others],
+        y[others],
         s=60,
-        c=np.where(significant, colours, "white"),
-        edgecolors=colours,
+        c=np.where(decision[others] == "matters", colours[others], "white"),
+        edgecolors=colours[others],
         linewidths=1.8,
         zorder=2,
     )
+    if negligible.any():
+        axis.scatter(delta[negligible], y[negligible], s=60, marker="s", c="#888888", zorder=2)
     axis.axvline(0.0, color="#333333", linewidth=1, linestyle="--")
     axis.set_yticks(y, labels)
     better = "higher" if direction == "max" else "lower"
     difference = "kept alone minus none kept" if effect == "addition" else "ablated minus base"
+    band = f"\nshaded: within \u00b1{min_effect:g} (min_effect)" if min_effect is not None else ""
     axis.set_xlabel(
         f"{metric}: {difference} ({better} is better)\n"
-        "bars: 95% CI of the paired difference; filled: significant after Holm correction"
+        f"bars: 95% CI; filled: matters, square: negligible, open: undecided{band}"
     )
     axis.set_title(title)
     axis.grid(axis="x", alpha=0.3)

@@ -1,25 +1,29 @@
 """The result of an experiment: every trial run, a ranking of the components, and plots.
 
-``print(result)`` shows the ranking like the AutoAblation paper's Tables 1 and 2: components
-from the most harmful removal to the most beneficial, the base among them, each with its mean
-metric, its paired difference to the base and, with repeats, 95% intervals and Holm-adjusted
-p-values.
+``print(result)`` shows the ranking like the AutoAblation paper's Tables 1 and 2 (see
+`autoablation._results.table`): components from the most harmful removal to the most
+beneficial, the base among them, each with its mean metric, its paired difference to the base
+and, with repeats, 95% intervals, Holm-adjusted p-values and a decision.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from autoablation._core.trial import BASE, TENSORFLOW_IMPORT, Trial, TrialResult, TrialStatus
 from autoablation._results import plots as _plots
+from autoablation._results import table as _table
+
+if TYPE_CHECKING:
+    from autoablation._results.looks import Look
+    from autoablation._results.sequential import SequentialDesign
 
 COLUMNS = (
     "trial_id",
@@ -35,6 +39,7 @@ COLUMNS = (
     "attempts",
     "repeat",
     "seed",
+    "split_seed",
 )
 
 
@@ -57,6 +62,11 @@ class ExperimentResult:
             each with a description of every projection; the others have none.
         notes: What the run found worth knowing beside the results (more workers than Spark
             has slots, say); printed under the ranking.
+        min_effect: The smallest effect worth knowing (metric units), if the study set one:
+            components whose effect lies provably inside it are ``negligible``.
+        vary_split: Whether each repeat drew its own train/test split (None: not recorded).
+        sequential: The group-sequential design the study ran under, if any: its looks, not
+            a fixed-sample test, decide.
     """
 
     def __init__(
@@ -73,6 +83,9 @@ class ExperimentResult:
         effect: str = "removal",
         projections: Mapping[str, Sequence[str]] | None = None,
         notes: Sequence[str] = (),
+        min_effect: float | None = None,
+        vary_split: bool | None = None,
+        sequential: SequentialDesign | None = None,
     ) -> None:
         self.name = name
         self.trials = list(trials)
@@ -87,6 +100,9 @@ class ExperimentResult:
             label: list(items) for label, items in (projections or {}).items()
         }
         self.notes = list(notes)
+        self.min_effect = min_effect
+        self.vary_split = vary_split
+        self.sequential = sequential
 
     @property
     def base(self) -> TrialResult | None:
@@ -108,8 +124,9 @@ class ExperimentResult:
 
         Columns: ``trial_id``, ``kind``, ``ablated``, ``metric``, ``status``, ``error``,
         ``duration_s``, ``started_at``, ``finished_at`` (epoch seconds), ``worker``,
-        ``attempts``, ``repeat``, ``seed``, then any other value the training function returned
-        in its dict (prefixed ``output_`` where the name is taken).
+        ``attempts``, ``repeat``, ``seed``, ``split_seed`` (the seed of the repeat's train/test
+        split; empty for the study's one fixed split), then any other value the training
+        function returned in its dict (prefixed ``output_`` where the name is taken).
         """
         rows: list[dict[str, Any]] = []
         for t in self.trials:
@@ -127,6 +144,7 @@ class ExperimentResult:
                 "attempts": t.attempts,
                 "repeat": t.trial.repeat,
                 "seed": t.trial.seed,
+                "split_seed": t.trial.split_seed,
             }
             for key, value in t.outputs.items():
                 row[f"output_{key}" if key in COLUMNS else key] = value
@@ -138,22 +156,83 @@ class ExperimentResult:
         """One row per component (and the base), most harmful removal first.
 
         Columns: ``ablated``, ``kind``, ``n`` (successful repeats), ``failed``, ``mean``,
-        ``std``, ``ci_low``, ``ci_high`` (95%), ``delta`` (component minus base, paired by seed),
-        ``delta_ci_low``, ``delta_ci_high``, ``p_value`` (paired t-test against the base),
-        ``p_adjusted`` (Holm across components), ``significant`` (p_adjusted < 0.05), ``note``
-        (why a statistic is empty, e.g. a single repeat).
+        ``std``, ``ci_low``, ``ci_high`` (95%), ``delta`` (component minus base, paired by
+        repeat), ``delta_ci_low``, ``delta_ci_high`` (95% Student-t; empty when the differences
+        do not vary), ``p_value`` (exact sign-flip test against the base), ``p_adjusted``
+        (Holm across components), ``equivalence_p`` (two one-sided tests against
+        ±``min_effect``), ``decision`` (``matters``: p_adjusted <= 0.05; ``negligible``:
+        equivalence_p <= 0.05; else ``undecided``), ``significant`` (decision is ``matters``),
+        ``note`` (why a statistic is empty, e.g. a single repeat). In a sequential study the
+        design's looks decide and ``p_adjusted`` is empty.
         """
-        from autoablation._results.stats import ranking
+        from autoablation._results.stats import ranking, significance
 
-        return ranking(self.trials, self.direction, self.effect)
+        table = ranking(self.trials, self.direction, self.effect, min_effect=self.min_effect)
+        if self.sequential is None or table.empty:
+            return table
+        decisions = self.sequential.status(self.trials).decisions
+        keys = list(zip(table["kind"], table["ablated"], strict=True))
+        table["decision"] = [
+            decisions.get(key, table.at[i, "decision"]) for i, key in enumerate(keys)
+        ]
+        table["p_adjusted"] = float("nan")
+        table["significant"] = significance(table)
+        return table
+
+    def scores(self) -> pd.DataFrame:
+        """The repeats x configurations matrix of the metric (NaN where a run has none).
+
+        Columns are the configurations (``base``, ``feature:age``...), rows the repeats: the
+        shape rliable takes per algorithm (``{"base": scores[["base"]].to_numpy()}``) and
+        deepsig takes per model (``scores["base"]``).
+        """
+        from autoablation._results.stats import scores
+
+        return scores(self.trials)
+
+    def plan(self, min_effect: float | None = None, power: float = 0.8) -> pd.DataFrame:
+        """Per component, the repeats needed to detect ``min_effect`` with ``power``.
+
+        Read from this study as a pilot: the observed spread of each component's paired
+        differences, with the family-wise correction in force. Columns: ``ablated``,
+        ``kind``, ``n``, ``sd`` (of the paired differences), ``d_z`` (min_effect / sd),
+        ``repeats`` (needed in all), ``correlation`` (of the component's runs with the
+        base's), ``pairing_gain`` (how many times fewer repeats pairing needs), ``note``.
+
+        Example:
+            >>> result.plan(min_effect=0.01)  # accuracy: one point
+
+        Args:
+            min_effect: The effect to detect, in metric units; default: the study's own.
+            power: The chance of finding it, if it is there.
+
+        Raises:
+            ValueError: No ``min_effect`` given and the study set none; or a bad value.
+        """
+        from autoablation._results.planner import plan
+
+        effect = self.min_effect if min_effect is None else min_effect
+        if effect is None:
+            raise ValueError(
+                "plan needs min_effect, the smallest effect worth knowing in metric units "
+                "(e.g. result.plan(min_effect=0.01)); this study set none"
+            )
+        return plan(self.trials, effect, power)
+
+    def looks(self) -> list[Look]:
+        """Every look of a sequential study, replayed from its runs (empty otherwise)."""
+        if self.sequential is None:
+            return []
+        return list(self.sequential.status(self.trials).looks)
 
     def plot(self, path: str | os.PathLike[str], *, top: int | None = _plots.TOP) -> list[Path]:
         """Write the effects plot to ``path`` (PNG), and learning curves next to it.
 
-        The first figure shows each component's difference to the base with its 95% interval
-        (filled markers: significant after Holm correction). When trials broadcast metrics, a
-        second figure, ``<name>-curves.png``, shows their mean learning curves: the base's
-        and those of the 10 largest effects.
+        The first figure shows each component's difference to the base with its 95% interval,
+        marked by its decision (filled: matters; grey square: negligible; open: undecided) and,
+        when the study set ``min_effect``, the band of negligible effects. When trials
+        broadcast metrics, a second figure, ``<name>-curves.png``, shows their mean learning
+        curves: the base's and those of the 10 largest effects.
 
         Args:
             path: Where to write the effects plot.
@@ -171,7 +250,13 @@ class ExperimentResult:
         title = f"{self.name}: effect of {verb} each component"
         ranking = self.ranking()
         figure = _plots.effects_figure(
-            ranking, self.optimization_key, self.direction, title, self.effect, top
+            ranking,
+            self.optimization_key,
+            self.direction,
+            title,
+            self.effect,
+            top,
+            min_effect=self.min_effect,
         )
         written = [_plots.save(figure, target)]
         largest = _plots.largest_effects(ranking, _plots.TOP_CURVES)
@@ -194,35 +279,38 @@ class ExperimentResult:
             f"({states}), {self.optimization_key!r}, {better} is better{took}"
         )
 
+    def _sequential_line(self) -> str | None:
+        design = self.sequential
+        if design is None:
+            return None
+        first, level = design.efficacy
+        return (
+            f"  sequential design: looks at {', '.join(map(str, design.looks))} repeats; "
+            f"matters: sign-flip p <= {level:.3g} from {first} repeats (alpha {design.alpha:g} "
+            f"over {design.components} components); negligible: equivalence test "
+            f"(p <= {design.futility:g}) inside +-{design.min_effect:g}"
+        )
+
     def __str__(self) -> str:
+        from autoablation._results.planner import pairing
+
         ranking = self.ranking()
         if ranking.empty:
             return self._header() + "\n(no trials)"
+        lines = [self._header(), *_table.ranking_lines(ranking)]
         repeated = bool(ranking["n"].max() > 1)
-        headings = ["rank", "kind", "ablated", "n", "metric", "vs base"]
+        components = int((ranking["kind"] != BASE).sum())
         if repeated:
-            headings.append("p (Holm)")
-        rows = []
-        records: list[dict[Any, Any]] = ranking.to_dict("records")
-        for rank, row in enumerate(records, 1):
-            n = f"{row['n']}/{row['n'] + row['failed']}" if row["failed"] else str(row["n"])
-            metric = _number(row["mean"], row["ci_low"], row["ci_high"], signed=False)
-            delta = (
-                ""
-                if row["kind"] == BASE
-                else _number(row["delta"], row["delta_ci_low"], row["delta_ci_high"], signed=True)
-            )
-            cells = [str(rank) if row["n"] else "", str(row["kind"]), str(row["ablated"]), n]
-            cells += [metric, delta]
-            if repeated:
-                p = "" if pd.isna(row["p_adjusted"]) else f"{row['p_adjusted']:.3g}"
-                cells.append(p + (" *" if row["significant"] is True else ""))
-            rows.append(cells)
-        lines = [self._header(), *_align(headings, rows, right={0, 3})]
-        if repeated:
-            lines.append("  [..]: 95% interval; *: significant after Holm correction (p < 0.05)")
+            lines.append(_table.method_line(components, self.min_effect, self._sequential_line()))
         notes = sorted({n for n in ranking["note"] if n})
         lines.extend(f"  note: {note}" for note in [*notes, *self._run_notes()])
+        if repeated:
+            plan = None if self.min_effect is None else self.plan()
+            extra = (
+                _table.pairing_line(*pairing(self.trials), int(ranking["n"].max())),
+                _table.settle_line(ranking, plan, self.min_effect),
+            )
+            lines.extend(line for line in extra if line)
         for t in self.trials:
             if t.status.is_final and t.status is not TrialStatus.OK:
                 lines.append(f"  {t.trial.tag}: {t.reason}")
@@ -265,38 +353,18 @@ class ExperimentResult:
         return f"<ExperimentResult {self.name!r}: {len(self.trials)} trials>"
 
 
-def _number(value: float, low: float, high: float, *, signed: bool) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    form = "{:+.4f}" if signed else "{:.4f}"
-    text = form.format(value)
-    if not math.isnan(low):
-        text += f" [{form.format(low)}, {form.format(high)}]"
-    return text
-
-
-def _align(headings: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
-    """Lines of a plain-text table: numbers right-aligned, text left-aligned."""
-    columns = zip(headings, *rows, strict=True)
-    widths = [max(len(str(cell)) for cell in column) for column in columns]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            str(c).rjust(w) if i in right else str(c).ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    return [line(headings)] + [line(row) for row in rows]
-
-
 def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
     """The result of a finished or interrupted study, read from its directory (no Spark).
 
-    Trials the journal has no final result for appear with status ``pending``.
+    Trials the journal has no final result for appear with status ``pending``. The options
+    that decide the statistics (``min_effect``, the sequential design) are read back too, so
+    the ranking recomputes the study's decisions from its raw runs; a journal written before
+    they existed reads as a study without them.
 
     Raises:
         FileNotFoundError: The directory holds no journal.
     """
+    from autoablation._results.sequential import SequentialDesign
     from autoablation._results.store import JOURNAL, STUDY, read_journal
 
     directory = Path(experiment_dir)
@@ -323,4 +391,7 @@ def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
         effect=options.get("effect", "removal"),
         projections=document.get("projections") or {},
         notes=document.get("notes", ()),
+        min_effect=options.get("min_effect"),
+        vary_split=options.get("vary_split"),
+        sequential=None if state.design is None else SequentialDesign.from_dict(state.design),
     )

@@ -2,6 +2,13 @@
 
 The driver's `autoablation._driver.journal` writes what this module reads; `load` and
 ``autoablation report`` read it without Spark.
+
+Besides the trials' events, a journal records what its statistics need to be recomputed
+offline: the ``experiment`` event's options (``min_effect``, ``vary_split``, ``repeats``...)
+and ``statistics`` (the test, the interval, the correction, alpha), each trial's seed and
+split seed inside its result, and for a sequential study a ``design`` event (the design with
+its boundaries) and one ``look`` event per component looked at. Every such field is optional
+when read: a journal written before it existed still loads.
 """
 
 from __future__ import annotations
@@ -56,6 +63,9 @@ class JournalState:
     histories: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     runs: int = 0
     ended: str | None = None
+    statistics: dict[str, Any] = field(default_factory=dict)
+    design: dict[str, Any] | None = None
+    looks: list[dict[str, Any]] = field(default_factory=list)
 
 
 def read_journal(path: str | os.PathLike[str]) -> JournalState:
@@ -78,6 +88,7 @@ def _apply(state: JournalState, event: Mapping[str, Any]) -> None:
         state.runs += 1
         state.fingerprint = event.get("fingerprint")
         state.options = dict(event.get("options") or {})
+        state.statistics = dict(event.get("statistics") or {})
         state.ended = None
     elif kind == "scheduled":
         trial = Trial.from_dict(event["trial"])
@@ -96,6 +107,10 @@ def _apply(state: JournalState, event: Mapping[str, Any]) -> None:
         state.results[result.trial.trial_id] = result
     elif kind == "ended":
         state.ended = event.get("status")
+    elif kind == "design":
+        state.design = dict(event["design"])
+    elif kind == "look":
+        state.looks.append(dict(event["look"]))
 
 
 FINGERPRINT_DEFAULTS: dict[str, Any] = {"shape_strategy": "error", "projections": {}}
@@ -105,6 +120,8 @@ FINGERPRINT_DEFAULTS: dict[str, Any] = {"shape_strategy": "error", "projections"
 removals that cannot build without it; ``projections`` (each edited configuration's projection
 layers) replaced it. A study recorded under ``"error"`` had no projection, so it compares equal
 to one whose configurations have none; one recorded under the old ``"project"`` does not.
+A field neither here nor in an old fingerprint (the training function's, ``vary_split``) is
+not compared: the journal predates it (see ``ExperimentDir``).
 """
 
 

@@ -186,8 +186,14 @@ def repeat_seeds(study_seed: int, repeats: int) -> list[int]:
     return [study_seed] + [int(s.generate_state(1)[0]) for s in spawned]
 
 
-def with_repeats(trials: Sequence[Trial], repeats: int, study_seed: int) -> list[Trial]:
+def with_repeats(
+    trials: Sequence[Trial], repeats: int, study_seed: int, *, vary_split: bool = False
+) -> list[Trial]:
     """Every trial ``repeats`` times: repeat i of every trial gets the same seed s_i.
+
+    With ``vary_split``, s_i also seeds repeat i's train/test split (its ``split_seed``), so
+    the repeat index drives every random stream of a trial; repeat 0's is the study's own
+    seed, so it holds out the study's own rows. Without, every repeat uses the study's split.
 
     Trials come repeat by repeat (all of repeat 0, then repeat 1...), so an interrupted study
     has compared every component before it repeats any.
@@ -199,7 +205,14 @@ def with_repeats(trials: Sequence[Trial], repeats: int, study_seed: int) -> list
         raise StudyError(f"repeats must be a positive integer; got {repeats!r}")
     seeds = repeat_seeds(study_seed, repeats)
     return [
-        Trial.create(t.kind, t.ablated, t.removed, repeat=i, seed=seeds[i])
+        Trial.create(
+            t.kind,
+            t.ablated,
+            t.removed,
+            repeat=i,
+            seed=seeds[i],
+            split_seed=seeds[i] if vary_split else None,
+        )
         for i in range(repeats)
         for t in trials
     ]
