@@ -34,6 +34,8 @@ class Recorder:
         self.finished: list[Any] = []
         self.requeued: list[tuple[str, str, str]] = []
         self.logs: list[tuple[str, str]] = []
+        self.added: list[str] = []
+        self.looks: list[dict[str, Any]] = []
         self.requeue_seen = threading.Event()
 
     def trial_started(self, trial: Any, worker: str, attempt: int) -> None:
@@ -51,6 +53,12 @@ class Recorder:
 
     def trial_metrics(self, trial: Any, worker: str, points: Any) -> None:
         self.metrics.extend((trial.trial_id, step, value) for step, value in points)
+
+    def trials_added(self, trials: Any) -> None:
+        self.added.extend(t.trial_id for t in trials)
+
+    def look_made(self, look: Any) -> None:
+        self.looks.append(dict(look))
 
     def experiment_started(self, name: str, trials: Any, done: int) -> None:
         pass

@@ -18,7 +18,7 @@ from autoablation._core.errors import StudyError
 from autoablation._core.names import did_you_mean
 from autoablation._driver.events import Listener
 from autoablation._driver.launcher import ExperimentRun
-from autoablation._driver.options import AUTO, LAGOM, LAUNCH, SEQUENTIAL_NOT_YET, Caller, RunOptions
+from autoablation._driver.options import LAGOM, LAUNCH, Caller, RunOptions
 from autoablation._driver.preflight import preflight
 from autoablation._driver.spark import get_session
 from autoablation._results.result import ExperimentResult
@@ -114,8 +114,11 @@ def launch(
         repeats: Runs of every trial. Repeat i of every trial uses the same seed (common random
             numbers), so effects are paired by repeat. An exact test needs at least 6 paired
             repeats to show anything at 5% (more for many components); ``result.plan`` says
-            how many a given effect needs. ``"auto"``: a sequential study that stops each
-            component once it is decided (needs ``min_effect``; not available yet).
+            how many a given effect needs. ``"auto"``: a sequential study: an initial batch of
+            repeats, then looks every two repeats, each component stopping once it is
+            decided (``matters`` or ``negligible``), the base running while any is undecided,
+            never beyond ``max_repeats``; needs ``min_effect``. Later looks' trials are
+            queued as earlier ones finish, with no barrier between looks.
         vary_split: Let the repeat index drive the default dataset generator's train/test
             split too (repeat i of every configuration holds out the same rows, drawn from its
             seed; repeat 0 holds out the study's own), so intervals count data-sampling
@@ -169,8 +172,6 @@ def _run(
     caller: Caller = LAUNCH,
 ) -> ExperimentResult:
     """Check the study, then run it; ``caller`` spells the options that messages suggest."""
-    if options.repeats == AUTO:
-        raise StudyError(SEQUENTIAL_NOT_YET)
     checked = preflight(train_fn, study, ablator, verbose=options.verbose)
     run = ExperimentRun(
         get_session(spark),

@@ -544,3 +544,30 @@ def test_oversized_logs_reach_the_driver_trimmed_instead_of_killing_the_task(
     (result,) = controller.results()
     assert result.status is TrialStatus.OK and result.attempts == 1
     assert any("log lines dropped" in line for _, line in harness.recorder.logs)
+
+
+def test_a_planner_adds_trials_before_the_study_counts_as_done(harness: Harness) -> None:
+    # A sequential study: the first result asks for two more trials, which the parked and the
+    # asking workers take; "done" comes only after them, and each look reaches the listener.
+    base, first, second = make_trials(3)
+    asked: list[list[str]] = []
+
+    def planner(results: Any) -> tuple[list[Any], list[dict[str, Any]]]:
+        asked.append([r.trial.trial_id for r in results])
+        if len(results) == 1:
+            return [first, second], [{"kind": "feature", "ablated": "f1", "repeats": 1}]
+        return [], []
+
+    controller = harness.start([base], planner=planner)
+    summaries: dict[str, Any] = {}
+    threads = [worker_thread(harness, f"w{i}", lambda: 1.0, summaries) for i in range(2)]
+    for thread in threads:
+        thread.join(timeout=60)
+    assert controller.wait(timeout=10)
+    ran = sorted(t for s in summaries.values() for t in s.trials)
+    assert ran == sorted([base.trial_id, first.trial_id, second.trial_id])
+    assert [r.trial for r in controller.results()] == [base, first, second]
+    assert asked[0] == [base.trial_id] and len(asked) == 3
+    assert harness.recorder.looks == [{"kind": "feature", "ablated": "f1", "repeats": 1}]
+    assert harness.recorder.added == [first.trial_id, second.trial_id]
+    assert controller.progress().total == 3

@@ -38,10 +38,6 @@ def test_the_failed_task_is_read_from_sparks_message() -> None:
             {"repeats": "auto", "min_effect": 0.01, "max_repeats": 4},
             r"max_repeats must be at least 6 \(the sequential design's first look\); got 4",
         ),
-        (
-            {"repeats": "auto", "min_effect": 0.01},
-            r"repeats='auto' \(sequential repeats\) is not available yet",
-        ),
     ],
 )
 def test_bad_launch_options_are_refused_before_anything_starts(

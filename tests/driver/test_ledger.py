@@ -12,6 +12,7 @@ from autoablation._driver.events import (
     TrialLogs,
     TrialMetrics,
     TrialRequeued,
+    TrialsAdded,
     TrialStarted,
 )
 from autoablation._driver.ledger import TrialLedger
@@ -346,3 +347,32 @@ def test_events_come_out_once_in_the_order_they_happened() -> None:
     assert [type(e) for e in events] == [TrialStarted, TrialLogs, TrialFinished]
     assert book.drain() == []
     assert not any(isinstance(e, TrialMetrics) for e in events)
+
+
+# ------------------------------------------------------------------ a sequential study's looks
+def test_added_trials_are_queued_listed_and_reported_once() -> None:
+    base, first, later = make_trials(3)
+    book = ledger([base, first])
+    book.assign("w")
+    book.report(ok("w", base.trial_id))
+    book.assign("w")
+    book.report(ok("w", first.trial_id))
+    assert book.finished
+    book.drain()
+    book.add([later, first])  # a trial already known is left as it is
+    assert not book.finished and book.snapshot().total == 3
+    assert book.drain() == [TrialsAdded((later,))]
+    handout = book.assign("w")
+    assert handout is not None and handout.trial == later and handout.attempt == 1
+    book.report(ok("w", later.trial_id, 0.5))
+    assert [r.trial for r in book.results()] == [base, first, later]
+    assert book.snapshot().results.in_order()[-1].metric == 0.5
+
+
+def test_nothing_is_added_once_the_study_was_aborted() -> None:
+    base, later = make_trials(2)
+    book = ledger([base])
+    book.abort("stopped")
+    book.drain()
+    book.add([later])
+    assert book.finished and book.snapshot().total == 1 and book.drain() == []

@@ -224,3 +224,45 @@ def test_prints_tensorboard_and_mlflow_reach_the_driver(
     assert sorted(r.data.tags.get("ablated", "parent") for r in runs) == ["base", "parent", "sex"]
     assert read_journal(where / "journal.jsonl").ended == "finished"
     assert len(load(where).trials) == 2
+
+
+def planted_metric(dataset_function: Any) -> float:
+    """0.8, 0.2 less without 'strong', and noise that differs between configurations."""
+    names = dataset_function.feature_names
+    noise = np.random.normal(0, 0.01, size=len(names) + 1)[-1]  # seeded by the trial's seed
+    return 0.8 - (0.0 if "strong" in names else 0.2) + float(noise)
+
+
+def test_a_sequential_study_stops_each_component_at_its_own_look(
+    spark: Any, tmp_path: Path
+) -> None:
+    study = AblationStudy(planted_table(200), label_name="y")
+    study.features.include(["strong", "noise_a"])
+    directory = tmp_path / "sequential"
+    options: dict[str, Any] = {
+        "name": "sequential",
+        "spark": spark,
+        "repeats": "auto",
+        "min_effect": 0.05,
+        "max_repeats": 16,
+        "experiment_dir": directory,
+        "verbose": 0,
+    }
+    result = experiment.launch(planted_metric, study, **options)
+    assert result.sequential is not None and result.ok
+    ranking = result.ranking().set_index("ablated")
+    assert ranking.loc["strong", "decision"] == "matters"
+    assert ranking.loc["noise_a", "decision"] == "negligible"
+    runs = result.to_pandas().groupby("ablated")["repeat"].max() + 1
+    assert runs["noise_a"] == 6 and runs["strong"] < 16 and runs["base"] == runs["strong"]
+    assert len(result.trials) < 3 * 16  # against a fixed design of max_repeats
+    state = read_journal(directory / "journal.jsonl")
+    assert state.design is not None and {look["ablated"] for look in state.looks} == {
+        "strong",
+        "noise_a",
+    }
+    reloaded = load(directory).ranking().set_index("ablated")
+    assert (reloaded["decision"] == ranking["decision"]).all()  # recomputed offline
+    again = experiment.launch(planted_metric, study, resume=True, **options)
+    assert [t.trial.trial_id for t in again.trials] == [t.trial.trial_id for t in result.trials]
+    assert again.job_group == ""  # nothing ran again

@@ -30,12 +30,18 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
-from autoablation._driver.events import Listener, LoggingListener, TrialEvent
+from autoablation._driver.events import (
+    Listener,
+    LoggingListener,
+    LookMade,
+    TrialEvent,
+    TrialFinished,
+)
 from autoablation._driver.inbox import Abort, Closed, Incoming, Item, JobFailed, Stop
 from autoablation._driver.ledger import TrialLedger
 from autoablation._driver.schedule import LongestFirst
@@ -57,6 +63,9 @@ from autoablation._wire.messages import (
 )
 
 logger = logging.getLogger("autoablation.controller")
+
+Planner = Callable[[Sequence[TrialResult]], tuple[Sequence[Trial], Sequence[Mapping[str, Any]]]]
+"""Given the final results so far: the trials to add, and the looks made (a sequential study)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,9 @@ class Controller:
         scheduler: Orders pending trials (longest expected first) and learns from finished
             ones; None keeps submission order.
         listener: Receives trial events (default: log lines).
+        planner: Asked after each final result which trials to add and which looks were made
+            (a sequential study, `autoablation._driver.sequential.SequentialPlanner.plan`);
+            None for a study of fixed trials.
 
     Example::
 
@@ -120,7 +132,9 @@ class Controller:
         max_failures: int | None = None,
         scheduler: LongestFirst | None = None,
         listener: Listener | None = None,
+        planner: Planner | None = None,
     ) -> None:
+        self._planner = planner
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout or max(30.0, 10 * heartbeat_interval)
         self._ledger = TrialLedger(
@@ -354,8 +368,18 @@ class Controller:
         self._collect()
 
     def _collect(self) -> None:
-        """Take the ledger's events, then give trials it put back to parked workers."""
-        self._effects.extend(self._ledger.drain())
+        """Take the ledger's events, then give trials it put back (or added) to parked workers.
+
+        With a planner, a final result may call for more trials: they are queued here, before
+        the controller decides whether the study is done.
+        """
+        events = self._ledger.drain()
+        self._effects.extend(events)
+        if self._planner is not None and any(isinstance(e, TrialFinished) for e in events):
+            trials, looks = self._planner(self._ledger.results())
+            self._ledger.add(trials)
+            self._effects.extend(self._ledger.drain())
+            self._effects.extend(LookMade(look) for look in looks)
         while self._ledger.can_assign and (parked := self._registry.next_parked()) is not None:
             worker_id, reply = parked
             worker = self._registry.touch(worker_id, time.monotonic())

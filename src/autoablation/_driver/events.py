@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,12 @@ class Listener:
 
     def trial_finished(self, result: TrialResult) -> None:
         """The trial reached a final state."""
+
+    def trials_added(self, trials: Sequence[Trial]) -> None:
+        """A sequential study scheduled more repeats (its next look needs them)."""
+
+    def look_made(self, look: Mapping[str, Any]) -> None:
+        """A sequential study looked at a component (`autoablation._results.looks.Look`)."""
 
     def experiment_ended(self, status: str) -> None:
         """The experiment ended: ``finished``, ``stopped`` or ``interrupted``."""
@@ -130,6 +136,14 @@ class Listeners(Listener):
         """Forward the event."""
         self._each("trial_finished", result)
 
+    def trials_added(self, trials: Sequence[Trial]) -> None:
+        """Forward the event."""
+        self._each("trials_added", trials)
+
+    def look_made(self, look: Mapping[str, Any]) -> None:
+        """Forward the event."""
+        self._each("look_made", look)
+
     def experiment_ended(self, status: str) -> None:
         """Forward the event."""
         self._each("experiment_ended", status)
@@ -198,4 +212,28 @@ class TrialFinished:
         listener.trial_finished(self.result)
 
 
-TrialEvent = TrialStarted | TrialMetrics | TrialLogs | TrialRequeued | TrialFinished
+@dataclass(frozen=True, slots=True)
+class TrialsAdded:
+    """A sequential study scheduled more trials."""
+
+    trials: tuple[Trial, ...]
+
+    def tell(self, listener: Listener) -> None:
+        """Call the listener's hook for this event."""
+        listener.trials_added(self.trials)
+
+
+@dataclass(frozen=True, slots=True)
+class LookMade:
+    """A sequential study looked at a component (the look as a JSON-able dict)."""
+
+    look: Mapping[str, Any]
+
+    def tell(self, listener: Listener) -> None:
+        """Call the listener's hook for this event."""
+        listener.look_made(self.look)
+
+
+TrialEvent = (
+    TrialStarted | TrialMetrics | TrialLogs | TrialRequeued | TrialFinished | TrialsAdded | LookMade
+)

@@ -46,6 +46,13 @@ class FinalResults:
         self._results: dict[str, TrialResult] = {}
         self._changes: list[tuple[str, TrialResult | None]] = []
 
+    def extend(self, trial_ids: tuple[str, ...]) -> None:
+        """List the results of more trials, after the others (a sequential study's later looks).
+
+        Views taken before keep the order they had.
+        """
+        self._order = self._order + trial_ids
+
     def get(self, trial_id: str) -> TrialResult | None:
         """The trial's result, or None."""
         return self._results.get(trial_id)

@@ -297,6 +297,15 @@ class JournalWriter(Listener):
         """Record one look at one component (``Look.to_dict()``), flushed at once."""
         self._write("look", look=dict(look))
 
+    def look_made(self, look: Mapping[str, Any]) -> None:
+        """Record a look of the running sequential study."""
+        self.look(look)
+
+    def trials_added(self, trials: Sequence[Trial]) -> None:
+        """Record the trials a sequential study's next look needs."""
+        for index, trial in enumerate(trials, 1):
+            self._write("scheduled", flush=index == len(trials), trial=trial.to_dict())
+
     def trial_started(self, trial: Trial, worker: str, attempt: int) -> None:
         """Record the start."""
         self._write("started", flush=False, trial_id=trial.trial_id, worker=worker, attempt=attempt)
@@ -389,6 +398,17 @@ class DriverLog(Listener):
     def experiment_started(self, name: str, trials: Sequence[Trial], done: int) -> None:
         """Log the start."""
         self._line(f"experiment {name!r}: {len(trials)} trials to run, {done} done before")
+
+    def trials_added(self, trials: Sequence[Trial]) -> None:
+        """Log what a sequential study's next look needs."""
+        self._line(f"{len(trials)} more trials scheduled: {', '.join(t.tag for t in trials)}")
+
+    def look_made(self, look: Mapping[str, Any]) -> None:
+        """Log a look of a sequential study."""
+        self._line(
+            f"look at {look.get('kind')}:{look.get('ablated')} after {look.get('repeats')} "
+            f"repeats: {look.get('decision')}"
+        )
 
     def trial_started(self, trial: Trial, worker: str, attempt: int) -> None:
         """Log the start."""

@@ -19,24 +19,26 @@ from contextlib import contextmanager
 from typing import Any
 
 from autoablation._core.errors import ExperimentError, StudyError
-from autoablation._core.trial import Trial, TrialResult, TrialStatus
+from autoablation._core.trial import BASE, Trial, TrialResult, TrialStatus
 from autoablation._driver.conf import task_cpus
 from autoablation._driver.controller import Controller
 from autoablation._driver.events import Listener, Listeners, LoggingListener
 from autoablation._driver.gpus import gpus_per_task, task_profile
 from autoablation._driver.jobs import JobSupervisor
 from autoablation._driver.journal import DriverLog, ExperimentDir, JournalWriter
-from autoablation._driver.options import LAUNCH, SEQUENTIAL_NOT_YET, Caller, RunOptions
+from autoablation._driver.options import AUTO, LAUNCH, Caller, RunOptions
 from autoablation._driver.preflight import Preflight
 from autoablation._driver.progress import ProgressListener
 from autoablation._driver.rpc import serve_over_rpc
 from autoablation._driver.schedule import LongestFirst
+from autoablation._driver.sequential import SequentialPlanner
 from autoablation._driver.spark import driver_hosts, is_local_master, task_slots, task_slots_known
 from autoablation._driver.staging import stage_data
 from autoablation._driver.tracking import MlflowListener, mlflow_wanted
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
 from autoablation._executor.task import make_task
 from autoablation._results.result import ExperimentResult
+from autoablation._results.sequential import SequentialDesign
 from autoablation._results.stats import METHOD
 from autoablation._results.store import JournalState, default_dir
 from autoablation._study.ablators import with_repeats
@@ -72,6 +74,8 @@ class ExperimentRun:
         self._study = study
         self._listener = listener
         self.group_id = f"autoablation-{options.name}-{uuid.uuid4().hex[:8]}"
+        self._planner: SequentialPlanner | None = None
+        """Schedules a sequential study's repeats (``repeats="auto"``); None otherwise."""
         self._ablator = checked.ablator.name
         self._recorded = {
             **options.describe(),
@@ -113,11 +117,21 @@ class ExperimentRun:
         try:
             vary_split = _split_regime(state, options.vary_split)
             fingerprint["vary_split"] = self._recorded["vary_split"] = vary_split
-            if not isinstance(options.repeats, int):
-                raise StudyError(SEQUENTIAL_NOT_YET)
-            trials = with_repeats(
-                self._checked.trials, options.repeats, self._seed, vary_split=vary_split
-            )
+            if options.repeats == AUTO:
+                design = self._design(state)
+                trials = with_repeats(
+                    self._checked.trials, design.max_repeats, self._seed, vary_split=vary_split
+                )
+                self._planner = SequentialPlanner(
+                    design,
+                    trials,
+                    [r for r in state.results.values() if r.status in _KEPT_ON_RESUME],
+                    SequentialPlanner.looked_from(state.looks),
+                )
+            else:
+                trials = with_repeats(
+                    self._checked.trials, int(options.repeats), self._seed, vary_split=vary_split
+                )
             with _sigterm_interrupts(self._caller):
                 return self._execute(trials, directory, fingerprint, state)
         finally:
@@ -137,7 +151,10 @@ class ExperimentRun:
             for trial_id, result in state.results.items()
             if trial_id in wanted and result.status in _KEPT_ON_RESUME
         }
-        to_run = [t for t in trials if t.trial_id not in done]
+        planner = self._planner
+        to_run = (
+            [t for t in trials if t.trial_id not in done] if planner is None else planner.start()
+        )
         workers, notes = self._workers(len(to_run))
         directory.write_study(
             {
@@ -164,18 +181,19 @@ class ExperimentRun:
         new: dict[str, TrialResult] = {}
         try:  # built one by one: if one fails, those built already are closed below
             listeners.append(DriverLog(directory.path / "driver.log"))
-            listeners.append(
-                JournalWriter(
-                    directory,
-                    fingerprint=fingerprint,
-                    options=self._recorded,
-                    previous={k: v for k, v in state.results.items() if k in wanted},
-                    statistics=METHOD,
-                )
+            journal = JournalWriter(
+                directory,
+                fingerprint=fingerprint,
+                options=self._recorded,
+                previous={k: v for k, v in state.results.items() if k in wanted},
+                statistics=METHOD,
             )
+            listeners.append(journal)
             listeners.extend(self._listeners())
             fan_out = Listeners(listeners)
             fan_out.experiment_started(options.name, to_run, len(done))
+            if planner is not None:
+                journal.design(planner.design.to_dict())
             if to_run:
                 logger.info(
                     "%d of %d trials to run (%d done before) in %s",
@@ -212,12 +230,25 @@ class ExperimentRun:
             notes=notes,
             min_effect=options.min_effect,
             vary_split=self._recorded["vary_split"],
+            sequential=None if planner is None else planner.design,
         )
         _write_plots(result, directory)
         if self._jobs.failure is not None:
             failure = self._jobs.failure
             raise ExperimentError(f"experiment {options.name!r} stopped: {failure}", result)
         return result
+
+    def _design(self, state: JournalState) -> SequentialDesign:
+        """The sequential design: the one a resumed journal fixed, or a new one."""
+        if state.design is not None:
+            return SequentialDesign.from_dict(state.design)
+        options = self._options
+        components = len({t.label for t in self._checked.trials if t.kind != BASE})
+        if options.min_effect is None:  # RunOptions refuses it; mypy cannot know
+            raise StudyError("repeats='auto' needs min_effect")
+        return SequentialDesign(
+            components, min_effect=options.min_effect, max_repeats=options.max_repeats
+        )
 
     def _workers(self, trials: int) -> tuple[int, list[str]]:
         """How many tasks to start, and a note when that is more than Spark can run at once."""
@@ -288,11 +319,15 @@ class ExperimentRun:
             max_trial_retries=options.max_trial_retries,
             max_failures=options.max_failures,
             scheduler=(
-                LongestFirst(trials, self._checked.cost_hints)
+                LongestFirst(
+                    trials if self._planner is None else self._planner.universe,
+                    self._checked.cost_hints,
+                )
                 if options.schedule == "longest_first"
                 else None
             ),
             listener=listener,
+            planner=None if self._planner is None else self._planner.plan,
         )
         server: RpcServer | None = None
         runtime: TrialRuntime | None = None

@@ -42,6 +42,7 @@ from autoablation._driver.events import (
     TrialLogs,
     TrialMetrics,
     TrialRequeued,
+    TrialsAdded,
     TrialStarted,
 )
 from autoablation._driver.finals import FAILURES, FinalResults, ResultsView
@@ -203,6 +204,29 @@ class TrialLedger:
         self._held[worker] = trial_id
         self._outbox.append(TrialStarted(handout.trial, worker, handout.attempt))
         return handout
+
+    def add(self, trials: Sequence[Trial]) -> None:
+        """Queue more trials (a sequential study's next looks); ignored once aborted.
+
+        Trials the ledger knows already are left as they are.
+
+        Raises:
+            ValueError: Two of ``trials`` share an id.
+        """
+        new = [t for t in trials if t.trial_id not in self._trials]
+        if not new or self._aborted is not None:
+            return
+        if len({t.trial_id for t in new}) != len(new):
+            raise ValueError("trial ids must be unique")
+        for trial in new:
+            self._trials[trial.trial_id] = trial
+            self._attempts[trial.trial_id] = 0
+            self._retries[trial.trial_id] = 0
+        self._results.extend(tuple(t.trial_id for t in new))
+        waiting = [*(self._trials[t] for t in self._pending), *new]
+        order = self._scheduler.order(waiting) if self._scheduler is not None else waiting
+        self._pending = deque(t.trial_id for t in order)
+        self._outbox.append(TrialsAdded(tuple(new)))
 
     def record(
         self,

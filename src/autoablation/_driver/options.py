@@ -24,12 +24,6 @@ from autoablation._results.sequential import INITIAL, MAX_REPEATS
 
 AUTO = "auto"
 """``repeats="auto"``: a sequential study that stops each component once it is decided."""
-SEQUENTIAL_NOT_YET = (
-    "repeats='auto' (sequential repeats) is not available yet: its statistics are in place "
-    "(autoablation._results.sequential), its scheduling on Spark lands with the controller "
-    "change; give repeats a number meanwhile (result.plan(min_effect) of a pilot study says "
-    "how many)"
-)
 SCHEDULES = ("longest_first", "submission")
 """Orders in which pending trials start (see `autoablation._driver.schedule`)."""
 _MAX_TIMEOUT_S = 1e8

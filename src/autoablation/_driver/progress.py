@@ -17,7 +17,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
@@ -107,6 +107,23 @@ class ProgressListener(Listener):
             disable=None if console else False,  # no bar redrawn into a file or a CI log
         )
         self._refresh()
+
+    def trials_added(self, trials: Sequence[Trial]) -> None:
+        """A sequential study's next look: more trials on the bar."""
+        if self._bar is not None and self._bar.total is not None:
+            self._bar.total += len(trials)
+            self._refresh()
+        if self._verbose >= 2:
+            self._print(f"{len(trials)} more trials for the next looks")
+
+    def look_made(self, look: Mapping[str, Any]) -> None:
+        """Say what a look decided (verbose 2), and each decision when it is made (verbose 1)."""
+        decision = look.get("decision")
+        if self._verbose >= 2 or (self._verbose >= 1 and decision != "undecided"):
+            self._print(
+                f"[{look.get('kind')}:{look.get('ablated')}] after {look.get('repeats')} "
+                f"repeats: {decision}"
+            )
 
     def _refresh(self) -> None:
         if self._bar is None:
