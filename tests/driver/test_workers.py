@@ -87,3 +87,14 @@ def test_workers_silent_past_the_timeout_are_named_with_their_silence() -> None:
     assert registry.silent(["a", "b"], 112.0) == [("a", 12.0)]
     assert registry.silent(["b"], 112.0) == []
     assert registry.silent(["a", "b"], 120.5) == [("a", 20.5), ("b", 15.5)]
+
+
+def test_a_silent_worker_may_be_given_one_more_timeout_until_it_is_heard_again() -> None:
+    registry = WorkerRegistry(heartbeat_timeout=10.0)
+    registry.register("w", {}, "c1", now=0.0)
+    assert registry.silent(["w"], now=11.0) == [("w", 11.0)]
+    assert registry.be_patient("w") and not registry.be_patient("w")  # once only
+    assert registry.silent(["w"], now=19.0) == [] and registry.deadline(["w"]) == 20.0
+    assert registry.silent(["w"], now=21.0) == [("w", 21.0)]
+    registry.touch("w", now=22.0)  # heard again: the usual timeout from now on
+    assert registry.deadline(["w"]) == 32.0 and registry.be_patient("w")

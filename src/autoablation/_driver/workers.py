@@ -7,6 +7,10 @@ fall silent.
 
 A worker that asks for a trial while none is pending but some still run is *parked*: its reply
 callback waits here, oldest first, until a trial is put back or the study ends.
+
+A worker belongs to one of the launch's Spark jobs (its *generation*). Once that job has
+failed, Spark is about to kill its remaining tasks: such a worker is *retired* and is given no
+new trial.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ class Worker:
 
     ``conn`` is the connection of its latest control call (``register``, ``next``,
     ``result``; the controller updates it): when that closes, the worker is gone.
+    ``last_beat`` and ``last_result`` are the request ids of the latest heartbeat and result
+    taken from it, so a request its channel sends again is taken once. ``patience`` is how many
+    heartbeat timeouts of silence it is allowed now (see `WorkerRegistry.be_patient`).
     """
 
     worker_id: str
@@ -35,6 +42,9 @@ class Worker:
     last_seen: float
     generation: int = 0
     partition: int = -1
+    last_beat: int = 0
+    last_result: int = 0
+    patience: int = 1
 
 
 class WorkerRegistry:
@@ -52,6 +62,7 @@ class WorkerRegistry:
         self.heartbeat_timeout = heartbeat_timeout
         self._workers: dict[str, Worker] = {}
         self._parked: dict[str, ReplyFn] = {}
+        self._failed_jobs: set[int] = set()
 
     def register(
         self,
@@ -81,6 +92,7 @@ class WorkerRegistry:
         worker = self._workers.get(worker_id)
         if worker is not None:
             worker.last_seen = now
+            worker.patience = 1
         return worker
 
     def closed(self, conn: ConnKey) -> list[str]:
@@ -92,6 +104,24 @@ class WorkerRegistry:
         for worker_id in gone:
             self._parked.pop(worker_id, None)
         return gone
+
+    def job_failed(self, generation: int) -> list[ReplyFn]:
+        """Spark failed job ``generation``: retire its workers; their parked replies.
+
+        Those replies are taken from the parked ones, to be told the study needs nothing more
+        from them.
+        """
+        self._failed_jobs.add(generation)
+        retired = [
+            worker_id
+            for worker_id in self._parked
+            if self._workers[worker_id].generation == generation
+        ]
+        return [self._parked.pop(worker_id) for worker_id in retired]
+
+    def retired(self, worker: Worker) -> bool:
+        """Whether the worker's Spark job has failed (Spark is killing its task)."""
+        return bool(self._failed_jobs) and worker.generation in self._failed_jobs
 
     # ---------------------------------------------------------------------------- parking
     def park(self, worker_id: str, reply: ReplyFn) -> None:
@@ -118,14 +148,32 @@ class WorkerRegistry:
     # --------------------------------------------------------------------------- liveness
     def deadline(self, holders: Iterable[str]) -> float | None:
         """When the first of ``holders`` falls silent for too long (monotonic); None if none."""
-        seen = [w.last_seen for h in holders if (w := self._workers.get(h)) is not None]
-        return min(seen) + self.heartbeat_timeout if seen else None
+        timeout = self.heartbeat_timeout
+        ends = [
+            w.last_seen + timeout * w.patience
+            for h in holders
+            if (w := self._workers.get(h)) is not None
+        ]
+        return min(ends) if ends else None
 
     def silent(self, holders: Iterable[str], now: float) -> list[tuple[str, float]]:
-        """The ``holders`` silent past the heartbeat timeout at ``now``, with their silence."""
+        """The ``holders`` silent past their heartbeat timeout at ``now``, with their silence."""
         return [
             (h, now - w.last_seen)
             for h in holders
             if (w := self._workers.get(h)) is not None
-            and now - w.last_seen > self.heartbeat_timeout
+            and now - w.last_seen > self.heartbeat_timeout * w.patience
         ]
+
+    def be_patient(self, worker_id: str) -> bool:
+        """Allow a silent worker one more heartbeat timeout; False if it had it already.
+
+        For a worker whose loss would make its trial ``lost``: held-up heartbeats (a stalled
+        network, a starved process) then get a second chance to arrive before the verdict.
+        Hearing from the worker ends the extra patience.
+        """
+        worker = self._workers.get(worker_id)
+        if worker is None or worker.patience > 1:
+            return False
+        worker.patience = 2
+        return True
