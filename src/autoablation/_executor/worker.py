@@ -79,16 +79,20 @@ class _Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            with self._sending:
-                reporter = self._reporter
-                if reporter is None:
-                    continue
-                if self._unsent is None:
-                    metrics, logs = reporter.drain()
-                    self._unsent = self._client.new_heartbeat(
-                        self._worker_id, reporter.trial_id, metrics, logs
-                    )
-                self._deliver(self._unsent)
+            self.beat()
+
+    def beat(self) -> None:
+        """Send one heartbeat for the tracked trial, if any: the undelivered one first."""
+        with self._sending:
+            reporter = self._reporter
+            if reporter is None:
+                return
+            if self._unsent is None:
+                metrics, logs = reporter.drain()
+                self._unsent = self._client.new_heartbeat(
+                    self._worker_id, reporter.trial_id, metrics, logs
+                )
+            self._deliver(self._unsent)
 
     def _deliver(self, beat: Heartbeat) -> bool:
         """Send ``beat``; False (it stays unsent) when the driver could not be reached."""
