@@ -304,7 +304,8 @@ def test_a_silent_worker_loses_its_trial_to_a_parked_one(harness: Harness) -> No
 
 
 def test_a_trial_lost_on_every_attempt_is_final(harness: Harness) -> None:
-    controller = harness.start(make_trials(1), max_attempts=2)
+    # heartbeat_timeout=1: the deciding loss waits 1 s for the worker to reconnect, not 5
+    controller = harness.start(make_trials(1), max_attempts=2, heartbeat_timeout=1.0)
     for attempt in range(2):
         client = harness.client()
         client.register(f"w{attempt}", {})
@@ -450,7 +451,7 @@ def test_a_malformed_heartbeat_is_answered_with_an_error(harness: Harness) -> No
 
 def test_tasks_killed_with_a_failed_job_do_not_use_up_their_trials(harness: Harness) -> None:
     trials = make_trials(3)
-    controller = harness.start(trials, max_attempts=1)
+    controller = harness.start(trials, max_attempts=1, heartbeat_timeout=1.0)
     culprit = channel_for(harness, "culprit", generation=0, partition=0)
     bystander = channel_for(harness, "bystander", generation=0, partition=1)
     bad = culprit.request({"type": "next", "worker": "culprit"})["trial"]["trial_id"]
@@ -613,3 +614,18 @@ def test_a_worker_cut_off_and_heard_from_again_is_not_charged_for_it(harness: Ha
     crashing.close()  # a real crash: only the first charge of max_attempts=2
     assert harness.recorder.wait_until(lambda r: len(r.requeued) == 2)
     assert controller.results() == [] and controller.progress().pending == 1
+
+
+def test_a_worker_cut_off_on_its_trials_last_chance_reconnects_before_any_verdict(
+    harness: Harness,
+) -> None:
+    controller = harness.start(make_trials(1), max_attempts=1, heartbeat_timeout=30.0)
+    first = channel_for(harness, "w")
+    trial = first.request({"type": "next", "worker": "w"})["trial"]["trial_id"]
+    first.close()  # a network fault: this loss would make the trial lost, so it waits...
+    again = harness.channel()  # ...and the worker, alive, sends its result on a new connection
+    ok = {"type": "result", "id": 1, "worker": "w", "trial": trial, "status": "ok", "metric": 1.0}
+    again.request(ok)
+    assert controller.wait(timeout=10)
+    assert [r.status for r in harness.recorder.finished] == [TrialStatus.OK]  # never lost
+    assert harness.recorder.requeued == []

@@ -227,21 +227,23 @@ class Controller:
                     return
                 try:
                     self._step(item)
-                    if deadline is not None and time.monotonic() > deadline:
-                        self._expire_silent()
+                    if deadline is not None and time.monotonic() >= deadline:
+                        self._expire()
                 finally:
                     self._settle()
             except Exception:  # the controller thread must outlive any single bad event
                 logger.exception("controller error")
 
-    def _expire_silent(self) -> None:
-        """Lose the workers that hold a trial and fell silent.
+    def _expire(self) -> None:
+        """Lose the workers that hold a trial and fell silent, or did not reconnect in time.
 
         Only needed once the earliest deadline passed: a worker that takes a trial during an
         item is heard from at that moment. A worker whose loss would make its trial ``lost``
         gets one more heartbeat timeout first: silence is weak evidence of a death.
         """
         now = time.monotonic()
+        for worker in self._registry.closed_for_good(list(self._ledger.holders()), now):
+            self._lose(worker, "its connection closed")
         for worker, silence in self._registry.silent(list(self._ledger.holders()), now):
             if self._ledger.would_convict(worker) and self._registry.be_patient(worker):
                 logger.info(
@@ -262,7 +264,14 @@ class Controller:
                     logger.exception("controller failed on a %r request", message.get("type"))
                     self._effects.append(_Send(reply, Error(f"internal controller error: {exc!r}")))
             case Closed(conn):
+                now = time.monotonic()
                 for worker in self._registry.closed(conn):
+                    # A loss that would decide the trial waits a moment: a worker that is
+                    # alive reconnects, and Spark may name another task as its job's culprit.
+                    if self._ledger.would_convict(worker) and self._registry.defer_close(
+                        worker, now
+                    ):
+                        continue
                     self._lose(worker, "its connection closed")
             case JobFailed(generation, culprit):
                 self._ledger.job_failed(generation, culprit)

@@ -33,7 +33,9 @@ class Worker:
     ``result``; the controller updates it): when that closes, the worker is gone.
     ``last_beat`` and ``last_result`` are the request ids of the latest heartbeat and result
     taken from it, so a request its channel sends again is taken once. ``patience`` is how many
-    heartbeat timeouts of silence it is allowed now (see `WorkerRegistry.be_patient`).
+    heartbeat timeouts of silence it is allowed now (see `WorkerRegistry.be_patient`);
+    ``closed_at`` when its connection closed, if its loss waits (see
+    `WorkerRegistry.defer_close`).
     """
 
     worker_id: str
@@ -45,6 +47,7 @@ class Worker:
     last_beat: int = 0
     last_result: int = 0
     patience: int = 1
+    closed_at: float | None = None
 
 
 class WorkerRegistry:
@@ -56,10 +59,13 @@ class WorkerRegistry:
     Args:
         heartbeat_timeout: Seconds of silence after which a worker that runs a trial counts
             as lost.
+        close_grace: Seconds a worker whose connection closed may take to come back when its
+            loss would decide its trial's fate (default: the heartbeat timeout, at most 5 s).
     """
 
-    def __init__(self, heartbeat_timeout: float) -> None:
+    def __init__(self, heartbeat_timeout: float, close_grace: float | None = None) -> None:
         self.heartbeat_timeout = heartbeat_timeout
+        self.close_grace = min(heartbeat_timeout, 5.0) if close_grace is None else close_grace
         self._workers: dict[str, Worker] = {}
         self._parked: dict[str, ReplyFn] = {}
         self._failed_jobs: set[int] = set()
@@ -93,6 +99,7 @@ class WorkerRegistry:
         if worker is not None:
             worker.last_seen = now
             worker.patience = 1
+            worker.closed_at = None
         return worker
 
     def closed(self, conn: ConnKey) -> list[str]:
@@ -147,14 +154,44 @@ class WorkerRegistry:
 
     # --------------------------------------------------------------------------- liveness
     def deadline(self, holders: Iterable[str]) -> float | None:
-        """When the first of ``holders`` falls silent for too long (monotonic); None if none."""
-        timeout = self.heartbeat_timeout
-        ends = [
-            w.last_seen + timeout * w.patience
+        """When the first of ``holders`` is lost, unless heard from (monotonic); None if none.
+
+        That is when it has been silent too long, or when its closed connection has waited
+        long enough.
+        """
+        timeout, grace = self.heartbeat_timeout, self.close_grace
+        ends = []
+        for holder in holders:
+            worker = self._workers.get(holder)
+            if worker is not None:
+                ends.append(worker.last_seen + timeout * worker.patience)
+                if worker.closed_at is not None:
+                    ends.append(worker.closed_at + grace)
+        return min(ends) if ends else None
+
+    def defer_close(self, worker_id: str, now: float) -> bool:
+        """Let the loss of a worker whose connection closed at ``now`` wait `close_grace`.
+
+        For a worker whose loss would make its trial ``lost``: a worker that is alive (a
+        network fault) reconnects and is heard from, and Spark may yet name another task as
+        the one that failed its job. False if its loss waits already.
+        """
+        worker = self._workers.get(worker_id)
+        if worker is None or worker.closed_at is not None:
+            return False
+        worker.closed_at = now
+        return True
+
+    def closed_for_good(self, holders: Iterable[str], now: float) -> list[str]:
+        """The ``holders`` whose connection closed and who did not come back in time."""
+        grace = self.close_grace
+        return [
+            h
             for h in holders
             if (w := self._workers.get(h)) is not None
+            and w.closed_at is not None
+            and now >= w.closed_at + grace
         ]
-        return min(ends) if ends else None
 
     def silent(self, holders: Iterable[str], now: float) -> list[tuple[str, float]]:
         """The ``holders`` silent past their heartbeat timeout at ``now``, with their silence."""
