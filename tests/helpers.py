@@ -37,16 +37,29 @@ class Recorder:
         self.added: list[str] = []
         self.looks: list[dict[str, Any]] = []
         self.requeue_seen = threading.Event()
+        self._changed = threading.Condition()
+
+    def wait_until(self, predicate: Any, timeout: float = 10.0) -> bool:
+        """Block until ``predicate(self)`` holds after some event; False on timeout."""
+        with self._changed:
+            return bool(self._changed.wait_for(lambda: predicate(self), timeout))
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
     def trial_started(self, trial: Any, worker: str, attempt: int) -> None:
         self.started.append((trial.trial_id, worker, attempt))
+        self._notify()
 
     def trial_finished(self, result: Any) -> None:
         self.finished.append(result)
+        self._notify()
 
     def trial_requeued(self, trial: Any, worker: str, reason: str) -> None:
         self.requeued.append((trial.trial_id, worker, reason))
         self.requeue_seen.set()
+        self._notify()
 
     def trial_logs(self, trial: Any, worker: str, lines: Any) -> None:
         self.logs.extend((trial.trial_id, line) for line in lines)

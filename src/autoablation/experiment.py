@@ -89,12 +89,15 @@ def launch(
         heartbeat_timeout: Seconds of silence before a task's trial is handed to another
             (default: the larger of 30 s and ten intervals).
         max_attempts: Lost workers a trial survives before it is ``lost``; losses from Spark
-            killing a failed job's other tasks do not count.
-        max_job_restarts: Times the Spark job is started again if it dies with trials left.
+            killing a failed job's other tasks, and of workers heard from again, do not count,
+            and in a storm of losses a trial needs more before they point at it (up to three
+            times as many; see the reliability docs).
+        max_job_restarts: Times in a row the Spark job is started again when it dies with
+            trials left and none became final since its last start.
         trial_timeout: Seconds a training function may run. Past it, `TrialTimeout` is raised
             inside the function and the trial is ``timed_out``; a function that ignores it
             for a grace period (up to 30 s) has its Python worker ended: Spark retries the task
-            on a cluster; in local mode the job is started again (one of
+            on a cluster; in local mode the job is started again (see
             ``max_job_restarts``).
         max_trial_retries: Times a trial that failed or timed out in the user's code runs
             again (default 0: an exception is a result, not bad luck). Lost workers are

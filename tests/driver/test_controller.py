@@ -6,6 +6,7 @@ Every test runs twice: over the in-process channel and over the real RPC server 
 from __future__ import annotations
 
 import contextlib
+import queue
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -80,6 +81,7 @@ def worker_thread(
     train: Any,
     out: dict[str, Any],
     policy: TrialPolicy | None = None,
+    info: dict[str, Any] | None = None,
 ) -> threading.Thread:
     def run() -> None:
         out[worker_id] = run_worker(
@@ -87,7 +89,7 @@ def worker_thread(
             train,
             NO_RUNTIME,
             worker_id=worker_id,
-            info={},
+            info=info or {},
             optimization_key="metric",
             policy=policy or TrialPolicy(),
         )
@@ -302,7 +304,8 @@ def test_a_silent_worker_loses_its_trial_to_a_parked_one(harness: Harness) -> No
 
 
 def test_a_trial_lost_on_every_attempt_is_final(harness: Harness) -> None:
-    controller = harness.start(make_trials(1), max_attempts=2)
+    # heartbeat_timeout=1: the deciding loss waits 1 s for the worker to reconnect, not 5
+    controller = harness.start(make_trials(1), max_attempts=2, heartbeat_timeout=1.0)
     for attempt in range(2):
         client = harness.client()
         client.register(f"w{attempt}", {})
@@ -448,7 +451,7 @@ def test_a_malformed_heartbeat_is_answered_with_an_error(harness: Harness) -> No
 
 def test_tasks_killed_with_a_failed_job_do_not_use_up_their_trials(harness: Harness) -> None:
     trials = make_trials(3)
-    controller = harness.start(trials, max_attempts=1)
+    controller = harness.start(trials, max_attempts=1, heartbeat_timeout=1.0)
     culprit = channel_for(harness, "culprit", generation=0, partition=0)
     bystander = channel_for(harness, "bystander", generation=0, partition=1)
     bad = culprit.request({"type": "next", "worker": "culprit"})["trial"]["trial_id"]
@@ -457,7 +460,8 @@ def test_tasks_killed_with_a_failed_job_do_not_use_up_their_trials(harness: Harn
     bystander.close()  # Spark kills the rest of the failed job...
     controller.job_failed(0, 0)  # ...and the launcher learns which task failed
     summaries: dict[str, Any] = {}
-    worker_thread(harness, "next-job", lambda: 1.0, summaries).join(timeout=60)
+    restarted = {"generation": 1, "partition": 0}  # a task of the job started again
+    worker_thread(harness, "next-job", lambda: 1.0, summaries, info=restarted).join(timeout=60)
     assert controller.wait(timeout=10)
     results = {r.trial.trial_id: r for r in controller.results()}
     assert results[bad].status is TrialStatus.LOST
@@ -571,3 +575,84 @@ def test_a_planner_adds_trials_before_the_study_counts_as_done(harness: Harness)
     assert harness.recorder.looks == [{"kind": "feature", "ablated": "f1", "repeats": 1}]
     assert harness.recorder.added == [first.trial_id, second.trial_id]
     assert controller.progress().total == 3
+
+
+def test_a_task_of_a_failed_job_gets_no_new_trial(harness: Harness) -> None:
+    trials = make_trials(4)
+    controller = harness.start(trials)
+    culprit = channel_for(harness, "culprit", generation=0, partition=0)
+    survivor = channel_for(harness, "survivor", generation=0, partition=1)
+    culprit.request({"type": "next", "worker": "culprit"})
+    running = survivor.request({"type": "next", "worker": "survivor"})["trial"]["trial_id"]
+    culprit.close()  # its Python worker crashed: in local mode Spark fails the whole job
+    controller.job_failed(0, 0)
+    # The survivor's trial finishes before Spark gets round to killing its task: the result
+    # counts, but the task takes no new trial beside the restarted job.
+    finished = {"type": "result", "worker": "survivor", "trial": running, "status": "ok"}
+    reply = survivor.request({**finished, "metric": 1.0, "next": True})
+    assert reply["type"] == "done"
+    assert survivor.request({"type": "next", "worker": "survivor"})["type"] == "done"
+    assert controller.progress().pending == 3  # the crashed trial and the two never started
+    fresh = channel_for(harness, "restarted", generation=1, partition=0)
+    assert fresh.request({"type": "next", "worker": "restarted"})["type"] == "trial"
+
+
+def test_a_parked_task_of_a_failed_job_is_told_done(harness: Harness) -> None:
+    controller = harness.start(make_trials(1))
+    runner = channel_for(harness, "runner", generation=0, partition=0)
+    runner.request({"type": "next", "worker": "runner"})
+    channel_for(harness, "idle", generation=0, partition=1)
+    replies: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+    # Straight into the inbox, so the order is known: parked (nothing waits, one trial runs)...
+    controller.submit({"type": "next", "worker": "idle"}, replies.put, "idle-connection")
+    controller.job_failed(0, 0)  # ...then the runner's task fails the job...
+    runner.close()  # ...and its connection closes: its trial waits for the next job
+    assert replies.get(timeout=10) == {"type": "done"}
+    assert harness.recorder.wait_until(lambda r: len(r.requeued) == 1)
+    assert controller.progress().pending == 1
+
+
+def test_a_heartbeat_or_result_sent_again_is_taken_once(harness: Harness) -> None:
+    controller = harness.start(make_trials(1), max_trial_retries=1)
+    channel = channel_for(harness, "w")
+    trial = channel.request({"type": "next", "worker": "w"})["trial"]["trial_id"]
+    beat = {"type": "heartbeat", "id": 1, "worker": "w", "trial": trial, "metrics": [[0, 0.5]]}
+    channel.request(beat)
+    channel.request(beat)  # its reply was lost: the channel sent it again
+    assert harness.recorder.metrics == [(trial, 0, 0.5)]
+    failure = {"type": "result", "id": 2, "worker": "w", "trial": trial, "status": "failed"}
+    channel.request(failure)  # retried once, as max_trial_retries=1 allows...
+    channel.request(failure)  # ...and the same report again does not use up the retry
+    assert controller.results() == [] and controller.progress().pending == 1
+    assert [reason for _, _, reason in harness.recorder.requeued] == [
+        "it failed (retry 1 of 1): failed"
+    ]
+
+
+def test_a_worker_cut_off_and_heard_from_again_is_not_charged_for_it(harness: Harness) -> None:
+    controller = harness.start(make_trials(1), max_attempts=2)
+    first = channel_for(harness, "cut-off")
+    trial = first.request({"type": "next", "worker": "cut-off"})["trial"]["trial_id"]
+    first.close()  # a network fault: the connection closes, the trial is put back
+    again = harness.channel()
+    again.request({"type": "heartbeat", "worker": "cut-off", "trial": trial})  # it was alive
+    crashing = channel_for(harness, "crashing")
+    assert crashing.request({"type": "next", "worker": "crashing"})["trial"]["trial_id"] == trial
+    crashing.close()  # a real crash: only the first charge of max_attempts=2
+    assert harness.recorder.wait_until(lambda r: len(r.requeued) == 2)
+    assert controller.results() == [] and controller.progress().pending == 1
+
+
+def test_a_worker_cut_off_on_its_trials_last_chance_reconnects_before_any_verdict(
+    harness: Harness,
+) -> None:
+    controller = harness.start(make_trials(1), max_attempts=1, heartbeat_timeout=30.0)
+    first = channel_for(harness, "w")
+    trial = first.request({"type": "next", "worker": "w"})["trial"]["trial_id"]
+    first.close()  # a network fault: this loss would make the trial lost, so it waits...
+    again = harness.channel()  # ...and the worker, alive, sends its result on a new connection
+    ok = {"type": "result", "id": 1, "worker": "w", "trial": trial, "status": "ok", "metric": 1.0}
+    again.request(ok)
+    assert controller.wait(timeout=10)
+    assert [r.status for r in harness.recorder.finished] == [TrialStatus.OK]  # never lost
+    assert harness.recorder.requeued == []

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import errno
 import json
 from pathlib import Path
 
 import pytest
 
 from autoablation import StudyError, TrialStatus, load
-from autoablation._driver.journal import DriverLog, ExperimentDir, JournalWriter
+from autoablation._driver import journal as journal_module
+from autoablation._driver import seams
+from autoablation._driver.appender import LineAppender
+from autoablation._driver.events import Listeners, LoggingListener
+from autoablation._driver.journal import LOCK, DriverLog, ExperimentDir, JournalWriter
 from autoablation._results.store import read_journal
 from tests.helpers import synthetic_results
 
@@ -154,7 +161,9 @@ def test_overwrite_deletes_only_what_autoablation_wrote(tmp_path: Path) -> None:
 def test_two_launches_cannot_share_a_directory(tmp_path: Path) -> None:
     first = ExperimentDir(tmp_path)
     first.open(FINGERPRINT, resume=False, overwrite=False)
-    with pytest.raises(StudyError, match=r"in use by another launch \(pid \d+\)"):
+    with pytest.raises(
+        StudyError, match=r"in use by another launch \(pid \d+ on \S+ since [\d: -]+\)"
+    ):
         ExperimentDir(tmp_path).open(FINGERPRINT, resume=True, overwrite=False)
     first.close()
     ExperimentDir(tmp_path).open(FINGERPRINT, resume=True, overwrite=False)
@@ -166,16 +175,27 @@ def test_a_directory_whose_journal_has_no_event_yet_starts_fresh(tmp_path: Path)
     assert state.results == {}
 
 
-def test_a_resume_after_a_torn_line_starts_its_events_on_a_new_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("tail", "ended"),
+    [
+        ('{"event": "ended", "t": 1', None),  # half a line: cut off, every line parses
+        ('{"event": "ended", "t": 1, "status": "finished"}', "finished"),  # whole: ended
+    ],
+)
+def test_a_resume_repairs_the_last_line_a_killed_driver_left(
+    tmp_path: Path, tail: str, ended: str | None
+) -> None:
     results = synthetic_results({"x": 0.0}, repeats=1)
     directory = write_study(tmp_path, results, end=False)
     directory.close()
     with directory.journal.open("a") as handle:
-        handle.write('{"event": "ended", "t": 1')
+        handle.write(tail)
     JournalWriter(directory, fingerprint=FINGERPRINT, options={}, previous={}).experiment_started(
         "again", [], 0
     )
     assert read_journal(directory.journal).runs == 2
+    events = [json.loads(line) for line in directory.journal.read_text().splitlines()]
+    assert [e.get("status") for e in events if e["event"] == "ended"] == ([ended] if ended else [])
 
 
 def test_results_json_is_strict_json_without_histories(tmp_path: Path) -> None:
@@ -270,3 +290,118 @@ def test_the_journal_keeps_what_recomputing_the_statistics_needs(tmp_path: Path)
     assert SequentialDesign.from_dict(state.design or {}) == design
     assert state.looks == [look]
     assert read_journal(Path(__file__).parents[1] / "data" / "legacy-experiment" / "journal.jsonl")
+
+
+class FlakyDisk(LineAppender):
+    """A journal file whose next writes fail as a full or read-only disk's do.
+
+    ``faults`` holds one entry per coming ``write`` call: ``"short"`` writes a part and
+    returns its size, ``"full"`` raises ENOSPC, ``"read-only"`` raises EROFS, None writes.
+    """
+
+    def __init__(self, path: Path, faults: list[str | None], truncate: bool = True) -> None:
+        super().__init__(path)
+        self.faults = faults
+        self.truncate = truncate
+
+    def _write(self, data: memoryview) -> int:
+        fault = self.faults.pop(0) if self.faults else None
+        if fault == "short":
+            return super()._write(data[: len(data) // 2])
+        if fault == "full":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        if fault == "read-only":
+            raise OSError(errno.EROFS, "Read-only file system")
+        return super()._write(data)
+
+    def _truncate(self, size: int) -> None:
+        if not self.truncate:
+            raise OSError(errno.EROFS, "Read-only file system")
+        super()._truncate(size)
+
+
+@pytest.mark.parametrize(
+    ("faults", "truncate"),
+    [
+        (["short", "full"], True),  # a full disk: part of the write, then ENOSPC
+        (["read-only", "read-only"], True),  # remounted read-only for a moment
+        (["short", "full", "short", "read-only"], False),  # ...where even the undo fails
+    ],
+)
+def test_events_the_disk_refuses_wait_and_are_written_once_in_order(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    faults: list[str | None],
+    truncate: bool,
+) -> None:
+    disks: list[FlakyDisk] = []
+
+    def flaky(path: Path) -> FlakyDisk:
+        disks.append(FlakyDisk(path, [], truncate))
+        return disks[-1]
+
+    monkeypatch.setattr(seams, "journal_appender", flaky)
+    results = synthetic_results({"x": 0.0, "y": -0.1}, repeats=2)
+    directory = ExperimentDir(tmp_path)
+    directory.open(FINGERPRINT, resume=False, overwrite=False)
+    journal = JournalWriter(directory, fingerprint=FINGERPRINT, options={}, previous={})
+    journal.experiment_started("storm", [r.trial for r in results], 0)
+    for number, result in enumerate(results):
+        if number == 1:
+            disks[0].faults.extend(faults)  # the disk fails while trial 1's result is written
+        journal.trial_started(result.trial, "w0", 1)
+        journal.trial_finished(result)
+    journal.experiment_ended("finished")
+    events = []
+    for line in directory.journal.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):  # a torn fragment, if any, is skipped
+            events.append(json.loads(line))
+    finished = [e["result"]["trial"]["trial_id"] for e in events if e["event"] == "finished"]
+    assert finished == [r.trial.trial_id for r in results]  # each once, in order
+    assert [e["event"] for e in events].count("experiment") == 1
+    assert len(read_journal(directory.journal).results) == len(results)
+    refusals = [r for r in caplog.records if "could not write the journal" in r.message]
+    assert len(refusals) == 1 and "written again" in caplog.text
+
+
+def test_events_the_disk_still_refuses_at_the_end_are_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(seams, "journal_appender", lambda p: FlakyDisk(p, ["full"] * 100))
+    monkeypatch.setattr(journal_module, "_LAST_WRITE_RETRIES_S", (0.0,))
+    (result,) = synthetic_results({}, repeats=1)
+    directory = ExperimentDir(tmp_path)
+    directory.open(FINGERPRINT, resume=False, overwrite=False)
+    journal = JournalWriter(directory, fingerprint=FINGERPRINT, options={}, previous={})
+    journal.experiment_started("full", [result.trial], 0)
+    journal.trial_finished(result)
+    journal.experiment_ended("finished")
+    (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "misses its last events: the disk refused them ([Errno 28]" in error.message
+    assert "resume=True would run their trials again" in error.message
+
+
+def test_the_driver_log_writes_each_loss_and_failure_once(tmp_path: Path) -> None:
+    (result,) = synthetic_results({}, repeats=1)
+    failed = dataclasses.replace(result, status=TrialStatus.LOST, error="worker w0 was lost")
+    fan_out = Listeners([DriverLog(tmp_path / "driver.log"), LoggingListener()])
+    fan_out.trial_requeued(result.trial, "w0", "its connection closed")
+    fan_out.trial_finished(failed)
+    fan_out.experiment_ended("finished")
+    text = (tmp_path / "driver.log").read_text()
+    assert text.count("lost w0 (its connection closed)") == 1
+    assert text.count("worker w0 was lost") == 1
+
+
+def test_a_lock_a_killed_driver_left_is_named_when_taken_over(tmp_path: Path) -> None:
+    (tmp_path / LOCK).write_text("pid 4242 on node-7 since 2026-01-01 10:00:00")  # not held
+    directory = ExperimentDir(tmp_path)
+    directory.open(FINGERPRINT, resume=True, overwrite=False)
+    assert directory.stale_lock == "pid 4242 on node-7 since 2026-01-01 10:00:00"
+    directory.close()
+    assert (tmp_path / LOCK).read_text() == ""  # released cleanly: nobody holds it
+    again = ExperimentDir(tmp_path)
+    again.open(FINGERPRINT, resume=True, overwrite=False)
+    assert again.stale_lock is None
+    again.close()

@@ -376,3 +376,108 @@ def test_nothing_is_added_once_the_study_was_aborted() -> None:
     book.drain()
     book.add([later])
     assert book.finished and book.snapshot().total == 1 and book.drain() == []
+
+
+# ------------------------------------------------------- losses: only as far as the evidence
+def test_a_trial_put_back_after_a_loss_waits_behind_one_trial_per_other_running_worker() -> None:
+    trials = make_trials(6)
+    book = ledger(trials)
+    for worker in ("w1", "w2", "w3"):
+        book.assign(worker)
+    book.lose("w1", "its connection closed")  # w2 and w3 still run: it waits behind two
+    order = [book.assign(w) for w in ("v1", "v2", "v3")]
+    assert [h.trial.ablated for h in order if h is not None] == ["f3", "f4", "base"]
+
+
+def test_a_lost_worker_heard_from_again_lifts_its_charge_and_its_lost_verdict() -> None:
+    book = ledger(TRIALS[:1], max_attempts=1)
+    book.assign("w1")
+    book.lose("w1", "no heartbeat for 31s")
+    assert status(book, BASE) is TrialStatus.LOST and book.suspects("w1")
+    book.drain()
+    book.heard_from("w1")  # a late heartbeat: its process did not die
+    assert status(book, BASE) is None and not book.suspects("w1")
+    assert book.drain() == [TrialRequeued(TRIALS[0], "w1", "its worker was heard from again")]
+    again = book.assign("w2")
+    assert again is not None and again.attempt == 2
+
+
+def test_a_loss_lifted_by_the_worker_coming_back_does_not_add_up_with_a_later_one() -> None:
+    book = ledger(TRIALS[:1], max_attempts=2)
+    book.assign("cut-off")
+    book.lose("cut-off", "its connection closed")  # a network fault...
+    book.heard_from("cut-off")  # ...it reconnects: not the trial's doing
+    book.assign("w2")
+    book.lose("w2", "its connection closed")  # a real crash: the first charge
+    assert status(book, BASE) is None and book.snapshot().pending == 1
+
+
+def _storm_around(book: TrialLedger, losses: int) -> None:
+    """Run every pending trial to the end; the first ``losses`` lose their first worker."""
+    n = 0
+    while (handout := book.assign(f"o{n}")) is not None:
+        if losses and handout.attempt == 1:
+            losses -= 1
+            book.lose(f"o{n}", "its Python worker was killed")
+        else:
+            book.report(ok(f"o{n}", handout.trial.trial_id))
+        n += 1
+
+
+def _lose_until_lost(book: TrialLedger, trial_id: str) -> int:
+    """Hand the trial to one worker after another, each lost; the losses it took to be lost."""
+    for n in range(1, 100):
+        assert book.assign(f"v{n}") is not None
+        book.lose(f"v{n}", "its Python worker was killed")
+        if status(book, trial_id) is TrialStatus.LOST:
+            return n
+    raise AssertionError("never lost")
+
+
+def test_in_a_storm_a_trial_is_lost_only_once_its_losses_stand_out() -> None:
+    trials = make_trials(21)
+    book = ledger(trials)  # max_attempts=3
+    victim = book.assign("v0")
+    assert victim is not None
+    _storm_around(book, losses=8)  # 8 of the other 28 hand-outs lose their worker
+    book.lose("v0", "its Python worker was killed")
+    # Three losses in a row are not unusual at that rate: 21 trials x (8/28)^3 = 0.49. It takes
+    # seven (21 x (8/28)^7 < 0.01) for the losses to point at the trial.
+    assert _lose_until_lost(book, victim.trial.trial_id) + 1 == 7
+    result = book.result(victim.trial.trial_id)
+    assert result is not None and result.error == (
+        "worker v6 was lost (its Python worker was killed); the trial lost 7 workers, more "
+        "than max_attempts=3 because the study's other trials lost 29% of theirs too"
+    )
+
+
+def test_in_a_storm_of_losses_a_trial_is_lost_at_three_times_max_attempts() -> None:
+    trials = make_trials(21)
+    book = ledger(trials)
+    victim = book.assign("v0")
+    assert victim is not None
+    _storm_around(book, losses=20)  # every other trial loses a worker: half the hand-outs
+    book.lose("v0", "killed")
+    assert _lose_until_lost(book, victim.trial.trial_id) + 1 == 9  # 21 x 0.5^9 > 0.01: capped
+
+
+def test_in_a_quiet_study_a_trial_is_lost_at_max_attempts() -> None:
+    trials = make_trials(21)
+    book = ledger(trials)
+    victim = book.assign("v0")
+    assert victim is not None
+    _storm_around(book, losses=0)
+    book.lose("v0", "killed")
+    assert _lose_until_lost(book, victim.trial.trial_id) + 1 == 3
+
+
+def test_the_ledger_says_whether_losing_a_worker_would_make_its_trial_lost() -> None:
+    book = ledger(max_attempts=2)
+    book.assign("w1", generation=0, partition=0)
+    assert not book.would_convict("w1") and not book.would_convict("idle")
+    book.lose("w1", "closed")
+    book.assign("w2", generation=0, partition=1)
+    assert book.would_convict("w2")  # the second charge of two
+    book.job_failed(0, 0)  # ...unless Spark killed it for another task's failure
+    assert not book.would_convict("w2")
+    assert status(book, BASE) is None  # asking changed nothing

@@ -87,3 +87,26 @@ def test_workers_silent_past_the_timeout_are_named_with_their_silence() -> None:
     assert registry.silent(["a", "b"], 112.0) == [("a", 12.0)]
     assert registry.silent(["b"], 112.0) == []
     assert registry.silent(["a", "b"], 120.5) == [("a", 20.5), ("b", 15.5)]
+
+
+def test_a_silent_worker_may_be_given_one_more_timeout_until_it_is_heard_again() -> None:
+    registry = WorkerRegistry(heartbeat_timeout=10.0)
+    registry.register("w", {}, "c1", now=0.0)
+    assert registry.silent(["w"], now=11.0) == [("w", 11.0)]
+    assert registry.be_patient("w") and not registry.be_patient("w")  # once only
+    assert registry.silent(["w"], now=19.0) == [] and registry.deadline(["w"]) == 20.0
+    assert registry.silent(["w"], now=21.0) == [("w", 21.0)]
+    registry.touch("w", now=22.0)  # heard again: the usual timeout from now on
+    assert registry.deadline(["w"]) == 32.0 and registry.be_patient("w")
+
+
+def test_the_loss_of_a_worker_whose_connection_closed_may_wait_until_it_reconnects() -> None:
+    registry = WorkerRegistry(heartbeat_timeout=30.0)
+    assert registry.close_grace == 5.0  # the heartbeat timeout, at most 5 s
+    registry.register("w", {}, "c1", now=0.0)
+    assert registry.defer_close("w", now=1.0) and not registry.defer_close("w", now=2.0)
+    assert registry.deadline(["w"]) == 6.0
+    assert registry.closed_for_good(["w"], now=5.9) == []
+    assert registry.closed_for_good(["w"], now=6.0) == ["w"]
+    registry.touch("w", now=3.0)  # it reconnected: nothing waits any more
+    assert registry.closed_for_good(["w"], now=7.0) == [] and registry.deadline(["w"]) == 33.0

@@ -8,6 +8,7 @@ cluster are in e2e/test_cluster.py.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -211,7 +212,8 @@ def crashing_train(reporter: Any) -> float:
 def test_a_job_that_keeps_failing_stops_the_study_with_what_finished(
     spark: Any, study: AblationStudy, tmp_path: Path
 ) -> None:
-    with pytest.raises(ExperimentError, match=r"the Spark job failed: .*\(after 1 restarts\)") as e:
+    stopped = r"the Spark job failed: .*\(after 1 restarts in a row with no trial finished\)"
+    with pytest.raises(ExperimentError, match=stopped) as e:
         experiment.launch(
             crashing_train,
             study,
@@ -228,3 +230,36 @@ def test_a_job_that_keeps_failing_stops_the_study_with_what_finished(
     statuses = {t.trial.ablated: t.status.value for t in result.trials}
     assert statuses == {"base": "ok", "pclass": "ok", "sex": "cancelled", "age": "cancelled"}
     assert set(finals(tmp_path).values()) == {1}
+
+
+def crash_the_first_time(markers: str, reporter: Any) -> float:
+    """Every feature trial kills its Python worker on its first run (its job fails each time)."""
+    marker = Path(markers) / reporter.trial_id
+    if reporter.ablated != "base" and not marker.exists():
+        marker.touch()
+        os._exit(3)
+    return 1.0
+
+
+def test_job_failures_between_which_trials_finish_do_not_use_up_the_restarts(
+    spark: Any, study: AblationStudy, tmp_path: Path
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    result = experiment.launch(
+        functools.partial(crash_the_first_time, str(markers)),
+        study,
+        name="flaky",
+        spark=spark,
+        num_workers=1,  # local mode: each crash fails the job, three times in all
+        max_job_restarts=1,
+        experiment_dir=tmp_path / "runs",
+        verbose=0,
+    )
+    assert len(list(markers.iterdir())) == 3  # the three crashes happened
+    assert {t.trial.ablated: (t.status.value, t.attempts) for t in result.trials} == {
+        "base": ("ok", 1),
+        "pclass": ("ok", 2),
+        "sex": ("ok", 2),
+        "age": ("ok", 2),
+    }

@@ -96,9 +96,13 @@ def test_a_stopped_driver_leaves_a_journal_that_a_resume_finishes(tmp_path: Path
     finished = sorted((before.trials[i].ablated, before.trials[i].repeat) for i in finished_before)
     assert finished == [("base", 0), ("pclass", 0)]
 
+    lock = (runs / ".autoablation.lock").read_text()  # emptied by a driver that stopped cleanly
+    assert lock.startswith("pid ") if how == "SIGKILL" else lock == ""
     resumed = launch(script, marker, runs, "resume", how)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "trials: 8 ok: 8" in resumed.stdout
+    taken_over = f"taking over the lock that {lock} never released"
+    assert (taken_over in (runs / "driver.log").read_text()) is (how == "SIGKILL")
 
     events = [json.loads(line) for line in (runs / "journal.jsonl").read_text().splitlines()]
     finals = Counter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -175,6 +176,6 @@ def test_the_client_sends_typed_requests_and_reads_typed_replies() -> None:
     assert client.report(result) is None  # 'done'
     assert [parse_request(m) for m in channel.sent][1:] == [
         Next("w"),
-        Heartbeat("w", TRIAL.trial_id, ((0, math.nan),), ("x",)),
-        result,
+        Heartbeat("w", TRIAL.trial_id, ((0, math.nan),), ("x",), request_id=1),
+        dataclasses.replace(result, request_id=2),  # numbered: a copy sent again is taken once
     ]

@@ -101,7 +101,9 @@ class Controller:
         heartbeat_timeout: Seconds of silence after which a running worker counts as lost
             (default: the larger of 30 s and ten heartbeat intervals).
         max_attempts: Lost workers a trial may survive; the last loss makes it ``lost``. Losses
-            caused by Spark killing the other tasks of a failed job are not counted.
+            caused by Spark killing the other tasks of a failed job, or of workers heard from
+            again, are not counted; in a storm of losses a trial needs more
+            (`autoablation._driver.losses`).
         max_trial_retries: Times a trial that failed or timed out runs again.
         max_failures: Trials that may end without a metric before the study halts; None for
             no limit.
@@ -176,8 +178,9 @@ class Controller:
     def job_failed(self, generation: int, culprit: int | None) -> None:
         """Tell the controller Spark failed job ``generation`` because of task ``culprit``.
 
-        Spark then kills that job's other tasks; the trials they lose are run again without
-        counting against ``max_attempts``. With an unknown culprit every loss counts.
+        Spark then kills that job's other tasks: they get no new trial (a parked one is told
+        ``done``), and the trials they lose are run again without counting against
+        ``max_attempts``. With an unknown culprit every loss counts.
         """
         self._inbox.put(JobFailed(generation, culprit))
 
@@ -238,21 +241,29 @@ class Controller:
                     return
                 try:
                     self._step(item)
-                    if deadline is not None and time.monotonic() > deadline:
-                        self._expire_silent()
+                    if deadline is not None and time.monotonic() >= deadline:
+                        self._expire()
                 finally:
                     self._settle()
             except Exception:  # the controller thread must outlive any single bad event
                 logger.exception("controller error")
 
-    def _expire_silent(self) -> None:
-        """Lose the workers that hold a trial and fell silent.
+    def _expire(self) -> None:
+        """Lose the workers that hold a trial and fell silent, or did not reconnect in time.
 
         Only needed once the earliest deadline passed: a worker that takes a trial during an
-        item is heard from at that moment.
+        item is heard from at that moment. A worker whose loss would make its trial ``lost``
+        gets one more heartbeat timeout first: silence is weak evidence of a death.
         """
         now = time.monotonic()
-        for worker, silence in self._registry.silent(self._ledger.holders(), now):
+        for worker in self._registry.closed_for_good(list(self._ledger.holders()), now):
+            self._lose(worker, "its connection closed")
+        for worker, silence in self._registry.silent(list(self._ledger.holders()), now):
+            if self._ledger.would_convict(worker) and self._registry.be_patient(worker):
+                logger.info(
+                    "%s is silent for %.0fs; waiting once more before losing it", worker, silence
+                )
+                continue
             self._lose(worker, f"no heartbeat for {silence:.0f}s")
 
     def _step(self, item: Item | None) -> None:
@@ -267,10 +278,19 @@ class Controller:
                     logger.exception("controller failed on a %r request", message.get("type"))
                     self._effects.append(_Send(reply, Error(f"internal controller error: {exc!r}")))
             case Closed(conn):
+                now = time.monotonic()
                 for worker in self._registry.closed(conn):
+                    # A loss that would decide the trial waits a moment: a worker that is
+                    # alive reconnects, and Spark may name another task as its job's culprit.
+                    if self._ledger.would_convict(worker) and self._registry.defer_close(
+                        worker, now
+                    ):
+                        continue
                     self._lose(worker, "its connection closed")
             case JobFailed(generation, culprit):
                 self._ledger.job_failed(generation, culprit)
+                for reply in self._registry.job_failed(generation):
+                    self._effects.append(_Send(reply, DONE))  # its task is being killed
                 self._collect()
             case Abort(reason):
                 self._ledger.abort(reason)
@@ -303,13 +323,15 @@ class Controller:
     def _handle(self, request: Request, reply: ReplyFn, conn: ConnKey | None) -> None:
         now = time.monotonic()
         match request:  # the most frequent first
-            case Result(worker=worker_id, trial=trial_id):
+            case Result(worker=worker_id, trial=trial_id, request_id=request_id):
                 worker = self._known(worker_id, now)
                 worker.conn = conn  # a control call: the worker's connection now
                 if not self._ledger.knows(trial_id):
                     raise MessageError(f"unknown trial {trial_id!r}")
-                self._ledger.report(request)
-                self._collect()
+                if not request_id or request_id > worker.last_result:  # else: sent again
+                    worker.last_result = request_id
+                    self._ledger.report(request)
+                    self._collect()
                 if request.want_next:
                     self._offer(worker, reply)
                 else:
@@ -318,10 +340,12 @@ class Controller:
                 worker = self._known(worker_id, now)
                 worker.conn = conn
                 self._offer(worker, reply)
-            case Heartbeat(worker_id, trial_id, metrics, logs):
-                self._known(worker_id, now)
-                self._ledger.record(worker_id, trial_id, metrics, logs)
-                self._effects.extend(self._ledger.drain())
+            case Heartbeat(worker_id, trial_id, metrics, logs, request_id):
+                worker = self._known(worker_id, now)
+                if not request_id or request_id > worker.last_beat:  # else: sent again
+                    worker.last_beat = request_id
+                    self._ledger.record(worker_id, trial_id, metrics, logs)
+                    self._effects.extend(self._ledger.drain())
                 self._effects.append(_Send(reply, ACK))
             case Register(worker_id, info):
                 previous = self._registry.register(
@@ -337,10 +361,16 @@ class Controller:
                 self._effects.append(_Send(reply, Registered(self.heartbeat_interval)))
 
     def _known(self, worker_id: str, now: float) -> Worker:
-        """The record of a worker heard from at ``now``; refused if it never registered."""
+        """The record of a worker heard from at ``now``; refused if it never registered.
+
+        A worker presumed lost that speaks did not die: its losses stop counting.
+        """
         worker = self._registry.touch(worker_id, now)
         if worker is None:
             raise MessageError(f"worker {worker_id!r} is not registered; send 'register' first")
+        if self._ledger.suspects(worker_id):
+            self._ledger.heard_from(worker_id)
+            self._collect()
         return worker
 
     def _offer(self, worker: Worker, reply: ReplyFn) -> None:
@@ -350,6 +380,12 @@ class Controller:
         silence of a worker given a trial counts from its hand-out.
         """
         worker_id = worker.worker_id
+        if self._registry.retired(worker):  # its job failed: Spark is killing its task
+            self._registry.unpark(worker_id)
+            self._ledger.lose(worker_id, "its Spark job failed")  # what it held, if anything
+            self._collect()
+            self._effects.append(_Send(reply, DONE))
+            return
         handout = self._ledger.held_by(worker_id)  # a repeated 'next': the reply was lost
         if handout is None:
             handout = self._ledger.assign(

@@ -20,6 +20,11 @@ from autoablation._core.trial import TENSORFLOW_IMPORT, Trial, TrialResult, Tria
 logger = logging.getLogger("autoablation.controller")
 output_logger = logging.getLogger("autoablation.output")
 
+TRIAL_EVENT = "autoablation_trial_event"
+"""Marks the log records of `LoggingListener`, so ``driver.log``, which writes a line per
+event itself, can leave them out."""
+_MARK = {TRIAL_EVENT: True}
+
 
 class Listener:
     """Receives experiment and trial events; every method is optional."""
@@ -64,31 +69,37 @@ def import_line(result: TrialResult) -> str | None:
 
 
 class LoggingListener(Listener):
-    """Log lines on the ``autoablation`` loggers (start and end at INFO, output at DEBUG)."""
+    """Log lines on the ``autoablation`` loggers (start and end at INFO, output at DEBUG).
+
+    Each record is marked with `TRIAL_EVENT`.
+    """
 
     def trial_started(self, trial: Trial, worker: str, attempt: int) -> None:
         """Log the start."""
         again = f" (attempt {attempt})" if attempt > 1 else ""
-        logger.info("[%s] started on %s%s", trial.tag, worker, again)
+        logger.info("[%s] started on %s%s", trial.tag, worker, again, extra=_MARK)
 
     def trial_finished(self, result: TrialResult) -> None:
         """Log the outcome, and a worker's import time with its first result."""
         imported = import_line(result)
         if imported is not None:
-            logger.info("%s", imported)
+            logger.info("%s", imported, extra=_MARK)
+        tag = result.trial.tag
         if result.status is TrialStatus.OK:
-            logger.info("[%s] ok: metric %.6g", result.trial.tag, result.metric)
+            logger.info("[%s] ok: metric %.6g", tag, result.metric, extra=_MARK)
         else:
-            logger.warning("[%s] %s: %s", result.trial.tag, result.status.value, result.reason)
+            logger.warning("[%s] %s: %s", tag, result.status.value, result.reason, extra=_MARK)
 
     def trial_requeued(self, trial: Trial, worker: str, reason: str) -> None:
         """Log the loss."""
-        logger.warning("[%s] lost %s (%s); it will run again", trial.tag, worker, reason)
+        logger.warning(
+            "[%s] lost %s (%s); it will run again", trial.tag, worker, reason, extra=_MARK
+        )
 
     def trial_logs(self, trial: Trial, worker: str, lines: Sequence[str]) -> None:
         """Forward the trial's output."""
         for line in lines:
-            output_logger.debug("[%s] %s", trial.tag, line)
+            output_logger.debug("[%s] %s", trial.tag, line, extra=_MARK)
 
 
 class Listeners(Listener):

@@ -2,8 +2,11 @@
 
 `JobSupervisor` runs the job from a background thread (the job group is thread-local), starts
 it again while trials remain and restarts are left, tells the controller which task made Spark
-fail a job (so the other tasks' losses are not charged), and watches the controller thread from
-the caller's thread until every trial is final. A stop (Spark gave up, the controller halted or
+fail a job (so the other tasks' losses are not charged, and its surviving tasks get no new
+trial), and watches the controller thread from the caller's thread until every trial is final.
+A restart after which some trial became final gives the budget back: ``max_job_restarts``
+bounds the restarts in a row that achieve nothing (a job that keeps failing), not the faults a
+long study on a flaky cluster may meet. A stop (Spark gave up, the controller halted or
 died, the driver was interrupted) cancels the job group and aborts what is left.
 """
 
@@ -71,7 +74,8 @@ class JobSupervisor:
     Args:
         sc: The SparkContext.
         group_id: The job group, so the job can be cancelled.
-        max_job_restarts: Times the job is started again while trials remain.
+        max_job_restarts: Times in a row the job is started again while trials remain and
+            none became final since the last start.
         profile: A stage-level resource profile for the tasks (GPUs), or None.
     """
 
@@ -138,9 +142,10 @@ class JobSupervisor:
 
     def _drive(self, controller: Controller, task: Any, workers: int, description: str) -> None:
         restarts = self._max_job_restarts
-        generation = 0
+        generation = in_a_row = 0
         try:
             while not controller.is_done():
+                done = controller.progress().done
                 try:
                     run_job(
                         self._sc,
@@ -161,10 +166,16 @@ class JobSupervisor:
                 if controller.is_done():
                     return
                 generation += 1
-                if generation > restarts:
-                    self.stop(controller, f"{problem} (after {restarts} restarts)")
+                in_a_row = 0 if controller.progress().done > done else in_a_row + 1
+                if in_a_row > restarts:
+                    self.stop(
+                        controller,
+                        f"{problem} (after {restarts} restarts in a row with no trial finished)",
+                    )
                     return
-                logger.warning("%s; starting it again (%d of %d)", problem, generation, restarts)
+                logger.warning(
+                    "%s; starting it again (%d in a row of %d allowed)", problem, in_a_row, restarts
+                )
         except BaseException as exc:
             self.stop(controller, f"the Spark job thread stopped: {exc!r}")
             raise

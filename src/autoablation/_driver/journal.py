@@ -19,6 +19,11 @@ sequential study adds ``design`` (its boundaries, fixed before the first look) a
 at any moment leaves a journal whose complete lines are all valid; a torn last line is skipped
 when it is read back. Replaying the journal gives every trial's latest result, which is how a
 resumed run knows what it may skip and how `load` rebuilds a result without Spark.
+
+A disk that refuses a write for a moment (full, read-only) costs no event: the journal keeps
+what it could not write and writes it ahead of the next event (`autoablation._driver.appender`).
+The directory's lock file names the launch that holds it; a launch that finds it still naming
+one (a driver that was killed) says so in the log when it takes the lock over.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -36,8 +42,9 @@ from typing import Any, TextIO
 from autoablation._core.errors import StudyError
 from autoablation._core.jsonsafe import dumps
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
+from autoablation._driver import seams
 from autoablation._driver.codeprint import TRAIN_FUNCTION
-from autoablation._driver.events import Listener, import_line
+from autoablation._driver.events import TRIAL_EVENT, Listener, import_line
 from autoablation._driver.options import LAUNCH, Caller
 from autoablation._results.store import (
     _FINAL_EVENTS,
@@ -50,6 +57,8 @@ from autoablation._results.store import (
     trial_folder,
 )
 
+logger = logging.getLogger("autoablation")
+
 _RESULTS_EVERY_S = 5.0
 """Least time between two refreshes of the results table during a study."""
 _RESULTS_SHARE = 0.002
@@ -57,6 +66,8 @@ _RESULTS_SHARE = 0.002
 refreshed less often (writing 10,000 rows takes about a second)."""
 _RESULTS_AT_MOST_S = 60.0
 """Most time between two refreshes, whatever one refresh took."""
+_LAST_WRITE_RETRIES_S = (0.1, 0.5, 1.0, 2.0)
+"""Pauses between the last tries to write what the disk refused, when the study ends."""
 
 
 OWNED = (
@@ -84,6 +95,8 @@ class ExperimentDir:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).absolute()
         self._lock: TextIO | None = None
+        self.stale_lock: str | None = None
+        """Who held the lock before and never released it (a killed driver), or None."""
 
     @property
     def journal(self) -> Path:
@@ -209,14 +222,22 @@ class ExperimentDir:
                 "use another name or experiment_dir"
             ) from None
         handle.seek(0)
+        self.stale_lock = handle.read().strip() or None  # a clean close leaves it empty
+        handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()}")
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {started}")
         handle.flush()
         self._lock = handle
 
     def close(self) -> None:
-        """Release the directory's lock."""
+        """Release the directory's lock, leaving its file empty: nobody holds it."""
         if self._lock is not None:
+            try:
+                self._lock.seek(0)
+                self._lock.truncate()
+            except OSError:  # a full or read-only disk: the next launch calls the lock stale
+                pass
             self._lock.close()  # closing the file releases the lock
             self._lock = None
 
@@ -227,13 +248,33 @@ class ExperimentDir:
         os.replace(temporary, self.path / STUDY)
 
 
-def _end_torn_line(journal: Path) -> None:
-    """End a line a killed driver left unfinished, so the next event starts on its own line."""
+def _repair_torn_line(journal: Path) -> None:
+    """Cut off the half line a driver killed in the middle of a write left at the end.
+
+    That event never became durable (its trial simply runs again), and cutting it keeps every
+    line of the journal a whole event. A last line that is whole but for its newline is ended.
+    """
     if not journal.exists() or journal.stat().st_size == 0:
         return
     with open(journal, "rb+") as handle:
         handle.seek(-1, os.SEEK_END)
-        if handle.read(1) != b"\n":
+        if handle.read(1) == b"\n":
+            return
+        size = handle.seek(0, os.SEEK_END)
+        start = max(0, size - 1_048_576)  # an event line is far shorter than 1 MiB
+        handle.seek(start)
+        tail = handle.read()
+        cut = start + tail.rfind(b"\n") + 1
+        try:
+            json.loads(tail[cut - start :])
+        except ValueError:
+            logger.warning(
+                "%s ended in the middle of an event (a driver killed while writing it); "
+                "cutting off that half line",
+                journal,
+            )
+            handle.truncate(cut)
+        else:
             handle.write(b"\n")
 
 
@@ -257,24 +298,44 @@ class JournalWriter(Listener):
         self._options = dict(options)
         self._statistics = dict(statistics or {})
         self._results: dict[str, TrialResult] = dict(previous)
-        _end_torn_line(directory.journal)
-        self._journal: TextIO = open(directory.journal, "a", encoding="utf-8")  # noqa: SIM115
+        _repair_torn_line(directory.journal)
+        self._journal = seams.journal_appender(directory.journal)
         self._logs: dict[str, TextIO] = {}
         self._lock = threading.Lock()
         self._next_table = 0.0
+        self._refused = False  # the disk refused the last flush: warned once until it works
 
     def _write(self, event: str, *, flush: bool = True, **fields: Any) -> None:
         """Append one event; ``flush=False`` leaves it in the buffer for the next flush.
 
         Only what resume needs is flushed at once (results, losses); a start or metrics lost
-        with a killed driver only means the trial runs again, as it would anyway.
+        with a killed driver only means the trial runs again, as it would anyway. What the
+        disk refuses waits in memory for the next flush.
         """
         record = {"event": event, "t": time.time(), **fields}
         line = dumps(record, default=str)
         with self._lock:
-            self._journal.write(line + "\n")
+            self._journal.add(f"{line}\n".encode())
             if flush:
-                self._journal.flush()
+                self._flush()
+
+    def _flush(self) -> bool:
+        """Write what waits (the caller holds the lock); say once when the disk refuses it."""
+        journal = self._journal
+        if journal.flush():
+            if self._refused:
+                self._refused = False
+                logger.warning("the journal %s is written again", journal.path)
+            return True
+        if not self._refused:
+            self._refused = True
+            logger.warning(
+                "could not write the journal %s (%s); its events wait in memory and are "
+                "written as soon as the disk takes them",
+                journal.path,
+                journal.refused,
+            )
+        return False
 
     def experiment_started(self, name: str, trials: Sequence[Trial], done: int) -> None:
         """Record the run and every trial it schedules (those not done in earlier runs)."""
@@ -362,14 +423,32 @@ class JournalWriter(Listener):
         self._next_table = began + wait
 
     def experiment_ended(self, status: str) -> None:
-        """Record the end and close the files."""
-        self._write("ended", status=status)
-        self.write_results()
+        """Record the end, write what waits (trying a little longer), and close the files.
+
+        An event the disk still refuses after the last tries is reported as an error: the
+        journal misses it, so ``load`` would not see it and a resume would run its trial again.
+        """
+        self._write("ended", flush=False, status=status)
         with self._lock:
+            for pause in (*_LAST_WRITE_RETRIES_S, None):
+                if self._flush() or pause is None:
+                    break
+                time.sleep(pause)
+            if self._journal.waiting:
+                logger.error(
+                    "the journal %s misses its last events: the disk refused them (%s). The "
+                    "result launch returns is complete, but load() will not show them and "
+                    "resume=True would run their trials again",
+                    self._journal.path,
+                    self._journal.refused,
+                )
             self._journal.close()
-        for handle in self._logs.values():
-            handle.close()
-        self._logs.clear()
+        try:
+            self.write_results()
+        finally:
+            for handle in self._logs.values():
+                handle.close()
+            self._logs.clear()
 
 
 class DriverLog(Listener):
@@ -384,6 +463,8 @@ class DriverLog(Listener):
         self._lock = threading.Lock()
         self._handler = logging.StreamHandler(self._file)
         self._handler.setLevel(logging.WARNING)
+        # The trial events it writes itself are logged by `LoggingListener` too: once is enough.
+        self._handler.addFilter(lambda record: not getattr(record, TRIAL_EVENT, False))
         self._handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
         )

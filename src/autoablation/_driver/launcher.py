@@ -20,6 +20,7 @@ from typing import Any
 
 from autoablation._core.errors import ExperimentError, StudyError
 from autoablation._core.trial import BASE, Trial, TrialResult, TrialStatus
+from autoablation._driver import seams
 from autoablation._driver.conf import task_cpus
 from autoablation._driver.controller import Controller
 from autoablation._driver.events import Listener, Listeners, LoggingListener
@@ -181,6 +182,13 @@ class ExperimentRun:
         new: dict[str, TrialResult] = {}
         try:  # built one by one: if one fails, those built already are closed below
             listeners.append(DriverLog(directory.path / "driver.log"))
+            if directory.stale_lock is not None:
+                logger.warning(
+                    "%s: taking over the lock that %s never released (a driver killed or "
+                    "lost); its journal is the record of what ran",
+                    directory.path,
+                    directory.stale_lock,
+                )
             journal = JournalWriter(
                 directory,
                 fingerprint=fingerprint,
@@ -335,7 +343,7 @@ class ExperimentRun:
             server = serve_over_rpc(controller, secret, host=bind_host)
             runtime = self._runtime(directory)
             task = make_task(
-                (advertised_host, server.address[1]),
+                seams.task_route((advertised_host, server.address[1])),
                 secret,
                 self._train_fn,
                 runtime,

@@ -20,10 +20,14 @@ halts, cancelling what is left, when more than ``max_failures`` trials end witho
 or at once when a trial reports an error marked fatal; `halted` then says why.
 
 A worker presumed lost keeps its hand-out as an *orphan*: if its genuine result arrives after
-all, it counts (with the worker's own metrics history), also over a ``lost`` verdict. When
-Spark fails a job it kills the job's other tasks; `job_failed` names the task that failed, and
-the losses of the others stop counting against their trials (a trial already final as
-``lost`` because of them runs again).
+all, it counts (with the worker's own metrics history), also over a ``lost`` verdict. A loss
+counts against a trial only as far as the evidence points at it (`autoablation._driver.losses`):
+when Spark fails a job it kills the job's other tasks, and `job_failed` names the task that
+failed; a worker presumed lost that is heard from again (`heard_from`) did not die; and in a
+storm of losses a trial is ``lost`` only once its losses stand out from the others'. A trial
+lifted that way from a ``lost`` verdict runs again. A trial put back after a loss waits behind
+one trial for each other worker still running, so it is not the first exposed to whatever took
+its worker.
 """
 
 from __future__ import annotations
@@ -84,7 +88,9 @@ class TrialLedger:
     Args:
         trials: Every trial of the study, in the order they are offered.
         max_attempts: Lost workers a trial may survive; the last loss makes it ``lost``.
-            Losses caused by Spark killing the other tasks of a failed job are not counted.
+            Losses caused by Spark killing the other tasks of a failed job, or of workers
+            heard from again, are not counted; in a storm of losses a trial needs more
+            (`autoablation._driver.losses.LossBook.convicted`).
         max_trial_retries: Times a trial that failed or timed out runs again.
         max_failures: Trials that may end without a metric before the study halts; None for
             no limit.
@@ -133,6 +139,10 @@ class TrialLedger:
         """The hand-out ``worker`` runs now, if any."""
         trial_id = self._held.get(worker)
         return None if trial_id is None else self._running[trial_id]
+
+    def suspects(self, worker: str) -> bool:
+        """Whether ``worker`` is presumed lost with a charge that `heard_from` would lift."""
+        return self._losses.suspects(worker)
 
     def holders(self) -> Collection[str]:
         """The workers running a trial now (a live view; copy it before changing the ledger)."""
@@ -270,6 +280,7 @@ class TrialLedger:
             if trial_id in self._pending:  # requeued when the worker was presumed lost
                 self._pending.remove(trial_id)
         self._record(handout, result.metrics, result.logs)
+        self._losses.ended(trial_id)
         final = TrialResult(
             trial=trial,
             status=result.status,
@@ -306,21 +317,47 @@ class TrialLedger:
             return
         handout = self._release(trial_id)
         self._orphans[(trial_id, worker)] = handout
-        charges = self._losses.lose(trial_id, handout.generation, handout.partition)
-        if charges >= self.max_attempts:
+        losses = self._losses
+        charges = losses.lose(trial_id, worker, handout.generation, handout.partition)
+        if losses.convicted(trial_id, self.max_attempts, len(self._trials)):
+            if charges == self.max_attempts:
+                why = f"the trial lost {charges} of {self.max_attempts} allowed workers"
+            else:
+                why = (
+                    f"the trial lost {charges} workers, more than max_attempts="
+                    f"{self.max_attempts} because the study's other trials lost "
+                    f"{losses.background(trial_id):.0%} of theirs too"
+                )
             self._finish(
                 TrialResult(
                     trial=handout.trial,
                     status=TrialStatus.LOST,
-                    error=f"worker {worker} was lost ({reason}); the trial lost "
-                    f"{charges} of {self.max_attempts} allowed workers",
+                    error=f"worker {worker} was lost ({reason}); {why}",
                     worker=worker,
                     attempts=handout.attempt,
                     history=tuple(handout.history),
                 )
             )
         else:
-            self._requeue(handout.trial, worker, reason)
+            self._requeue(handout.trial, worker, reason, behind=len(self._held))
+
+    def would_convict(self, worker: str) -> bool:
+        """Whether losing ``worker`` now would make the trial it runs ``lost``."""
+        trial_id = self._held.get(worker)
+        if trial_id is None:
+            return False
+        handout = self._running[trial_id]
+        return self._losses.would_convict(
+            trial_id, handout.generation, handout.partition, self.max_attempts, len(self._trials)
+        )
+
+    def heard_from(self, worker: str) -> None:
+        """``worker`` made a request: if it was presumed lost, its process did not die.
+
+        The charges of its losses are lifted, and a trial they made ``lost`` runs again.
+        """
+        if self._losses.suspects(worker):
+            self._rerun(self._losses.alive(worker), "its worker was heard from again")
 
     def job_failed(self, generation: int, culprit: int | None) -> None:
         """Spark failed job ``generation`` because of task ``culprit`` (None: unknown).
@@ -329,11 +366,7 @@ class TrialLedger:
         trials, and a trial they made ``lost`` runs again. With an unknown culprit every loss
         counts.
         """
-        for trial_id in self._losses.job_failed(generation, culprit):
-            result = self._results.get(trial_id)
-            if result is not None and result.status is TrialStatus.LOST and self._aborted is None:
-                self._results.withdraw(trial_id)  # lost to a job kill, not its own fault
-                self._requeue(self._trials[trial_id], result.worker, "its job was killed")
+        self._rerun(self._losses.job_failed(generation, culprit), "its job was killed")
 
     def abort(self, reason: str) -> None:
         """Hand out nothing more; every trial not yet final becomes ``cancelled``."""
@@ -378,8 +411,20 @@ class TrialLedger:
         self._retries[trial_id] += 1
         return True
 
-    def _requeue(self, trial: Trial, worker: str, reason: str) -> None:
-        self._pending.appendleft(trial.trial_id)
+    def _rerun(self, lifted: Collection[str], reason: str) -> None:
+        """Run again the trials among ``lifted`` that a loss no longer charged made ``lost``."""
+        for trial_id in lifted:
+            result = self._results.get(trial_id)
+            if result is not None and result.status is TrialStatus.LOST and self._aborted is None:
+                self._results.withdraw(trial_id)  # not its own fault after all
+                self._requeue(self._trials[trial_id], result.worker, reason)
+
+    def _requeue(self, trial: Trial, worker: str, reason: str, *, behind: int = 0) -> None:
+        """Put the trial back ``behind`` pending trials (at most), and say so."""
+        if behind and len(self._pending) > 0:
+            self._pending.insert(min(behind, len(self._pending)), trial.trial_id)
+        else:
+            self._pending.appendleft(trial.trial_id)
         self._outbox.append(TrialRequeued(trial, worker, reason))
 
     def _halt(self, reason: str) -> None:

@@ -7,6 +7,10 @@ fall silent.
 
 A worker that asks for a trial while none is pending but some still run is *parked*: its reply
 callback waits here, oldest first, until a trial is put back or the study ends.
+
+A worker belongs to one of the launch's Spark jobs (its *generation*). Once that job has
+failed, Spark is about to kill its remaining tasks: such a worker is *retired* and is given no
+new trial.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ class Worker:
 
     ``conn`` is the connection of its latest control call (``register``, ``next``,
     ``result``; the controller updates it): when that closes, the worker is gone.
+    ``last_beat`` and ``last_result`` are the request ids of the latest heartbeat and result
+    taken from it, so a request its channel sends again is taken once. ``patience`` is how many
+    heartbeat timeouts of silence it is allowed now (see `WorkerRegistry.be_patient`);
+    ``closed_at`` when its connection closed, if its loss waits (see
+    `WorkerRegistry.defer_close`).
     """
 
     worker_id: str
@@ -35,6 +44,10 @@ class Worker:
     last_seen: float
     generation: int = 0
     partition: int = -1
+    last_beat: int = 0
+    last_result: int = 0
+    patience: int = 1
+    closed_at: float | None = None
 
 
 class WorkerRegistry:
@@ -46,12 +59,16 @@ class WorkerRegistry:
     Args:
         heartbeat_timeout: Seconds of silence after which a worker that runs a trial counts
             as lost.
+        close_grace: Seconds a worker whose connection closed may take to come back when its
+            loss would decide its trial's fate (default: the heartbeat timeout, at most 5 s).
     """
 
-    def __init__(self, heartbeat_timeout: float) -> None:
+    def __init__(self, heartbeat_timeout: float, close_grace: float | None = None) -> None:
         self.heartbeat_timeout = heartbeat_timeout
+        self.close_grace = min(heartbeat_timeout, 5.0) if close_grace is None else close_grace
         self._workers: dict[str, Worker] = {}
         self._parked: dict[str, ReplyFn] = {}
+        self._failed_jobs: set[int] = set()
 
     def register(
         self,
@@ -81,6 +98,8 @@ class WorkerRegistry:
         worker = self._workers.get(worker_id)
         if worker is not None:
             worker.last_seen = now
+            worker.patience = 1
+            worker.closed_at = None
         return worker
 
     def closed(self, conn: ConnKey) -> list[str]:
@@ -92,6 +111,24 @@ class WorkerRegistry:
         for worker_id in gone:
             self._parked.pop(worker_id, None)
         return gone
+
+    def job_failed(self, generation: int) -> list[ReplyFn]:
+        """Spark failed job ``generation``: retire its workers; their parked replies.
+
+        Those replies are taken from the parked ones, to be told the study needs nothing more
+        from them.
+        """
+        self._failed_jobs.add(generation)
+        retired = [
+            worker_id
+            for worker_id in self._parked
+            if self._workers[worker_id].generation == generation
+        ]
+        return [self._parked.pop(worker_id) for worker_id in retired]
+
+    def retired(self, worker: Worker) -> bool:
+        """Whether the worker's Spark job has failed (Spark is killing its task)."""
+        return bool(self._failed_jobs) and worker.generation in self._failed_jobs
 
     # ---------------------------------------------------------------------------- parking
     def park(self, worker_id: str, reply: ReplyFn) -> None:
@@ -117,15 +154,63 @@ class WorkerRegistry:
 
     # --------------------------------------------------------------------------- liveness
     def deadline(self, holders: Iterable[str]) -> float | None:
-        """When the first of ``holders`` falls silent for too long (monotonic); None if none."""
-        seen = [w.last_seen for h in holders if (w := self._workers.get(h)) is not None]
-        return min(seen) + self.heartbeat_timeout if seen else None
+        """When the first of ``holders`` is lost, unless heard from (monotonic); None if none.
+
+        That is when it has been silent too long, or when its closed connection has waited
+        long enough.
+        """
+        timeout, grace = self.heartbeat_timeout, self.close_grace
+        ends = []
+        for holder in holders:
+            worker = self._workers.get(holder)
+            if worker is not None:
+                ends.append(worker.last_seen + timeout * worker.patience)
+                if worker.closed_at is not None:
+                    ends.append(worker.closed_at + grace)
+        return min(ends) if ends else None
+
+    def defer_close(self, worker_id: str, now: float) -> bool:
+        """Let the loss of a worker whose connection closed at ``now`` wait `close_grace`.
+
+        For a worker whose loss would make its trial ``lost``: a worker that is alive (a
+        network fault) reconnects and is heard from, and Spark may yet name another task as
+        the one that failed its job. False if its loss waits already.
+        """
+        worker = self._workers.get(worker_id)
+        if worker is None or worker.closed_at is not None:
+            return False
+        worker.closed_at = now
+        return True
+
+    def closed_for_good(self, holders: Iterable[str], now: float) -> list[str]:
+        """The ``holders`` whose connection closed and who did not come back in time."""
+        grace = self.close_grace
+        return [
+            h
+            for h in holders
+            if (w := self._workers.get(h)) is not None
+            and w.closed_at is not None
+            and now >= w.closed_at + grace
+        ]
 
     def silent(self, holders: Iterable[str], now: float) -> list[tuple[str, float]]:
-        """The ``holders`` silent past the heartbeat timeout at ``now``, with their silence."""
+        """The ``holders`` silent past their heartbeat timeout at ``now``, with their silence."""
         return [
             (h, now - w.last_seen)
             for h in holders
             if (w := self._workers.get(h)) is not None
-            and now - w.last_seen > self.heartbeat_timeout
+            and now - w.last_seen > self.heartbeat_timeout * w.patience
         ]
+
+    def be_patient(self, worker_id: str) -> bool:
+        """Allow a silent worker one more heartbeat timeout; False if it had it already.
+
+        For a worker whose loss would make its trial ``lost``: held-up heartbeats (a stalled
+        network, a starved process) then get a second chance to arrive before the verdict.
+        Hearing from the worker ends the extra patience.
+        """
+        worker = self._workers.get(worker_id)
+        if worker is None or worker.patience > 1:
+            return False
+        worker.patience = 2
+        return True

@@ -8,6 +8,8 @@ cannot tell them apart.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -68,11 +70,14 @@ class ControllerClient:
     """Typed calls to the controller, over a control channel and a heartbeat channel.
 
     The heartbeat channel is separate so a heartbeat thread never waits behind a control call.
+    Heartbeats and results are numbered (their ``id``), so the controller takes a request
+    that a channel sent again after a broken connection only once.
     """
 
     def __init__(self, channel: Channel, heartbeat_channel: Channel | None = None) -> None:
         self._channel = channel
         self._heartbeat_channel = heartbeat_channel or channel
+        self._ids = itertools.count(1)  # next() is atomic: the two channels' threads share it
 
     def register(self, worker_id: str, info: Mapping[str, Any]) -> Registered:
         """Announce a worker; the reply carries the heartbeat interval."""
@@ -90,11 +95,26 @@ class ControllerClient:
         logs: Sequence[str] = (),
     ) -> None:
         """Say the worker is alive, with the metrics and log lines gathered since last time."""
-        beat = Heartbeat(worker_id, trial_id, metric_points(metrics), tuple(logs))
+        self.send_heartbeat(self.new_heartbeat(worker_id, trial_id, metrics, logs))
+
+    def new_heartbeat(
+        self,
+        worker_id: str,
+        trial_id: str,
+        metrics: Sequence[tuple[int, float | None]] = (),
+        logs: Sequence[str] = (),
+    ) -> Heartbeat:
+        """A numbered heartbeat, to send (and send again, if need be) with `send_heartbeat`."""
+        return Heartbeat(worker_id, trial_id, metric_points(metrics), tuple(logs), next(self._ids))
+
+    def send_heartbeat(self, beat: Heartbeat) -> None:
+        """Send a heartbeat; the controller takes a copy sent again only once."""
         _call(self._heartbeat_channel, beat, Ack)
 
     def report(self, result: Result) -> Trial | None:
         """Report a finished trial; with ``result.want_next`` the reply is the next trial."""
+        if not result.request_id:
+            result = dataclasses.replace(result, request_id=next(self._ids))
         if not result.want_next:
             _call(self._channel, result, Ack)
             return None

@@ -26,6 +26,7 @@ from autoablation._executor.deadline import grace_period
 from autoablation._executor.reporter import Reporter
 from autoablation._executor.runner import failure_outcome, run_trial
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
+from autoablation._wire.messages import Heartbeat
 
 logger = logging.getLogger("autoablation.worker")
 
@@ -36,6 +37,11 @@ class _Heartbeat:
     The thread lives as long as the worker loop, so a trial costs no thread start. `track`
     points it at a trial's reporter; `untrack` waits for a heartbeat in flight, so nothing a
     heartbeat drained can arrive after the trial's result (the driver would drop it as late).
+
+    A heartbeat that could not be delivered is sent again, as it was (same request id, so the
+    driver takes it once even if the first copy arrived), before any newer one; one still
+    undelivered when the trial ends gives its metrics and lines back to the reporter, for the
+    result to carry.
     """
 
     def __init__(self, client: ControllerClient, worker_id: str, interval: float) -> None:
@@ -44,6 +50,8 @@ class _Heartbeat:
         self._interval = interval
         self._sending = threading.Lock()  # held while a heartbeat is drained and sent
         self._reporter: Reporter | None = None
+        self._unsent: Heartbeat | None = None
+        self._failures = 0  # heartbeats failed in a row: only the first one is a warning
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name="autoablation-heartbeat", daemon=True
@@ -65,20 +73,39 @@ class _Heartbeat:
     def untrack(self) -> None:
         """Stop sending for the current trial, after any heartbeat in flight is delivered."""
         with self._sending:
-            self._reporter = None
+            unsent, reporter = self._unsent, self._reporter
+            if unsent is not None and reporter is not None and not self._deliver(unsent):
+                reporter.restore(list(unsent.metrics), list(unsent.logs))  # the result has it
+            self._unsent = self._reporter = None
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
-            with self._sending:
-                reporter = self._reporter
-                if reporter is None:
-                    continue
+            self.beat()
+
+    def beat(self) -> None:
+        """Send one heartbeat for the tracked trial, if any: the undelivered one first."""
+        with self._sending:
+            reporter = self._reporter
+            if reporter is None:
+                return
+            if self._unsent is None:
                 metrics, logs = reporter.drain()
-                try:
-                    self._client.heartbeat(self._worker_id, reporter.trial_id, metrics, logs)
-                except Exception as exc:  # best effort: the next heartbeat or the result has it
-                    reporter.restore(metrics, logs)
-                    logger.warning("heartbeat for %s failed: %s", reporter.trial_id, exc)
+                self._unsent = self._client.new_heartbeat(
+                    self._worker_id, reporter.trial_id, metrics, logs
+                )
+            self._deliver(self._unsent)
+
+    def _deliver(self, beat: Heartbeat) -> bool:
+        """Send ``beat``; False (it stays unsent) when the driver could not be reached."""
+        try:
+            self._client.send_heartbeat(beat)
+        except Exception as exc:  # best effort: the next heartbeat or the result has it
+            self._failures += 1
+            log = logger.warning if self._failures == 1 else logger.debug
+            log("heartbeat for %s failed (%d in a row): %s", beat.trial, self._failures, exc)
+            return False
+        self._unsent, self._failures = None, 0
+        return True
 
 
 class _StuckTrial:

@@ -62,8 +62,11 @@ class Channel(ABC):
 class RpcChannel(Channel):
     """An authenticated TCP connection to the driver's RPC server.
 
-    A request that fails on a broken connection is sent again on a fresh one, a few times;
-    the controller's messages are idempotent, so a repeat does no harm.
+    A request that fails on a broken connection is sent again, unchanged, on a fresh one, a
+    few times; the controller takes a repeat once (see `autoablation._wire.messages`). The
+    retries are logged at debug level only: a driver that is gone (killed, or finished while
+    this task was cut off) would otherwise fill every leftover task's log; the error raised
+    when the last retry fails says what happened.
 
     Args:
         address: ``(host, port)`` of the driver's server.
@@ -131,7 +134,7 @@ class RpcChannel(Channel):
             OSError: The driver stayed unreachable through every retry.
         """
         with self._lock:
-            for delay in (*_RETRY_DELAYS, None):
+            for tries, delay in enumerate((*_RETRY_DELAYS, None), 1):
                 try:
                     reply = self._round_trip(message)
                     break
@@ -141,8 +144,12 @@ class RpcChannel(Channel):
                 except OSError as exc:
                     self._reset()
                     if delay is None:
-                        raise
-                    logger.warning("driver connection failed (%s); retrying in %.1fs", exc, delay)
+                        host, port = self._address
+                        raise type(exc)(
+                            f"the driver at {host}:{port} did not answer {message.get('type')!r} "
+                            f"in {tries} tries over {sum(_RETRY_DELAYS):g}s: {exc}"
+                        ) from exc
+                    logger.debug("driver connection failed (%s); retrying in %.1fs", exc, delay)
                     time.sleep(delay)
         return reply
 

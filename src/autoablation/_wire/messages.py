@@ -7,6 +7,12 @@ pick the type from the object's ``type``. Parsing is strict and never touches co
 state, so a malformed request is refused whole before anything changes: every problem raises
 `MessageError`, naming the field, and its text goes back in an `Error` reply.
 
+Idempotence: a task's channel sends a request again on a fresh connection when the first one
+broke, so the controller may receive it twice. ``next`` and ``register`` are idempotent as
+they are (a repeated ``next`` returns the trial already held). ``heartbeat`` and ``result``
+carry the worker's request number, ``id`` (1, 2, 3..., the same when sent again; 0 or absent
+for none), and the controller takes each of them once.
+
 The error rule, both ends: the controller answers any `MessageError` with an `Error` reply
 (`autoablation._driver.controller`), and a task's channel raises `ProtocolError` for an
 `Error` reply (`autoablation._wire.channel.Channel.request`); nowhere else.
@@ -91,6 +97,16 @@ def _int_or(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
+def request_id(message: Mapping[str, Any]) -> int:
+    """The request number a ``heartbeat`` or ``result`` carries: a positive integer, or 0."""
+    value = message.get("id")
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MessageError(f"{_kind(message)} field 'id' must be an integer of 0 or more")
+    return value
+
+
 # ---------------------------------------------------------------------------------- requests
 @dataclass(frozen=True, slots=True)
 class Register:
@@ -142,18 +158,23 @@ class Next:
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """``heartbeat``: a running worker is alive, with what it gathered since last time."""
+    """``heartbeat``: a running worker is alive, with what it gathered since last time.
+
+    ``request_id`` numbers it among the worker's requests, so a copy sent again is taken once.
+    """
 
     TYPE: ClassVar[str] = "heartbeat"
     worker: str
     trial: str
     metrics: Points = ()
     logs: tuple[str, ...] = ()
+    request_id: int = 0
 
     def encode(self) -> dict[str, Any]:
         """The JSON object that travels; a non-finite metric travels as null."""
         return {
             "type": self.TYPE,
+            "id": self.request_id,
             "worker": self.worker,
             "trial": self.trial,
             "metrics": [list(point) for point in self.metrics],
@@ -168,12 +189,16 @@ class Heartbeat:
             trial=text(message, "trial"),
             metrics=points(message.get("metrics")),
             logs=lines(message.get("logs")),
+            request_id=request_id(message),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """``result``: a worker finished a trial (and may ask for the next one)."""
+    """``result``: a worker finished a trial (and may ask for the next one).
+
+    ``request_id`` numbers it among the worker's requests, so a copy sent again is taken once.
+    """
 
     TYPE: ClassVar[str] = "result"
     worker: str
@@ -188,11 +213,13 @@ class Result:
     logs: tuple[str, ...] = ()
     want_next: bool = False
     fatal: bool = False
+    request_id: int = 0
 
     def encode(self) -> dict[str, Any]:
         """The JSON object that travels; a non-finite metric travels as null."""
         return {
             "type": self.TYPE,
+            "id": self.request_id,
             "worker": self.worker,
             "trial": self.trial,
             "status": self.status.value,
@@ -238,6 +265,7 @@ class Result:
             logs=lines(message.get("logs")),
             want_next=bool(message.get("next")),
             fatal=message.get("fatal") is True,
+            request_id=request_id(message),
         )
 
 
