@@ -30,7 +30,6 @@ from autoablation._wire.messages import (
     parse_reply,
 )
 
-
 _R = TypeVar("_R", bound=Reply)
 
 
