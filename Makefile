@@ -17,7 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,examples,bench]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,examples,bench,jax]"
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from autoablation._core.errors import (
         AblationError,
         AuthenticationError,
+        BackendError,
         DatasetError,
         ExperimentError,
         FatalTrialError,
@@ -55,6 +56,7 @@ _EXPORTS = {
         (
             "AblationError",
             "AuthenticationError",
+            "BackendError",
             "DatasetError",
             "ExperimentError",
             "FatalTrialError",
@@ -113,6 +115,7 @@ __all__ = [
     "AblationStudy",
     "Ablator",
     "AuthenticationError",
+    "BackendError",
     "Component",
     "ComponentKind",
     "DatasetError",

@@ -131,6 +131,16 @@ class ExperimentDir:
                     f"{now.get(k, FINGERPRINT_DEFAULTS.get(k))!r} now"
                     for k in differences
                 )
+                if differences == ["backend"]:
+                    before = then.get("backend", FINGERPRINT_DEFAULTS["backend"])
+                    raise StudyError(
+                        f"{self.path} holds this study trained with Keras on {before!r}, and this "
+                        f"launch runs on {now.get('backend')!r}: a seed draws other numbers on "
+                        f"another backend, so new trials would not pair with the old ones "
+                        f"({details}); run with KERAS_BACKEND={before} (set before Keras is "
+                        "imported) to resume it, or use another name or experiment_dir, or "
+                        "overwrite=True"
+                    )
                 raise StudyError(
                     f"{self.path} holds a different study, so it cannot be resumed ({details}); "
                     "use another name or experiment_dir, or overwrite=True"

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from autoablation._core.backends import ENV, backend_in_force, check_backend
 from autoablation._core.errors import ExperimentError
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
 from autoablation._driver.conf import task_cpus
@@ -48,7 +49,11 @@ _KEPT_ON_RESUME = (TrialStatus.OK, TrialStatus.FAILED, TrialStatus.TIMED_OUT)
 
 
 class ExperimentRun:
-    """One run of a checked experiment on a Spark session."""
+    """One run of a checked experiment on a Spark session.
+
+    ``backend`` is the Keras backend every trial trains on (default: this process's); it is
+    part of the fingerprint, so a resume under another one is refused.
+    """
 
     def __init__(
         self,
@@ -60,7 +65,9 @@ class ExperimentRun:
         seed: int,
         study: dict[str, Any],
         listener: Listener | None = None,
+        backend: str | None = None,
     ) -> None:
+        self._backend = backend or check_backend(backend_in_force())
         self._sc = session.sparkContext
         self._checked = checked
         self._train_fn = train_fn
@@ -83,6 +90,7 @@ class ExperimentRun:
             self.group_id,
             max_job_restarts=options.max_job_restarts,
             profile=task_profile(self._sc, task_cpus(conf), self._gpus),
+            environment={ENV: self._backend},  # workers of another backend are never reused
         )
 
     def execute(self) -> ExperimentResult:
@@ -103,6 +111,7 @@ class ExperimentRun:
             **self._checked.fingerprint,
             "optimization_key": options.optimization_key,
             "direction": options.direction,
+            "backend": self._backend,
         }
         state = directory.open(fingerprint, resume=options.resume, overwrite=options.overwrite)
         try:
@@ -190,6 +199,7 @@ class ExperimentRun:
             experiment_dir=directory.path,
             effect=self._checked.ablator.effect,
             projections=self._checked.projections,
+            backend=self._backend,
         )
         _write_plots(result, directory)
         if self._jobs.failure is not None:
@@ -206,7 +216,8 @@ class ExperimentRun:
         if mlflow_wanted(options.mlflow):
             try:
                 name = f"autoablation/{options.name}"
-                listeners.append(MlflowListener(name, params=self._recorded))
+                params = {**self._recorded, "backend": self._backend}
+                listeners.append(MlflowListener(name, params=params))
             except Exception as exc:  # tracking is never fatal
                 logger.warning("MLflow tracking is off: %s", exc)
         if self._listener is not None:
@@ -261,14 +272,16 @@ class ExperimentRun:
                 options.optimization_key,
                 is_local_master(str(sc.master)),
                 TrialPolicy(options.trial_timeout, options.fatal_errors, exit_when_stuck=True),
+                self._backend,
             )
             controller.start()
             server.start()
             logger.info(
-                "experiment %r: %d trials on %d workers, driver at %s:%d",
+                "experiment %r: %d trials on %d workers, Keras on %s, driver at %s:%d",
                 options.name,
                 len(trials),
                 workers,
+                self._backend,
                 advertised_host,
                 server.address[1],
             )

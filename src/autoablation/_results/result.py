@@ -55,6 +55,8 @@ class ExperimentResult:
         projections: The configurations (by trial label, e.g. ``"layer:block_b"``) whose
             model got a learned projection because the removal could not build without one,
             each with a description of every projection; the others have none.
+        backend: The Keras backend the trials trained on (``"tensorflow"``, ``"jax"``,
+            ``"torch"``); None when not known.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class ExperimentResult:
         experiment_dir: Path | None = None,
         effect: str = "removal",
         projections: Mapping[str, Sequence[str]] | None = None,
+        backend: str | None = None,
     ) -> None:
         self.name = name
         self.trials = list(trials)
@@ -83,6 +86,7 @@ class ExperimentResult:
         self.projections: dict[str, list[str]] = {
             label: list(items) for label, items in (projections or {}).items()
         }
+        self.backend = backend
 
     @property
     def base(self) -> TrialResult | None:
@@ -185,9 +189,10 @@ class ExperimentResult:
         states = ", ".join(f"{n} {s}" for s, n in counts.items())
         repeats = f", {self.repeats} repeats" if self.repeats > 1 else ""
         took = f", {self.duration_s:.1f}s" if self.duration_s is not None else ""
+        keras = f", Keras on {self.backend}" if self.backend else ""
         return (
             f"Ablation study {self.name!r} ({self.ablator}{repeats}): {len(self.trials)} trials "
-            f"({states}), {self.optimization_key!r}, {better} is better{took}"
+            f"({states}), {self.optimization_key!r}, {better} is better{keras}{took}"
         )
 
     def __str__(self) -> str:
@@ -275,7 +280,7 @@ def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
     Raises:
         FileNotFoundError: The directory holds no journal.
     """
-    from autoablation._results.store import JOURNAL, STUDY, read_journal
+    from autoablation._results.store import FINGERPRINT_DEFAULTS, JOURNAL, STUDY, read_journal
 
     directory = Path(experiment_dir)
     journal = directory / JOURNAL
@@ -286,6 +291,7 @@ def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
     document = json.loads(study_file.read_text()) if study_file.exists() else {}
     trials = [Trial.from_dict(t) for t in document.get("trials", [])] or list(state.trials.values())
     options = document.get("options", state.options)
+    fingerprint = document.get("fingerprint") or state.fingerprint or {}
     results = [
         state.results.get(t.trial_id)
         or TrialResult(t, TrialStatus.PENDING, history=tuple(state.histories.get(t.trial_id, ())))
@@ -300,4 +306,5 @@ def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
         experiment_dir=directory,
         effect=options.get("effect", "removal"),
         projections=document.get("projections") or {},
+        backend=fingerprint.get("backend", FINGERPRINT_DEFAULTS["backend"]),
     )
