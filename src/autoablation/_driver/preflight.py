@@ -197,9 +197,17 @@ def _check_shippable(what: str, value: Any, error: type[Exception] = StudyError)
 
 
 def preflight(
-    train_fn: Callable[..., Any], study: AblationStudy, ablator: str | Ablator = "loco"
+    train_fn: Callable[..., Any],
+    study: AblationStudy,
+    ablator: str | Ablator = "loco",
+    *,
+    before_models: Callable[[], object] | None = None,
 ) -> Preflight:
-    """Check a study against everything that can be known before Spark starts.
+    """Check a study against everything that can be known before any Spark job runs.
+
+    ``before_models`` runs once the checks that need no Keras have passed, right before the
+    first model is built (which starts the backend's threads): `launch` starts Spark there,
+    whose JVM is launched by forking this process.
 
     Raises:
         StudyError: The study cannot run (with the subclass naming the reason).
@@ -224,6 +232,8 @@ def preflight(
         else {}
     )
     if recipe is not None:
+        if before_models is not None:
+            before_models()
         base_width = len(data.feature_names) if data is not None else None
         checks = check_all_models(recipe, trials, widths, base_width)
         trials = distinct_trials(trials, checks.base_config, policy)
