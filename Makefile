@@ -44,13 +44,14 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Benchmarks 1-6 (bench/*.py), side by side in one run each; tables printed, JSON in
-# bench/results/. About 13 minutes on a 2-core machine (each benchmark runs 3 times).
+# Benchmarks 1-7 (bench/*.py), side by side in one run each; tables printed, JSON in
+# bench/results/. About 20 minutes on a 2-core machine (each benchmark runs 3 times).
 bench: $(STAMP)
 	cd bench && ../$(BIN)/python dispatch.py
 	cd bench && ../$(BIN)/python scheduling.py
 	cd bench && ../$(BIN)/python scaling.py
 	cd bench && ../$(BIN)/python overhead.py
+	cd bench && ../$(BIN)/python backends.py
 	cd bench && ../$(BIN)/python plot.py
 
 # The documentation site, into site/ (the tests build it too, in strict mode).
