@@ -17,7 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,examples,bench]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,examples,bench,jax]"
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -45,7 +45,7 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks 1-7 (bench/*.py), side by side in one run each; tables printed, JSON in
-# bench/results/. About 14 minutes on a 2-core machine (each timing benchmark runs 3 times;
+# bench/results/. About 20 minutes on a 2-core machine (each timing benchmark runs 3 times;
 # statistics.py simulates 2,000 studies a check, about a minute).
 bench: $(STAMP)
 	cd bench && ../$(BIN)/python statistics.py
@@ -53,6 +53,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python scheduling.py
 	cd bench && ../$(BIN)/python scaling.py
 	cd bench && ../$(BIN)/python overhead.py
+	cd bench && ../$(BIN)/python backends.py
 	cd bench && ../$(BIN)/python plot.py
 
 # The chaos harness (bench/chaos.py): one study under seeded storms of real faults on local

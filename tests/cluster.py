@@ -157,8 +157,17 @@ class Cluster:
             process.stop()
 
 
-def run_driver(script: str, *args: str, root: Path, timeout: float = 300) -> str:
+def run_driver(
+    script: str, *args: str, root: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> str:
     """Run a driver program against the cluster in its own process; returns its stdout."""
+    return driver_process(script, *args, root=root, timeout=timeout, env=env).stdout
+
+
+def driver_process(
+    script: str, *args: str, root: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a driver program in its own process (``env``: default `spark_env`); it must succeed."""
     path = root / "driver.py"
     path.write_text(script)
     done = subprocess.run(
@@ -166,9 +175,9 @@ def run_driver(script: str, *args: str, root: Path, timeout: float = 300) -> str
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=spark_env(),
+        env=spark_env() if env is None else env,
         cwd=Path(__file__).resolve().parent.parent,
     )
     if done.returncode != 0:
         raise AssertionError(f"driver failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    return done.stdout
+    return done

@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# This process runs Keras on TensorFlow; the JAX tests start driver processes of their own.
+os.environ["KERAS_BACKEND"] = "tensorflow"
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 # Spark's Python workers import the test modules that define training functions.
 _ROOT = str(Path(__file__).resolve().parent.parent)

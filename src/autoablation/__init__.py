@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from autoablation._core.errors import (
         AblationError,
         AuthenticationError,
+        BackendError,
         DatasetError,
         ExperimentError,
         FatalTrialError,
@@ -57,6 +58,7 @@ _EXPORTS = {
         (
             "AblationError",
             "AuthenticationError",
+            "BackendError",
             "DatasetError",
             "ExperimentError",
             "FatalTrialError",
@@ -115,6 +117,7 @@ __all__ = [
     "AblationStudy",
     "Ablator",
     "AuthenticationError",
+    "BackendError",
     "Component",
     "ComponentKind",
     "DatasetError",

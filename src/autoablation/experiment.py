@@ -1,19 +1,22 @@
 """Launch an ablation study on Spark: ``experiment.launch(train, study)``.
 
-Launch checks everything it can on the driver first (the training function, the trials, every
-trial's data columns and model, built once with a forward pass). Only then does it start the RPC
-server, the controller thread and one Spark job of long-running tasks, one per worker slot, each
-of which pulls trials until none are left.
+Launch checks everything it can on the driver first (the Keras backend, the training function,
+the trials, every trial's data columns and model, built once with a forward pass). Only then does
+it start the RPC server, the controller thread and one Spark job of long-running tasks, one per
+worker slot, each of which pulls trials until none are left. Every trial trains on the driver's
+Keras backend (``KERAS_BACKEND``, Keras' own convention).
 
 ``experiment.lagom(train, AblationConfig(...))`` runs the same study the way Maggy spells it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from autoablation._core.backends import backend_in_force, check_backend
 from autoablation._core.errors import StudyError
 from autoablation._core.names import did_you_mean
 from autoablation._driver.events import Listener
@@ -147,12 +150,18 @@ def launch(
             ``spark.task.resource.gpu.amount`` says, else one when executors have GPUs.
         listener: Receives trial events on the driver, besides the built-in ones.
 
+    Every trial trains on the driver's Keras backend, chosen the way Keras chooses it: the
+    Keras already imported here, else ``KERAS_BACKEND``, else ``~/.keras/keras.json``, else
+    TensorFlow. It travels to every executor with the tasks (see the Backends page).
+
     Returns:
         One result per trial run; failed trials are in it with their tracebacks.
 
     Raises:
         StudyError: The study or an option cannot work, or ``experiment_dir`` holds another
-            experiment; raised before any Spark job starts.
+            experiment (or the same one trained on another backend); raised before any Spark
+            job starts.
+        BackendError: The Keras backend is unknown, cannot train, or is not installed.
         TrainFunctionError: The training function cannot be called or shipped.
         ExperimentError: Spark kept failing, more than ``max_failures`` trials failed, or one
             raised an error marked fatal; ``error.result`` holds what finished.
@@ -175,9 +184,13 @@ def _run(
     caller: Caller = LAUNCH,
 ) -> ExperimentResult:
     """Check the study, then run it; ``caller`` spells the options that messages suggest."""
-    checked = preflight(train_fn, study, ablator, verbose=options.verbose)
+    check_backend(backend_in_force())  # before anything starts
+    # Spark's JVM is launched by forking this process, so it starts before the first model is
+    # built here: JAX and TensorFlow start threads then, and a fork after them may deadlock.
+    session = functools.cache(lambda: get_session(spark))
+    checked = preflight(train_fn, study, ablator, verbose=options.verbose, before_models=session)
     run = ExperimentRun(
-        get_session(spark),
+        session(),
         checked,
         train_fn,
         options,
@@ -185,6 +198,7 @@ def _run(
         study=study.to_dict(),
         listener=listener,
         caller=caller,
+        backend=check_backend(backend_in_force()),  # Keras's own answer, once it is loaded
     )
     return run.execute()
 

@@ -265,3 +265,41 @@ def test_an_endless_or_unreadable_generator_is_named_not_counted_forever() -> No
     assert named.num_rows() == 100 and named.steps_per_epoch(64) == 2
     with pytest.raises(DatasetError, match="inputs are a dict of 2 inputs, not one array"):
         named.input_width  # noqa: B018
+
+
+def test_array_batches_hold_the_passes_tf_data_holds(handle: LocalData) -> None:
+    """The JAX and PyTorch batches: every pass a seeded permutation, as tf.data gives."""
+    from autoablation._data.arrays import ArrayBatches
+
+    x, y = DatasetFunction(handle).arrays()
+    batches = ArrayBatches(x, y, 100, 3, seed=7)
+    steps = DatasetFunction(handle).steps_per_epoch(100)
+    assert len(batches) == 3 * steps and batches.steps == steps
+    passes = [np.concatenate([batches[p * steps + s][0] for s in range(steps)]) for p in range(3)]
+    rows = np.sort(x, axis=0)
+    for order in passes:  # each pass holds every row once, the last batch short
+        np.testing.assert_array_equal(np.sort(order, axis=0), rows)
+    assert len(batches[steps - 1][0]) == len(x) - (steps - 1) * 100
+    assert not np.array_equal(passes[0], passes[1])  # a new order every pass
+    again = ArrayBatches(x, y, 100, 3, seed=7)
+    np.testing.assert_array_equal(again[steps + 2][0], batches[steps + 2][0])  # seeded
+    other = ArrayBatches(x, y, 100, 3, seed=8)
+    assert not np.array_equal(other[0][0], batches[0][0])
+    with pytest.raises(IndexError, match=f"batch {len(batches)} out of range"):
+        batches[len(batches)]
+    ids = np.arange(10, dtype=np.float32)
+    features, labels = ArrayBatches(ids[:, None], ids * 10, 4, 2, seed=3)[4]
+    np.testing.assert_array_equal(labels, features[:, 0] * 10)  # each label stays with its row
+
+
+def test_unshuffled_array_batches_are_the_tf_data_batches(handle: LocalData) -> None:
+    from autoablation._data.arrays import ArrayBatches
+
+    dataset_function = DatasetFunction(handle)
+    x, y = dataset_function.arrays("test")
+    ours = ArrayBatches(x, y, 50, 2, seed=None)
+    theirs = list(dataset_function(2, 50, split="test"))
+    assert len(ours) == len(theirs)
+    for index, (tx, ty) in enumerate(theirs):
+        np.testing.assert_array_equal(ours[index][0], tx.numpy())
+        np.testing.assert_array_equal(ours[index][1], ty.numpy())

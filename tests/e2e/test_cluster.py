@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.cluster import Cluster, run_driver, spark_env
+from tests.e2e.backend_studies import jax_environment, run_jax_driver
+from tests.e2e.test_backends import checked_kinds, checked_module
 
 pytestmark = pytest.mark.spark
 
@@ -219,3 +221,33 @@ def test_each_trial_sees_only_the_gpu_spark_gave_its_task(cluster: Cluster, tmp_
     assert len(by_task) == 2  # the two tasks ran at once, on one executor with two GPUs
     assert sorted(g for gpus in by_task.values() for g in gpus) == ["0", "1"]
     assert all(len(gpus) == 1 for gpus in by_task.values())  # one GPU each, never both
+
+
+@pytest.fixture
+def jax_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jax_cache: Path
+) -> Iterator[Cluster]:
+    """A cluster whose processes share the test session's JAX compilation cache.
+
+    They inherit this process's ``KERAS_BACKEND=tensorflow``: only the tasks can tell them JAX.
+    """
+    for name, value in jax_environment(jax_cache).items():
+        monkeypatch.setenv(name, value)
+    started = Cluster(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.mark.timeout(900)
+def test_feature_layer_and_module_studies_train_on_jax(
+    jax_cluster: Cluster, tmp_path: Path, jax_cache: Path
+) -> None:
+    assert os.environ["KERAS_BACKEND"] == "tensorflow"  # what the executors are started with
+    jax_cluster.add_worker(1, cores=2)
+    plan = {"runs": str(tmp_path / "runs"), "master": jax_cluster.url}
+    out, _ = run_jax_driver(plan, tmp_path, jax_cache)
+    kinds, module = checked_kinds(out), checked_module(out)
+    workers = [*kinds["worker"], *module["worker"]]
+    assert {executor(w) for w in workers} == {"0"}  # the standalone executor, not the driver

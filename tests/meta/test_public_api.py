@@ -15,6 +15,7 @@ EXPECTED = [
     "AblationStudy",
     "Ablator",
     "AuthenticationError",
+    "BackendError",
     "Component",
     "ComponentKind",
     "DatasetError",

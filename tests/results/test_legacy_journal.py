@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from autoablation import AblationStudy, TrialStatus, experiment, load
+from autoablation import AblationStudy, StudyError, TrialStatus, experiment, load
 from autoablation._results.store import read_journal
 
 LEGACY = Path(__file__).parents[1] / "data" / "legacy-experiment"
@@ -73,3 +74,25 @@ def test_a_legacy_directory_resumes_with_one_more_repeat(spark: Any, tmp_path: P
     assert all(t.split_seed is None for t in new) and result.vary_split is False
     state = read_journal(directory / "journal.jsonl")
     assert state.runs == 2 and (state.fingerprint or {})["vary_split"] is False
+
+
+def test_a_legacy_directory_was_trained_on_tensorflow_and_resumes_only_there(
+    tmp_path: Path,
+) -> None:
+    from autoablation._driver.journal import ExperimentDir
+    from autoablation._results.store import read_journal
+
+    assert load(LEGACY).backend == "tensorflow"  # written before backends were recorded
+    assert "Keras on tensorflow" in str(load(LEGACY)).splitlines()[0]
+    directory = tmp_path / "legacy"
+    shutil.copytree(LEGACY, directory)
+    recorded = read_journal(directory / "journal.jsonl").fingerprint
+    assert recorded is not None and "backend" not in recorded
+    on_jax = ExperimentDir(directory)
+    with pytest.raises(StudyError) as caught:
+        on_jax.open({**recorded, "backend": "jax"}, resume=True, overwrite=False)
+    assert "trained with Keras on 'tensorflow', and this launch runs on 'jax'" in str(caught.value)
+    on_tensorflow = ExperimentDir(directory)
+    state = on_tensorflow.open({**recorded, "backend": "tensorflow"}, resume=True, overwrite=False)
+    on_tensorflow.close()
+    assert len(state.results) == 6

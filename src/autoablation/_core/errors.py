@@ -11,6 +11,8 @@ The tree::
     ├── ReturnValueError (TypeError)          a training function returned something unusable
     ├── FatalTrialError                       raised by a training function to stop the study
     ├── SparkConfigError (ValueError)         a Spark configuration that cannot run it as asked
+    ├── BackendError (ValueError)             a Keras backend that cannot run it, or not the one
+    │                                         a process already loaded
     ├── ProtocolError (ConnectionError)       the driver-executor RPC channel broke its contract
     │   ├── AuthenticationError               a frame whose HMAC does not check out
     │   └── FrameTooLargeError                a frame over the size limit
@@ -74,6 +76,14 @@ class FatalTrialError(AblationError):
 
 class SparkConfigError(AblationError, ValueError):
     """The Spark configuration cannot run the study as asked (GPUs, task resources)."""
+
+
+class BackendError(AblationError, ValueError):
+    """The Keras backend cannot run the study.
+
+    It is unknown, cannot train, or is not installed; or a process already loaded Keras with
+    another backend (Keras cannot switch backends in a running process).
+    """
 
 
 class ProtocolError(AblationError, ConnectionError):

@@ -6,6 +6,9 @@ also tells the training loop what it needs to size an epoch::
     train_ds = dataset_function(epochs, 32)                  # repeats `epochs` times
     model.fit(train_ds, epochs=epochs, steps_per_epoch=dataset_function.steps_per_epoch(32))
     model.evaluate(dataset_function(1, 32, split="test"))
+
+On TensorFlow the batches come as a ``tf.data.Dataset``, on JAX and PyTorch as a
+``keras.utils.PyDataset`` (`autoablation._data.batches`), so those backends never load TensorFlow.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from autoablation._core.backends import backend_in_force
 from autoablation._core.errors import DatasetError
 from autoablation._data.prepared import SPLITS, PreparedData, Split
 
@@ -107,7 +111,11 @@ class DatasetFunction:
         split: Split = "train",
         shuffle: bool | None = None,
     ) -> Any:
-        """Return a ``tf.data.Dataset`` of ``(x, y)`` batches repeated ``num_epochs`` times.
+        """Return ``(x, y)`` batches of a split, ``num_epochs`` passes over it.
+
+        On TensorFlow a ``tf.data.Dataset``; on JAX and PyTorch a ``keras.utils.PyDataset``
+        (`ArrayBatches`) with the same batches, so no TensorFlow loads there. Both work in
+        ``model.fit``, ``evaluate`` and ``predict``; `arrays` gives plain NumPy arrays.
 
         Args:
             num_epochs: Passes over the split the dataset yields.
@@ -119,15 +127,20 @@ class DatasetFunction:
         Raises:
             DatasetError: A bad argument, or an empty split.
         """
-        import tensorflow as tf
-
         num_epochs = positive_int("num_epochs", num_epochs)
         batch_size = positive_int("batch_size", batch_size)
         if split not in SPLITS:
             raise DatasetError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
         x, y = self.arrays(split)
+        shuffled = split == "train" if shuffle is None else shuffle
+        if backend_in_force().name != "tensorflow":
+            from autoablation._data.arrays import ArrayBatches
+
+            return ArrayBatches(x, y, batch_size, num_epochs, self._seed if shuffled else None)
+        import tensorflow as tf
+
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
-        if split == "train" if shuffle is None else shuffle:
+        if shuffled:
             dataset = dataset.shuffle(len(x), seed=self._seed, reshuffle_each_iteration=True)
         return dataset.batch(batch_size).repeat(num_epochs).prefetch(tf.data.AUTOTUNE)
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from autoablation._driver.spark import workers_on_driver_python
+from autoablation._driver.spark import worker_environment, workers_on_driver_python
 
 if TYPE_CHECKING:
     from autoablation._driver.controller import Controller
@@ -45,18 +45,20 @@ def run_job(
     description: str,
     generation: int = 0,
     profile: Any | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``num_tasks`` long-running tasks in one Spark job and return their summaries.
 
     Call it from the thread that should own the job group (the job group is thread-local).
-    ``profile`` is a stage-level resource profile for the tasks (GPUs), or None.
+    ``profile`` is a stage-level resource profile for the tasks (GPUs), or None;
+    ``environment`` are variables the tasks' Python workers start with.
     """
     sc.setJobGroup(group_id, description, interruptOnCancel=True)
     rdd = sc.parallelize([generation] * num_tasks, num_tasks).mapPartitionsWithIndex(task)
     if profile is not None:
         rdd = rdd.withResources(profile)
-    with workers_on_driver_python(sc):
-        rdd._jrdd  # noqa: B018 - wraps the task function now, with the interpreter chosen above
+    with workers_on_driver_python(sc), worker_environment(sc, environment or {}):
+        rdd._jrdd  # noqa: B018 - wraps the task function now, with the interpreter and env above
     return list(rdd.collect())
 
 
@@ -77,6 +79,7 @@ class JobSupervisor:
         max_job_restarts: Times in a row the job is started again while trials remain and
             none became final since the last start.
         profile: A stage-level resource profile for the tasks (GPUs), or None.
+        environment: Variables the tasks' Python workers start with (the Keras backend).
     """
 
     def __init__(
@@ -86,11 +89,13 @@ class JobSupervisor:
         *,
         max_job_restarts: int,
         profile: Any | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self._sc = sc
         self._group_id = group_id
         self._max_job_restarts = max_job_restarts
         self._profile = profile
+        self._environment = dict(environment or {})
         self.failure: str | None = None
         """Why the study stopped before every trial ran, or None."""
 
@@ -155,6 +160,7 @@ class JobSupervisor:
                         description=description,
                         generation=generation,
                         profile=self._profile,
+                        environment=self._environment,
                     )
                     problem = "the Spark job ended before every trial finished"
                 except Exception as exc:

@@ -194,6 +194,15 @@ class ExperimentDir:
                 "(its code, or a value it reads, changed), so a resume would pair old and new "
                 f"results into one estimate{also}; to start over, {start_over}"
             )
+        if differences == ["backend"]:
+            before = then.get("backend", FINGERPRINT_DEFAULTS["backend"])
+            raise StudyError(
+                f"{self.path} holds this study trained with Keras on {before!r}, and this "
+                f"launch runs on {now.get('backend')!r}: a seed draws other numbers on another "
+                "backend, so new trials would not pair with the old ones "
+                f"({self._details(then, now, differences)}); run with KERAS_BACKEND={before} "
+                f"(set before Keras is imported) to resume it, or {start_over}"
+            )
         raise StudyError(
             f"{self.path} holds a different study, so it cannot be resumed "
             f"({self._details(then, now, differences)}); {start_over}"

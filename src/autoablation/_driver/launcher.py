@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from autoablation._core.backends import ENV, backend_in_force, check_backend
 from autoablation._core.errors import ExperimentError, StudyError
 from autoablation._core.trial import BASE, Trial, TrialResult, TrialStatus
 from autoablation._driver import seams
@@ -52,7 +53,11 @@ _KEPT_ON_RESUME = (TrialStatus.OK, TrialStatus.FAILED, TrialStatus.TIMED_OUT)
 
 
 class ExperimentRun:
-    """One run of a checked experiment on a Spark session."""
+    """One run of a checked experiment on a Spark session.
+
+    ``backend`` is the Keras backend every trial trains on (default: this process's); it is
+    part of the fingerprint, so a resume under another one is refused.
+    """
 
     def __init__(
         self,
@@ -65,7 +70,9 @@ class ExperimentRun:
         study: dict[str, Any],
         listener: Listener | None = None,
         caller: Caller = LAUNCH,
+        backend: str | None = None,
     ) -> None:
+        self._backend = backend or check_backend(backend_in_force())
         self._sc = session.sparkContext
         self._caller = caller
         self._checked = checked
@@ -91,6 +98,7 @@ class ExperimentRun:
             self.group_id,
             max_job_restarts=options.max_job_restarts,
             profile=task_profile(self._sc, task_cpus(conf), self._gpus),
+            environment={ENV: self._backend},  # workers of another backend are never reused
         )
 
     def execute(self) -> ExperimentResult:
@@ -111,6 +119,7 @@ class ExperimentRun:
             "optimization_key": options.optimization_key,
             "direction": options.direction,
             "vary_split": options.vary_split,
+            "backend": self._backend,
         }
         state = directory.open(
             fingerprint, resume=options.resume, overwrite=options.overwrite, caller=self._caller
@@ -239,6 +248,7 @@ class ExperimentRun:
             min_effect=options.min_effect,
             vary_split=self._recorded["vary_split"],
             sequential=None if planner is None else planner.design,
+            backend=self._backend,
         )
         _write_plots(result, directory)
         if self._jobs.failure is not None:
@@ -286,7 +296,8 @@ class ExperimentRun:
         if mlflow_wanted(options.mlflow):
             try:
                 name = f"autoablation/{options.name}"
-                listeners.append(MlflowListener(name, params=self._recorded))
+                params = {**self._recorded, "backend": self._backend}
+                listeners.append(MlflowListener(name, params=params))
             except Exception as exc:  # tracking is never fatal
                 logger.warning("MLflow tracking is off: %s", exc)
         if self._listener is not None:
@@ -350,14 +361,16 @@ class ExperimentRun:
                 options.optimization_key,
                 is_local_master(str(sc.master)),
                 TrialPolicy(options.trial_timeout, options.fatal_errors, exit_when_stuck=True),
+                self._backend,
             )
             controller.start()
             server.start()
             logger.info(
-                "experiment %r: %d trials on %d workers, driver at %s:%d",
+                "experiment %r: %d trials on %d workers, Keras on %s, driver at %s:%d",
                 options.name,
                 len(trials),
                 workers,
+                self._backend,
                 advertised_host,
                 server.address[1],
             )

@@ -211,8 +211,13 @@ def preflight(
     ablator: str | Ablator = "loco",
     *,
     verbose: int = 0,
+    before_models: Callable[[], object] | None = None,
 ) -> Preflight:
-    """Check a study against everything that can be known before Spark starts.
+    """Check a study against everything that can be known before any Spark job runs.
+
+    ``before_models`` runs once the checks that need no Keras have passed, right before the
+    first model is built (which starts the backend's threads): `launch` starts Spark there,
+    whose JVM is launched by forking this process.
 
     With ``verbose >= 1`` a progress bar follows the models being built (see
     `autoablation._driver.progress`).
@@ -240,6 +245,8 @@ def preflight(
         else {}
     )
     if recipe is not None:
+        if before_models is not None:
+            before_models()
         base_width = len(data.feature_names) if data is not None else None
         with model_checks(len(trials), verbose) as checked:
             checks = check_all_models(recipe, trials, widths, base_width, on_checked=checked)

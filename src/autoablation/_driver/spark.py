@@ -8,7 +8,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from autoablation._driver.conf import conf_int, dynamic_allocation, task_cpus
@@ -156,3 +156,24 @@ def workers_on_driver_python(sc: Any) -> Iterator[None]:
         yield
     finally:
         sc.pythonExec = saved
+
+
+@contextlib.contextmanager
+def worker_environment(sc: Any, variables: Mapping[str, str]) -> Iterator[None]:
+    """Give the Python workers of RDD functions wrapped in this block these variables.
+
+    Spark keeps a separate pool of Python workers for each distinct environment, so tasks
+    wrapped with another ``KERAS_BACKEND`` never get a reused worker that loaded Keras with a
+    different backend. The variables travel with the task, on every cluster manager; the
+    context's own environment is restored afterwards.
+    """
+    saved = {name: sc.environment.get(name) for name in variables}
+    sc.environment.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                sc.environment.pop(name, None)
+            else:
+                sc.environment[name] = value

@@ -1,4 +1,8 @@
-"""Inside a task: show TensorFlow only the GPUs Spark assigned, and let it grow into them."""
+"""Inside a task: show Keras' backend only the GPUs Spark assigned, and let it grow into them.
+
+TensorFlow's memory growth is switched on here, after it loads; JAX's (no preallocation) is set
+before it loads, in `autoablation._executor.backends`; PyTorch allocates as it needs.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import logging
 import os
 import sys
 from typing import Any
+
+from autoablation._core.backends import TRAINING
 
 logger = logging.getLogger("autoablation.gpus")
 
@@ -17,8 +23,8 @@ GPU = "gpu"
 def claim_assigned_gpus(context: Any) -> list[str]:
     """Make only the task's assigned GPUs visible; returns their addresses.
 
-    Must run before TensorFlow initialises its GPUs in this process. A reused Python worker
-    that already initialised TensorFlow keeps the devices it saw first: that is logged.
+    Must run before the backend initialises its GPUs in this process. A reused Python worker
+    that already loaded it keeps the devices it saw first: that is logged.
     """
     resources = context.resources() if context is not None else {}
     assigned = resources.get(GPU)
@@ -26,10 +32,12 @@ def claim_assigned_gpus(context: Any) -> list[str]:
         return []
     addresses = [str(a) for a in assigned.addresses]
     visible = ",".join(addresses)
-    if "tensorflow" in sys.modules and os.environ.get("CUDA_VISIBLE_DEVICES") != visible:
+    loaded = [name for name in TRAINING if name in sys.modules]
+    if loaded and os.environ.get("CUDA_VISIBLE_DEVICES") != visible:
         logger.warning(
-            "this Python worker initialised TensorFlow with CUDA_VISIBLE_DEVICES=%s before; "
+            "this Python worker loaded %s with CUDA_VISIBLE_DEVICES=%s before; "
             "the task was given GPUs %s (set spark.python.worker.reuse=false to avoid this)",
+            " and ".join(loaded),
             os.environ.get("CUDA_VISIBLE_DEVICES"),
             visible,
         )

@@ -18,6 +18,7 @@ from autoablation._core.errors import (
     TrialTimeout,
 )
 from autoablation._core.trial import Trial, TrialStatus
+from autoablation._executor.backends import seed_keras
 from autoablation._executor.deadline import Deadline
 from autoablation._executor.reporter import Reporter
 from autoablation._executor.returns import interpret_return
@@ -81,11 +82,12 @@ _models_seen = 0
 
 
 def _reset_state(seed: int, *, keras_too: bool) -> None:
-    """Free the previous trial's Keras state and seed Python, NumPy and Keras.
+    """Free the previous trial's Keras state and seed Python, NumPy and Keras's backend.
 
     Keras is imported (seconds in a fresh Python worker) only when ``keras_too`` says the
     trial uses it or it is loaded already: a study of scikit-learn models, or of sleeps, does
-    not pay for TensorFlow. The Keras session is cleared only when no other trial runs in this
+    not pay for its backend. TensorFlow is seeded only where it is loaded or is the backend
+    (`seed_keras`). The Keras session is cleared only when no other trial runs in this
     process: a Spark task has its process to itself, but in-process workers on threads share
     one. A full garbage collection (over 100 ms once TensorFlow is loaded) runs only after a
     trial built a model.
@@ -104,7 +106,7 @@ def _reset_state(seed: int, *, keras_too: bool) -> None:
         if models_built() != _models_seen:
             _models_seen = models_built()
             gc.collect()
-    keras.utils.set_random_seed(seed % 2**32)
+    seed_keras(keras, seed % 2**32)
 
 
 def run_trial(

@@ -1,8 +1,8 @@
 """The body of every long-running Spark task, built on the driver from plain values.
 
 The task closure is built by `make_task` from plain values only (address, secret, the training
-function, the trial runtime), never from the SparkSession or the launcher, and imports what it
-needs inside the task, as PySpark's own TorchDistributor does.
+function, the trial runtime, the Keras backend), never from the SparkSession or the launcher,
+and imports what it needs inside the task, as PySpark's own TorchDistributor does.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import re
 import socket
-import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from autoablation._executor import startup
+from autoablation._executor.backends import use_backend
 from autoablation._executor.gpus import claim_assigned_gpus, enable_memory_growth
 
 if TYPE_CHECKING:
@@ -47,12 +47,14 @@ def make_task(
     optimization_key: str,
     local: bool,
     policy: TrialPolicy,
+    backend: str,
 ) -> Callable[[int, Iterator[int]], Iterator[dict[str, Any]]]:
     """Build the function every long-running Spark task runs.
 
     Only the arguments are captured; they travel once, inside the task closure. Each task's
     single input row is the job's generation (0, then 1, 2... for restarts), which keeps
-    worker ids unique across restarted jobs.
+    worker ids unique across restarted jobs. ``backend`` is the driver's Keras backend: the
+    task sets it before anything imports Keras there, on any cluster manager.
     """
 
     def task(partition: int, rows: Iterator[int]) -> Iterator[dict[str, Any]]:
@@ -64,18 +66,19 @@ def make_task(
         context = TaskContext.get()
         attempt = context.attemptNumber() if context is not None else 0
         cpus = context.cpus() if context is not None else 1
-        if "tensorflow" not in sys.modules:  # one TF thread pool per task slot, not per core
-            os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(cpus))
-            os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(cpus))
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         gpus = claim_assigned_gpus(context)
+        # Before anything imports Keras here: its backend, one thread pool per task slot (not
+        # per core), lazy GPU memory.
+        use_backend(backend, cpus=cpus, gpus=bool(gpus))
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         if gpus:
-            enable_memory_growth()
+            if backend == "tensorflow":
+                enable_memory_growth()
         else:
             # Read the partition to its end: Spark reuses a Python worker only when its task
             # consumed its input, else the next study pays for a fresh process and its
-            # imports. A worker that showed TensorFlow a GPU is left to end instead: the next
-            # task may be given another GPU, which TensorFlow here could not see.
+            # imports. A worker that showed its backend a GPU is left to end instead: the next
+            # task may be given another GPU, which the backend here could not see.
             for _ in rows:
                 pass
 

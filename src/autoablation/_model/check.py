@@ -15,6 +15,7 @@ import numpy as np
 from autoablation._core.errors import ModelSurgeryError, StudyError
 from autoablation._core.trial import Trial
 from autoablation._model.build import ModelGenerator, ModelRecipe, entry_of
+from autoablation._model.configs import model_config
 from autoablation._model.live import live_model
 from autoablation._model.shapes import Projection
 from autoablation._model.surgery import Config, normalize_config
@@ -50,7 +51,7 @@ class ModelCheck:
 def config_digest(model: Any) -> str:
     """A digest of a model's architecture (its config without build shapes)."""
     try:
-        config = normalize_config(model.get_config())
+        config = normalize_config(model_config(model))
     except Exception:  # subclassed models have no full config
         return f"class:{type(model).__module__}.{type(model).__qualname__}"
     text = json.dumps(config, sort_keys=True)

@@ -25,6 +25,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from autoablation._model.configs import model_config
 from autoablation._model.surgery import Config, layer_name, normalize_config
 
 _ATTRIBUTES: dict[str, str] = {"output_shape": "_output_shape"}
@@ -54,7 +55,7 @@ def live_model(model: Any) -> LiveModel:
         NotImplementedError: The model has no config (a subclassed model).
         ModelSurgeryError: The config cannot be written as JSON.
     """
-    raw = model.get_config()
+    raw = model_config(model)
     objects = _custom_classes(model)
     if isinstance(raw, dict) and isinstance(raw.get("layers"), list):
         _reference_functions(raw["layers"], model, objects, "")

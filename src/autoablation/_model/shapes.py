@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoablation._core.errors import ModelSurgeryError
+from autoablation._model.configs import layer_config
 
 Shape = tuple[int | None, ...]
 
@@ -133,8 +134,6 @@ class Projections:
 
     def __call__(self, replaced: str, source: list[Any]) -> dict[str, Any] | None:
         """The projection to insert where ``source`` now feeds ``replaced``'s consumers."""
-        import keras
-
         if self._only is not None and replaced not in self._only:
             return None
         expected = self._shape([replaced, 0, 0])
@@ -149,7 +148,7 @@ class Projections:
         layer = projection_layer(name, given, expected, self._entry)
         self._inserted[name] = expected
         self.inserted.append(Projection(name, replaced, type(layer).__name__, given, expected))
-        serialised: dict[str, Any] = json.loads(json.dumps(keras.layers.serialize(layer)))
+        serialised: dict[str, Any] = json.loads(json.dumps(layer_config(layer)))
         return serialised
 
     def _refuse_channels_first(self, replaced: str) -> None:

@@ -67,6 +67,8 @@ class ExperimentResult:
         vary_split: Whether each repeat drew its own train/test split (None: not recorded).
         sequential: The group-sequential design the study ran under, if any: its looks, not
             a fixed-sample test, decide.
+        backend: The Keras backend the trials trained on (``"tensorflow"``, ``"jax"``,
+            ``"torch"``); None when not known.
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class ExperimentResult:
         min_effect: float | None = None,
         vary_split: bool | None = None,
         sequential: SequentialDesign | None = None,
+        backend: str | None = None,
     ) -> None:
         self.name = name
         self.trials = list(trials)
@@ -103,6 +106,7 @@ class ExperimentResult:
         self.min_effect = min_effect
         self.vary_split = vary_split
         self.sequential = sequential
+        self.backend = backend
 
     @property
     def base(self) -> TrialResult | None:
@@ -274,9 +278,10 @@ class ExperimentResult:
         states = ", ".join(f"{n} {s}" for s, n in counts.items())
         repeats = f", {self.repeats} repeats" if self.repeats > 1 else ""
         took = f", {self.duration_s:.1f}s" if self.duration_s is not None else ""
+        keras = f", Keras on {self.backend}" if self.backend else ""
         return (
             f"Ablation study {self.name!r} ({self.ablator}{repeats}): {len(self.trials)} trials "
-            f"({states}), {self.optimization_key!r}, {better} is better{took}"
+            f"({states}), {self.optimization_key!r}, {better} is better{keras}{took}"
         )
 
     def _sequential_line(self) -> str | None:
@@ -365,7 +370,7 @@ def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
         FileNotFoundError: The directory holds no journal.
     """
     from autoablation._results.sequential import SequentialDesign
-    from autoablation._results.store import JOURNAL, STUDY, read_journal
+    from autoablation._results.store import FINGERPRINT_DEFAULTS, JOURNAL, STUDY, read_journal
 
     directory = Path(experiment_dir)
     journal = directory / JOURNAL
@@ -376,6 +381,7 @@ def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
     document = json.loads(study_file.read_text()) if study_file.exists() else {}
     trials = [Trial.from_dict(t) for t in document.get("trials", [])] or list(state.trials.values())
     options = document.get("options", state.options)
+    fingerprint = document.get("fingerprint") or state.fingerprint or {}
     results = [
         state.results.get(t.trial_id)
         or TrialResult(t, TrialStatus.PENDING, history=tuple(state.histories.get(t.trial_id, ())))
@@ -394,4 +400,5 @@ def load(experiment_dir: str | os.PathLike[str]) -> ExperimentResult:
         min_effect=options.get("min_effect"),
         vary_split=options.get("vary_split"),
         sequential=None if state.design is None else SequentialDesign.from_dict(state.design),
+        backend=fingerprint.get("backend", FINGERPRINT_DEFAULTS["backend"]),
     )

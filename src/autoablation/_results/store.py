@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autoablation._core.backends import DEFAULT as DEFAULT_BACKEND
 from autoablation._core.trial import Trial, TrialResult, TrialStatus
 
 logger = logging.getLogger("autoablation")
@@ -113,8 +114,15 @@ def _apply(state: JournalState, event: Mapping[str, Any]) -> None:
         state.looks.append(dict(event["look"]))
 
 
-FINGERPRINT_DEFAULTS: dict[str, Any] = {"shape_strategy": "error", "projections": {}}
+FINGERPRINT_DEFAULTS: dict[str, Any] = {
+    "shape_strategy": "error",
+    "projections": {},
+    "backend": DEFAULT_BACKEND,
+}
 """What a fingerprint field meant in a fingerprint written without it.
+
+``backend`` (the Keras backend every trial trained on) was not recorded before other backends
+were supported: every such study trained on TensorFlow.
 
 ``shape_strategy`` was recorded until the ``project`` strategy began to repair only the
 removals that cannot build without it; ``projections`` (each edited configuration's projection
