@@ -11,7 +11,9 @@ functions `ExperimentResult.ranking` and the sequential design run, through
 4. the sequential design: all-null family-wise error at most 0.05, and on a mixture of 50%
    null, 25% d_z = 1 and 25% d_z = 2 components at least 30% fewer runs than the fixed design
    of equal alpha and power: both the fixed design `result.plan` chooses for power 0.8 and
-   the fixed design whose measured power on the same mixture equals the sequential design's.
+   the fixed design whose measured power on the same mixture equals the sequential design's;
+5. one planted-truth Keras study run end to end through ``launch(repeats="auto")`` on a local
+   Spark session: its decisions against the truth, its runs against the fixed design's.
 
 Each rate comes with the largest (or smallest) value a true rate on target could give in this
 many simulated studies (a binomial 99.9% bound), so "meets" means "consistent with the target".
@@ -243,16 +245,101 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=2000, help="simulated studies per check")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--no-launch", action="store_true", help="skip the planted study run through launch"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     rows = family_error(rng, args.studies) + interval_coverage(rng, args.studies)
     rows += planned_power(rng, args.studies)
     sequential_rows, details = sequential(rng, args.studies)
     report("statistics", rows + sequential_rows, studies=args.studies, **details)
-    # The planted-truth study run end to end through experiment.launch(..., repeats="auto")
-    # goes here once the driver schedules sequential looks (the controller change): a real
-    # Titanic study with planted features, its decisions checked against the truth and its
-    # runs against the fixed design's.
+    if not args.no_launch:
+        report("statistics-launch", planted_study())
+
+
+TRUTH = {"strong": "matters", "weak": "matters", "noise_a": "negligible", "noise_b": "negligible"}
+"""The planted truth: two features the label depends on, two it does not."""
+
+
+def planted_table(rows: int = 3000) -> Any:
+    import pandas as pd
+
+    rng = np.random.default_rng(42)
+    strong, weak, noise_a, noise_b = rng.normal(size=(4, rows))
+    label = (2.0 * strong + 0.8 * weak + rng.normal(0, 0.3, rows) > 0).astype(int)
+    return pd.DataFrame(
+        {"strong": strong, "weak": weak, "noise_a": noise_a, "noise_b": noise_b, "y": label}
+    )
+
+
+def logistic() -> Any:
+    import keras
+
+    return keras.Sequential([keras.layers.Dense(1, activation="sigmoid", name="logit")])
+
+
+def fit(dataset_function: Any, model_function: Any) -> float:
+    import keras
+
+    x, y = dataset_function.arrays()
+    model = model_function()
+    model.compile(keras.optimizers.Adam(0.05), "binary_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=8, batch_size=128, verbose=0)
+    x_test, y_test = dataset_function.arrays("test")
+    return float(model.evaluate(x_test, y_test, verbose=0)[1])
+
+
+def planted_study() -> list[dict[str, Any]]:
+    """A real Keras study with a planted truth, run end to end with ``repeats="auto"``."""
+    import time
+
+    from _common import session
+
+    from autoablation import AblationStudy, experiment
+
+    spark = session(2, "bench-statistics")
+    study = AblationStudy(planted_table(), label_name="y", test_fraction=0.3, seed=3)
+    study.features.include(list(TRUTH))
+    study.model.set_base_model_generator(logistic)
+    began = time.monotonic()
+    result = experiment.launch(
+        fit,
+        study,
+        name="bench-statistics",
+        spark=spark,
+        repeats="auto",
+        min_effect=0.01,
+        max_repeats=16,
+        overwrite=True,
+        verbose=0,
+    )
+    took = time.monotonic() - began
+    ranking = result.ranking().set_index("ablated")
+    components = len(TRUTH)
+    fixed = (components + 1) * (repeats_for(1.0, 0.8, ALPHA / components) or 0)
+    rows = [
+        {
+            "component": name,
+            "truth": truth,
+            "decision": ranking.loc[name, "decision"],
+            "repeats run": ranking.loc[name, "n"],
+            "delta": ranking.loc[name, "delta"],
+            "": verdict(ranking.loc[name, "decision"] in (truth, "undecided")),
+        }
+        for name, truth in TRUTH.items()
+    ]
+    rows.append(
+        {
+            "component": "all",
+            "truth": f"fixed design at d_z = 1: {fixed} runs",
+            "decision": f"{len(result.trials)} runs, {took:.0f} s",
+            "repeats run": ranking.loc["base", "n"],
+            "delta": float("nan"),
+            "": verdict(len(result.trials) < fixed),
+        }
+    )
+    return rows
 
 
 if __name__ == "__main__":
