@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 FEATURES = tuple(f"x{i:02d}" for i in range(32))
@@ -66,12 +67,30 @@ def record(path: str, event: str, **fields: Any) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class SegmentLabel:
+    """Which driver segment ran a trial: written to the run log, never part of the metric.
+
+    A plain string in the closure would make each segment's training function differ, and a
+    resume refuses a training function that changed (`autoablation._driver.codeprint`); an
+    instance of a class of one's own is left out of that fingerprint, as this label should be.
+    """
+
+    name: str
+
+
 def make_train(runs_log: str, segment: str, low: float, high: float) -> Callable[[Any], float]:
     """The training function of one driver segment: logs its runs to ``runs_log``."""
+    label = SegmentLabel(segment)
 
     def train(reporter: Any) -> float:
         ablated, seed = reporter.ablated, reporter.seed
-        fields = {"trial": reporter.trial_id, "seed": seed, "pid": os.getpid(), "segment": segment}
+        fields = {
+            "trial": reporter.trial_id,
+            "seed": seed,
+            "pid": os.getpid(),
+            "segment": label.name,
+        }
         record(runs_log, "start", **fields)
         total = duration(ablated, seed, low, high)
         steps = max(1, round(total / 0.1))
