@@ -263,7 +263,11 @@ BAD_DECLARATIONS: list[tuple[Callable[[pd.DataFrame], None], type[Exception], st
     (not_a_study, StudyError, "study must be an AblationStudy; got DataFrame"),
     (train_not_callable, TrainFunctionError, "must be callable; got str"),
     (train_with_an_unknown_parameter, TrainFunctionError, "'learning_rate' has no default"),
-    (launch_option(repeats=0), StudyError, "repeats must be a positive integer; got 0"),
+    (
+        launch_option(repeats=0),
+        StudyError,
+        "repeats must be a positive integer, or 'auto' for a sequential study; got 0",
+    ),
     (launch_option(trial_timeout=-1), StudyError, "trial_timeout must be a positive number"),
     (launch_option(trial_timeout=math.inf), StudyError, "trial_timeout must be a number of"),
     (launch_option(schedule="fastest"), StudyError, "schedule must be one of"),
