@@ -12,6 +12,7 @@ import errno
 import os
 import random
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ class DiskPlan:
     """Moments when the disk is full or read-only."""
     rate: float = 0.2
     """The chance that a write starts such a moment, while some are left."""
+    longest_s: float = 1.0
+    """The longest moment: each lasts a random time up to this."""
     kill_at: int | None = None
     """The write (counted from 1) in the middle of which the driver is killed, if any."""
 
@@ -42,7 +45,7 @@ class FlakyJournal(LineAppender):
         self._rng = random.Random(plan.seed)
         self._left = plan.episodes
         self._writes = 0
-        self._refusing = 0  # write calls still to refuse in this episode
+        self._until = 0.0  # the monotonic time when this episode ends
         self._code = errno.ENOSPC
 
     def _write(self, data: memoryview) -> int:
@@ -51,17 +54,17 @@ class FlakyJournal(LineAppender):
             self._log.note("driver-killed-mid-write", bytes=len(data))
             super()._write(data[: len(data) // 2])  # half a line reaches the file...
             os.kill(os.getpid(), signal.SIGKILL)  # ...and the driver dies
-        if self._refusing:
-            self._refusing -= 1
+        now = time.monotonic()
+        if now < self._until:
             raise OSError(self._code, os.strerror(self._code))
         if self._left and self._rng.random() < self._plan.rate:
             self._left -= 1
             full = self._rng.random() < 0.5
             self._code = errno.ENOSPC if full else errno.EROFS
-            self._refusing = self._rng.randint(1, 3)
-            self._log.note("disk-full" if full else "disk-read-only", refused=self._refusing)
+            lasts = self._rng.uniform(0.05, self._plan.longest_s)
+            self._until = now + lasts
+            self._log.note("disk-full" if full else "disk-read-only", seconds=round(lasts, 3))
             if full and len(data) > 1:
                 return super()._write(data[: len(data) // 2])  # a short write, then ENOSPC
-            self._refusing -= 1
             raise OSError(self._code, os.strerror(self._code))
         return super()._write(data)

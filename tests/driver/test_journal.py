@@ -405,3 +405,20 @@ def test_a_lock_a_killed_driver_left_is_named_when_taken_over(tmp_path: Path) ->
     again.open(FINGERPRINT, resume=True, overwrite=False)
     assert again.stale_lock is None
     again.close()
+
+
+def test_the_journal_counts_the_hand_outs_and_losses_a_resume_carries_on(tmp_path: Path) -> None:
+    results = synthetic_results({"x1": -0.2}, repeats=1)
+    directory = ExperimentDir(tmp_path / "storm")
+    directory.open(FINGERPRINT, resume=False, overwrite=False)
+    journal = JournalWriter(directory, fingerprint=FINGERPRINT, options={}, previous={})
+    trials = [r.trial for r in results]
+    journal.experiment_started("storm", trials, 0)
+    for trial in trials:
+        journal.trial_started(trial, "w0", 1)
+        journal.trial_requeued(trial, "w0", "its connection closed")
+        journal.trial_started(trial, "w1", 2)
+    journal.experiment_ended("interrupted")
+    directory.close()
+    state = read_journal(directory.journal)
+    assert sum(state.started.values()) == 2 * len(trials) and state.requeued == len(trials)

@@ -16,6 +16,7 @@ from autoablation._driver.events import (
     TrialStarted,
 )
 from autoablation._driver.ledger import TrialLedger
+from autoablation._driver.losses import LossHistory
 from autoablation._driver.schedule import LongestFirst
 from autoablation._wire.messages import Result
 from tests.helpers import make_trials
@@ -469,6 +470,22 @@ def test_in_a_quiet_study_a_trial_is_lost_at_max_attempts() -> None:
     _storm_around(book, losses=0)
     book.lose("v0", "killed")
     assert _lose_until_lost(book, victim.trial.trial_id) + 1 == 3
+
+
+def test_a_resumed_study_remembers_the_storm_its_killed_driver_saw() -> None:
+    # The driver was killed in a storm: 30 hand-outs before, 9 of them lost. The resumed run
+    # has seen nothing yet, but a trial losing three workers in a row is no news in that storm.
+    trials = make_trials(21)
+    resumed = ledger(trials, history=LossHistory(handouts=30, lost=9))
+    victim = resumed.assign("v0")
+    assert victim is not None
+    resumed.lose("v0", "killed")
+    assert _lose_until_lost(resumed, victim.trial.trial_id) + 1 > 3
+    forgetful = ledger(trials)  # without the history: a quiet study, lost at max_attempts
+    first = forgetful.assign("v0")
+    assert first is not None
+    forgetful.lose("v0", "killed")
+    assert _lose_until_lost(forgetful, first.trial.trial_id) + 1 == 3
 
 
 def test_the_ledger_says_whether_losing_a_worker_would_make_its_trial_lost() -> None:

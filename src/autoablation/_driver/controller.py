@@ -44,6 +44,7 @@ from autoablation._driver.events import (
 )
 from autoablation._driver.inbox import Abort, Closed, Incoming, Item, JobFailed, Stop
 from autoablation._driver.ledger import TrialLedger
+from autoablation._driver.losses import LossHistory
 from autoablation._driver.schedule import LongestFirst
 from autoablation._driver.workers import ConnKey, ReplyFn, Worker, WorkerRegistry
 from autoablation._wire.messages import (
@@ -113,6 +114,7 @@ class Controller:
         planner: Asked after each final result which trials to add and which looks were made
             (a sequential study, `autoablation._driver.sequential.SequentialPlanner.plan`);
             None for a study of fixed trials.
+        history: The hand-outs and losses of the study's earlier runs, when it resumes.
 
     Example::
 
@@ -135,6 +137,7 @@ class Controller:
         scheduler: LongestFirst | None = None,
         listener: Listener | None = None,
         planner: Planner | None = None,
+        history: LossHistory | None = None,
     ) -> None:
         self._planner = planner
         self.heartbeat_interval = heartbeat_interval
@@ -145,6 +148,7 @@ class Controller:
             max_trial_retries=max_trial_retries,
             max_failures=max_failures,
             scheduler=scheduler,
+            history=history,
         )
         self._registry = WorkerRegistry(self.heartbeat_timeout)
         self._listener: Listener = listener or LoggingListener()

@@ -66,8 +66,9 @@ _RESULTS_SHARE = 0.002
 refreshed less often (writing 10,000 rows takes about a second)."""
 _RESULTS_AT_MOST_S = 60.0
 """Most time between two refreshes, whatever one refresh took."""
-_LAST_WRITE_RETRIES_S = (0.1, 0.5, 1.0, 2.0)
-"""Pauses between the last tries to write what the disk refused, when the study ends."""
+_LAST_WRITE_RETRIES_S = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0)
+"""Pauses between the last tries to write what the disk refused, when the study ends: about
+half a minute, so that a disk full or read-only for a moment loses nothing."""
 
 
 OWNED = (

@@ -28,6 +28,7 @@ from autoablation._driver.events import Listener, Listeners, LoggingListener
 from autoablation._driver.gpus import gpus_per_task, task_profile
 from autoablation._driver.jobs import JobSupervisor
 from autoablation._driver.journal import DriverLog, ExperimentDir, JournalWriter
+from autoablation._driver.losses import LossHistory
 from autoablation._driver.options import AUTO, LAUNCH, Caller, RunOptions
 from autoablation._driver.preflight import Preflight
 from autoablation._driver.progress import ProgressListener
@@ -221,7 +222,13 @@ class ExperimentRun:
                 )
                 new = {
                     r.trial.trial_id: r
-                    for r in self._run_trials(to_run, workers, fan_out, directory)
+                    for r in self._run_trials(
+                        to_run,
+                        workers,
+                        fan_out,
+                        directory,
+                        LossHistory(sum(state.started.values()), state.requeued),
+                    )
                 }
             status = "finished" if self._jobs.failure is None else "stopped"
         except KeyboardInterrupt:
@@ -324,9 +331,17 @@ class ExperimentRun:
         )
 
     def _run_trials(
-        self, trials: list[Trial], workers: int, listener: Listener, directory: ExperimentDir
+        self,
+        trials: list[Trial],
+        workers: int,
+        listener: Listener,
+        directory: ExperimentDir,
+        history: LossHistory,
     ) -> list[TrialResult]:
-        """Run the trials on ``workers`` Spark tasks; returns their results (every one, final)."""
+        """Run the trials on ``workers`` Spark tasks; returns their results (every one, final).
+
+        ``history`` carries the losses of the study's earlier runs into the controller's.
+        """
         options, sc = self._options, self._sc
         bind_host, advertised_host = driver_hosts(sc)
         secret = new_secret()
@@ -347,6 +362,7 @@ class ExperimentRun:
             ),
             listener=listener,
             planner=None if self._planner is None else self._planner.plan,
+            history=history,
         )
         server: RpcServer | None = None
         runtime: TrialRuntime | None = None

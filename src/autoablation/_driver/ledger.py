@@ -50,7 +50,7 @@ from autoablation._driver.events import (
     TrialStarted,
 )
 from autoablation._driver.finals import FAILURES, FinalResults, ResultsView
-from autoablation._driver.losses import LossBook
+from autoablation._driver.losses import LossBook, LossHistory
 from autoablation._driver.schedule import LongestFirst
 from autoablation._wire.messages import Result
 
@@ -96,6 +96,8 @@ class TrialLedger:
             no limit.
         scheduler: Orders pending trials (longest expected first) and learns from finished
             ones; None keeps submission order.
+        history: The hand-outs and losses of the study's earlier runs (a resume), so that
+            a storm's background rate of losses outlives a killed driver.
 
     Raises:
         ValueError: Two trials share an id.
@@ -109,6 +111,7 @@ class TrialLedger:
         max_trial_retries: int = 0,
         max_failures: int | None = None,
         scheduler: LongestFirst | None = None,
+        history: LossHistory | None = None,
     ) -> None:
         self._trials = {t.trial_id: t for t in trials}
         if len(self._trials) != len(trials):
@@ -125,7 +128,7 @@ class TrialLedger:
         self._results = FinalResults(tuple(self._trials))
         self._attempts = dict.fromkeys(self._trials, 0)
         self._retries = dict.fromkeys(self._trials, 0)
-        self._losses = LossBook()
+        self._losses = LossBook(history)
         self._aborted: str | None = None
         self._halted: str | None = None
         self._outbox: list[TrialEvent] = []

@@ -30,6 +30,20 @@ MOST_ATTEMPTS = 3
 """A trial is lost at this many times ``max_attempts`` charged losses, whatever the storm."""
 
 
+@dataclass(frozen=True)
+class LossHistory:
+    """What earlier runs of a resumed study saw: a storm does not end with its driver.
+
+    A driver killed in a storm takes its loss counts with it; without them the resumed run
+    would judge its first trials as in a quiet study (`BACKGROUND_MIN`), and declare a healthy
+    trial ``lost`` at ``max_attempts``. Read from the journal, the earlier hand-outs and the
+    losses among them (every loss, charged or not: a slight overestimate of the background).
+    """
+
+    handouts: int = 0
+    lost: int = 0
+
+
 @dataclass
 class _Loss:
     """A lost hand-out; ``charged`` when it counts against the trial."""
@@ -48,14 +62,15 @@ class LossBook:
     loss, to know the rate at which the study loses workers whatever they run.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, history: LossHistory | None = None) -> None:
         self._losses: list[_Loss] = []
         self._charges: dict[str, int] = {}
         self._failed_jobs: dict[int, int | None] = {}
         self._suspended: dict[str, list[_Loss]] = {}  # worker -> its charged losses
-        self._ended = 0  # hand-outs that ended by a result or a charged loss
+        prior = history or LossHistory()
+        self._ended = prior.handouts  # hand-outs that ended by a result or a charged loss
         self._ended_by: dict[str, int] = {}
-        self._charged = 0
+        self._charged = prior.lost
 
     def charges(self, trial_id: str) -> int:
         """Losses that count against the trial now."""

@@ -61,6 +61,8 @@ class JournalState:
     trials: dict[str, Trial] = field(default_factory=dict)
     results: dict[str, TrialResult] = field(default_factory=dict)
     started: dict[str, int] = field(default_factory=dict)
+    requeued: int = 0
+    """Hand-outs whose worker was lost (the trial went back to the queue)."""
     histories: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     runs: int = 0
     ended: str | None = None
@@ -98,6 +100,8 @@ def _apply(state: JournalState, event: Mapping[str, Any]) -> None:
         trial_id = event["trial_id"]
         state.started[trial_id] = state.started.get(trial_id, 0) + 1
         state.histories[trial_id] = []
+    elif kind == "requeued":
+        state.requeued += 1
     elif kind == "metrics":
         state.histories.setdefault(event["trial_id"], []).extend(
             (int(s), float("nan") if v is None else float(v)) for s, v in event["points"]
