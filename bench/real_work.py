@@ -205,11 +205,13 @@ def measure(size: str, epochs: int, runs: int) -> tuple[list[dict[str, Any]], di
         order = SIDES[number % len(SIDES) :] + SIDES[: number % len(SIDES)]  # round-robin
         for side in order:
             figures.update(run_side(side, epochs))
+            RESULTS.mkdir(exist_ok=True)  # what finished survives a failure later on
+            (RESULTS / f"real_work.partial-{size}.json").write_text(json.dumps([*rounds, figures]))
         figures["load_after"] = os.getloadavg()[0]
         rounds.append(figures)
         print(
             f"[{size}] round {number + 1}: "
-            + ", ".join(f"{k} {v['wall']:.1f}s" for k, v in figures.items() if "wall" in v)
+            + ", ".join(f"{k} {v['wall']:.1f}s" for k, v in figures.items() if isinstance(v, dict))
             + f" (load {figures['load_before']:.1f} -> {figures['load_after']:.1f})",
             flush=True,
         )

@@ -29,7 +29,7 @@ from autoablation._driver.launcher import ExperimentRun
 from autoablation._driver.options import LAGOM, LAUNCH, Caller, RunOptions
 from autoablation._driver.preflight import preflight
 from autoablation._driver.spark import get_session, task_slots
-from autoablation._driver.warmup import Warmup
+from autoablation._driver.warmup import Warmup, job_environment
 from autoablation._results.result import ExperimentResult
 from autoablation._results.timings import Timings
 from autoablation._study.ablators import Ablator
@@ -244,12 +244,18 @@ def _warm_workers(
     uses_keras = (
         "model_function" in parameters and study.model.base_model_generator is not None
     ) or ("dataset_function" in parameters and study.dataset_generator is None)
-    sc = session.sparkContext
-    if not uses_keras or gpus_per_task(sc.getConf(), options.gpus_per_task) > 0:
+    if not uses_keras:
         return None
-    slots = task_slots(sc)
-    workers = min(options.num_workers or slots, slots)
-    return Warmup(sc, workers, check_backend(backend_in_force()))
+    sc = session.sparkContext
+    try:
+        if gpus_per_task(sc.getConf(), options.gpus_per_task) > 0:
+            return None  # a worker that saw a GPU is not reused: nothing to warm
+        slots = task_slots(sc)
+        workers = min(options.num_workers or slots, slots)
+        return Warmup(sc, workers, job_environment(check_backend(backend_in_force())))
+    except Exception as exc:  # an optimisation only: the run reports a real problem itself
+        logger.debug("no warm-up for the workers: %s", exc)
+        return None
 
 
 def _timings(

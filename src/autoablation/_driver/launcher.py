@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from autoablation._core.backends import ENV, backend_in_force, check_backend
+from autoablation._core.backends import backend_in_force, check_backend
 from autoablation._core.errors import ExperimentError, StudyError
 from autoablation._core.trial import BASE, Trial, TrialResult, TrialStatus
 from autoablation._driver import seams
@@ -37,7 +37,7 @@ from autoablation._driver.sequential import SequentialPlanner
 from autoablation._driver.spark import driver_hosts, is_local_master, task_slots, task_slots_known
 from autoablation._driver.staging import stage_data
 from autoablation._driver.tracking import MlflowListener, mlflow_wanted
-from autoablation._driver.warmup import Warmup
+from autoablation._driver.warmup import Warmup, job_environment
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
 from autoablation._executor.task import make_task
 from autoablation._results.result import ExperimentResult
@@ -108,7 +108,7 @@ class ExperimentRun:
             self.group_id,
             max_job_restarts=options.max_job_restarts,
             profile=task_profile(self._sc, task_cpus(conf), self._gpus),
-            environment={ENV: self._backend},  # workers of another backend are never reused
+            environment=job_environment(self._backend),
         )
 
     def execute(self) -> ExperimentResult:
