@@ -14,8 +14,8 @@ process; the driver logs it and the result's summary adds it up.
 
 Once TensorFlow is loaded, its objects (about half a million) are moved out of the garbage
 collector's reach (`freeze_imports`): they live as long as the process, and a full collection
-that walks them took 0.2 s on an idle core, 2.5 s on a loaded one, after every trial (the worker
-collects the previous trial's model) and whenever Python collected on its own during training.
+that walks them took over 0.1 s on an idle core, 2.5 s on a loaded one, after every trial (the
+worker collects the previous trial's model) and whenever Python collected on its own in training.
 """
 
 from __future__ import annotations
