@@ -54,6 +54,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python scaling.py
 	cd bench && ../$(BIN)/python overhead.py
 	cd bench && ../$(BIN)/python backends.py
+	cd bench && ../$(BIN)/python real_work.py
 	cd bench && ../$(BIN)/python plot.py
 
 # The chaos harness (bench/chaos.py): one study under seeded storms of real faults on local

@@ -12,23 +12,32 @@ Keras backend (``KERAS_BACKEND``, Keras' own convention).
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from autoablation._core.backends import backend_in_force, check_backend
+from autoablation._core.callables import train_parameters
 from autoablation._core.errors import StudyError
 from autoablation._core.names import did_you_mean
+from autoablation._core.trial import TENSORFLOW_IMPORT
 from autoablation._driver.events import Listener
+from autoablation._driver.gpus import gpus_per_task
 from autoablation._driver.launcher import ExperimentRun
 from autoablation._driver.options import LAGOM, LAUNCH, Caller, RunOptions
 from autoablation._driver.preflight import preflight
-from autoablation._driver.spark import get_session
+from autoablation._driver.spark import get_session, task_slots
+from autoablation._driver.warmup import Warmup, job_environment
 from autoablation._results.result import ExperimentResult
+from autoablation._results.timings import Timings
 from autoablation._study.ablators import Ablator
 from autoablation._study.study import AblationStudy
 
 __all__ = ["AblationConfig", "lagom", "launch"]
+
+logger = logging.getLogger("autoablation")
 
 
 def launch(
@@ -184,23 +193,113 @@ def _run(
     caller: Caller = LAUNCH,
 ) -> ExperimentResult:
     """Check the study, then run it; ``caller`` spells the options that messages suggest."""
+    began = time.time()
     check_backend(backend_in_force())  # before anything starts
-    # Spark's JVM is launched by forking this process, so it starts before the first model is
-    # built here: JAX and TensorFlow start threads then, and a fork after them may deadlock.
-    session = functools.cache(lambda: get_session(spark))
-    checked = preflight(train_fn, study, ablator, verbose=options.verbose, before_models=session)
-    run = ExperimentRun(
-        session(),
-        checked,
-        train_fn,
-        options,
-        seed=study.seed,
-        study=study.to_dict(),
-        listener=listener,
-        caller=caller,
-        backend=check_backend(backend_in_force()),  # Keras's own answer, once it is loaded
+    warmup: Warmup | None = None
+    session_s = 0.0
+
+    def start_spark() -> Any:
+        # Spark's JVM is launched by forking this process, so it starts before the first model
+        # is built here: JAX and TensorFlow start threads then, and a fork after them may
+        # deadlock. The workers' warm-up starts with it, to import Keras during the checks.
+        nonlocal warmup, session_s
+        started = time.time()
+        session = get_session(spark)
+        session_s = time.time() - started
+        warmup = _warm_workers(session, train_fn, study, options)
+        return session
+
+    session = functools.cache(start_spark)
+    try:
+        checked = preflight(
+            train_fn, study, ablator, verbose=options.verbose, before_models=session
+        )
+        checked_at = time.time()
+        run = ExperimentRun(
+            session(),
+            checked,
+            train_fn,
+            options,
+            seed=study.seed,
+            study=study.to_dict(),
+            listener=listener,
+            caller=caller,
+            backend=check_backend(backend_in_force()),  # Keras's own answer, once it is loaded
+            warmup=warmup,
+        )
+        result = run.execute()
+    finally:
+        if warmup is not None:
+            warmup.cancel()
+    result.timings = _timings(result, run.clock, began, session_s, checked_at, warmup)
+    logger.info("%s", result.timings.line())
+    return result
+
+
+def _warm_workers(
+    session: Any, train_fn: Callable[..., Any], study: AblationStudy, options: RunOptions
+) -> Warmup | None:
+    """Start the workers' Keras import now, if the trials will import it and no GPU is used."""
+    parameters = train_parameters(train_fn)
+    uses_keras = (
+        "model_function" in parameters and study.model.base_model_generator is not None
+    ) or ("dataset_function" in parameters and study.dataset_generator is None)
+    if not uses_keras:
+        return None
+    sc = session.sparkContext
+    try:
+        if gpus_per_task(sc.getConf(), options.gpus_per_task) > 0:
+            return None  # a worker that saw a GPU is not reused: nothing to warm
+        slots = task_slots(sc)
+        workers = min(options.num_workers or slots, slots)
+        return Warmup(sc, workers, job_environment(check_backend(backend_in_force())))
+    except Exception as exc:  # an optimisation only: the run reports a real problem itself
+        logger.debug("no warm-up for the workers: %s", exc)
+        return None
+
+
+def _timings(
+    result: ExperimentResult,
+    clock: dict[str, float],
+    began: float,
+    session_s: float,
+    checked_at: float,
+    warmup: Warmup | None,
+) -> Timings:
+    """Split the run's wall time into its phases (see `Timings`)."""
+    ended = time.time()
+    submitted = clock.get("submitted", ended)
+    waited = clock.get("warmup_wait_s", 0.0)
+    spans = [
+        (float(t.started_at), float(t.finished_at))
+        for t in result.trials
+        if t.started_at is not None and t.finished_at is not None and t.started_at >= began
+    ]  # this run's trials, not those a resumed journal held
+    first = max(min((s for s, _ in spans), default=submitted), submitted)
+    last = max(max((e for _, e in spans), default=first), first)
+    training = sum(e - s for s, e in spans)
+    imports = [
+        float(t.outputs[TENSORFLOW_IMPORT])
+        for t in result.trials
+        if isinstance(t.outputs.get(TENSORFLOW_IMPORT), (int, float))
+        and t.started_at is not None
+        and t.started_at >= began
+    ]
+    return Timings(
+        session_s=session_s,
+        checks_s=checked_at - began - session_s,
+        prepare_s=submitted - waited - checked_at,
+        warmup_wait_s=waited,
+        startup_s=first - submitted,
+        trials_s=last - first,
+        wrapup_s=ended - last,
+        total_s=ended - began,
+        data_s=clock.get("data_s", 0.0),
+        training_s=training,
+        imports_s=sum(imports),
+        imports_overlapped=warmup is not None and bool(warmup.imports),
+        workers=int(clock.get("workers", 1)),
     )
-    return run.execute()
 
 
 class AblationConfig:

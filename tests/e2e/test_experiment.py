@@ -77,6 +77,26 @@ def test_every_trial_of_the_study_trains_ok(result: ExperimentResult) -> None:
     assert (frame["pid"] != os.getpid()).all()  # trained in Spark's Python workers
 
 
+def test_the_summary_shows_where_the_time_went(result: ExperimentResult) -> None:
+    timings = result.timings
+    assert timings is not None
+    phases = (
+        timings.session_s,
+        timings.checks_s,
+        timings.prepare_s,
+        timings.warmup_wait_s,
+        timings.startup_s,
+        timings.trials_s,
+        timings.wrapup_s,
+    )
+    assert min(phases) >= 0
+    assert sum(phases) == pytest.approx(timings.total_s, abs=0.01)
+    durations = sum(t.duration_s or 0.0 for t in result.trials)
+    assert timings.training_s == pytest.approx(durations, rel=0.01)
+    assert timings.imports_overlapped  # the workers' warm-up ran while the driver checked
+    assert timings.line() in str(result)
+
+
 def test_feature_trials_see_one_column_less(result: ExperimentResult) -> None:
     frame = result.to_pandas().set_index("ablated")
     assert frame.loc["base", "width"] == 5

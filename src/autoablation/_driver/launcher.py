@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from autoablation._core.backends import ENV, backend_in_force, check_backend
+from autoablation._core.backends import backend_in_force, check_backend
 from autoablation._core.errors import ExperimentError, StudyError
 from autoablation._core.trial import BASE, Trial, TrialResult, TrialStatus
 from autoablation._driver import seams
@@ -38,6 +38,7 @@ from autoablation._driver.sequential import SequentialPlanner
 from autoablation._driver.spark import driver_hosts, is_local_master, task_slots, task_slots_known
 from autoablation._driver.staging import stage_data
 from autoablation._driver.tracking import MlflowListener, mlflow_wanted
+from autoablation._driver.warmup import Warmup, job_environment
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
 from autoablation._executor.task import make_task
 from autoablation._results.result import ExperimentResult
@@ -57,7 +58,13 @@ class ExperimentRun:
     """One run of a checked experiment on a Spark session.
 
     ``backend`` is the Keras backend every trial trains on (default: this process's); it is
-    part of the fingerprint, so a resume under another one is refused.
+    part of the fingerprint, so a resume under another one is refused. ``warmup`` is the job
+    readying the workers while the driver checked the study, if one was started: the study's
+    job waits for it.
+
+    ``clock`` records, once the run is over, what `Timings` needs from it: ``data_s``,
+    ``warmup_wait_s``, ``submitted`` (when the study's job was submitted, epoch seconds) and
+    ``workers``.
     """
 
     def __init__(
@@ -72,7 +79,10 @@ class ExperimentRun:
         listener: Listener | None = None,
         caller: Caller = LAUNCH,
         backend: str | None = None,
+        warmup: Warmup | None = None,
     ) -> None:
+        self._warmup = warmup
+        self.clock: dict[str, float] = {}
         self._backend = backend or check_backend(backend_in_force())
         self._sc = session.sparkContext
         self._caller = caller
@@ -99,7 +109,7 @@ class ExperimentRun:
             self.group_id,
             max_job_restarts=options.max_job_restarts,
             profile=task_profile(self._sc, task_cpus(conf), self._gpus),
-            environment={ENV: self._backend},  # workers of another backend are never reused
+            environment=job_environment(self._backend),
         )
 
     def execute(self) -> ExperimentResult:
@@ -167,6 +177,7 @@ class ExperimentRun:
             [t for t in trials if t.trial_id not in done] if planner is None else planner.start()
         )
         workers, notes = self._workers(len(to_run))
+        self.clock["workers"] = workers
         directory.write_study(
             {
                 "name": options.name,
@@ -316,9 +327,11 @@ class ExperimentRun:
         data = checked.data
         if not {"dataset_function", "model_function"} & checked.parameters:
             data = None  # nothing on the executors reads it: no broadcast to pay for
+        began = time.perf_counter()
         handle = (
             None if data is None else stage_data(sc, data, options.data_transport, options.data_dir)
         )
+        self.clock["data_s"] = time.perf_counter() - began
         tensorboard = options.tensorboard_dir
         if tensorboard is None and is_local_master(str(sc.master)):
             tensorboard = str(directory.path / "tensorboard")
@@ -391,6 +404,7 @@ class ExperimentRun:
                 server.address[1],
             )
             description = f"autoablation {options.name!r}: {self._ablator}, {len(trials)} trials"
+            self._await_warmup()
             self._jobs.run(controller, task, workers, description)
         finally:
             if server is not None:
@@ -399,6 +413,14 @@ class ExperimentRun:
             if runtime is not None:
                 runtime.release()
         return controller.results()
+
+    def _await_warmup(self) -> None:
+        """Wait for the workers' warm-up, so the study's tasks find them idle and warmed."""
+        began = time.time()
+        if self._warmup is not None:
+            self._warmup.wait()
+        self.clock["submitted"] = time.time()
+        self.clock["warmup_wait_s"] = self.clock["submitted"] - began
 
 
 def _split_regime(state: JournalState, wanted: bool) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -117,3 +118,31 @@ def make_task(
         yield {"worker": summary.worker_id, "trials": list(summary.trials)}
 
     return task
+
+
+def make_warmup(backend: str) -> Callable[[int, Iterator[int]], Iterator[dict[str, Any]]]:
+    """Build a task that readies a Python worker for the study's tasks, then ends.
+
+    It does what a long-running task does before its first trial (the backend and its thread
+    pools, then ``import keras``, timed by `startup`), reads its partition to the end so Spark
+    keeps the Python worker for the next task, and yields how long the import took
+    (``import_s``) in which process (``pid``). Run with
+    the study job's interpreter and environment, it lets workers import TensorFlow while the
+    driver checks the study; the first trial's result still reports the import.
+    """
+
+    def warmup(partition: int, rows: Iterator[int]) -> Iterator[dict[str, Any]]:
+        startup.task_started()
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        cpus = context.cpus() if context is not None else 1
+        use_backend(backend, cpus=cpus, gpus=False)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        for _ in rows:
+            pass
+        began = time.perf_counter()
+        startup.import_keras()
+        yield {"import_s": time.perf_counter() - began, "pid": os.getpid()}
+
+    return warmup

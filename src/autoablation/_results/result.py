@@ -20,6 +20,7 @@ import pandas as pd
 from autoablation._core.trial import BASE, TENSORFLOW_IMPORT, Trial, TrialResult, TrialStatus
 from autoablation._results import plots as _plots
 from autoablation._results import table as _table
+from autoablation._results.timings import Timings
 
 if TYPE_CHECKING:
     from autoablation._results.looks import Look
@@ -69,6 +70,8 @@ class ExperimentResult:
             a fixed-sample test, decide.
         backend: The Keras backend the trials trained on (``"tensorflow"``, ``"jax"``,
             ``"torch"``); None when not known.
+        timings: Where the run's wall time went (`Timings`: the Spark session, the checks,
+            the workers' start-up, the trials); None for a result read back from a journal.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class ExperimentResult:
         vary_split: bool | None = None,
         sequential: SequentialDesign | None = None,
         backend: str | None = None,
+        timings: Timings | None = None,
     ) -> None:
         self.name = name
         self.trials = list(trials)
@@ -107,6 +111,7 @@ class ExperimentResult:
         self.vary_split = vary_split
         self.sequential = sequential
         self.backend = backend
+        self.timings = timings
 
     @property
     def base(self) -> TrialResult | None:
@@ -332,13 +337,15 @@ class ExperimentResult:
         ]
 
     def _run_notes(self) -> list[str]:
-        """The run's notes, and the time workers spent importing TensorFlow, if any."""
+        """The run's notes, and where its time went (or the workers' TensorFlow imports)."""
         imports = [
             float(t.outputs[TENSORFLOW_IMPORT])
             for t in self.trials
             if isinstance(t.outputs.get(TENSORFLOW_IMPORT), (int, float))
         ]
         projected = self._projection_notes()
+        if self.timings is not None:
+            return [*self.notes, *projected, self.timings.line()]
         if not imports:
             return [*self.notes, *projected]
         ran = sum(t.duration_s or 0.0 for t in self.trials)

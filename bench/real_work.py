@@ -1,0 +1,340 @@
+"""Benchmark 8, real work: a small LOCO study against the for-loop a user would write instead.
+
+    python bench/real_work.py --runs 3            # both sizes, about 25 minutes on 2 cores
+    python bench/real_work.py --quick             # the small size, one round: a few minutes
+
+One study: 5 features + 2 hidden layers + the base = 8 trainings of a small dense network on
+4,000 rows (80% train), batch 32, at two sizes (6 and 30 epochs: about 2 s and 10 s per
+training on one core). Four sides, each in a fresh Python process, interleaved per round
+(round-robin, so the machine's load falls on every side alike):
+
+* ``loop``: what a user writes without the tool: one process, the same data as NumPy arrays,
+  the same models, ``model.fit(x, y)`` and ``evaluate`` for each configuration in turn;
+* ``autoablation, 1 worker`` and ``2 workers``: ``experiment.launch`` on a fresh local[2]
+  session, the training function written as the quick start writes it;
+* ``warm 2nd study``: the same study launched again in the 2-worker process's session.
+
+Wall time is from the script's first line (before its imports) to the results in hand. The
+ratios are taken within a round and their median shown; ``training`` is one configuration's
+build + compile + fit + evaluate (the loop's, or a trial's duration). For autoablation the
+breakdown comes from ``result.timings`` (see `autoablation.ExperimentResult`). The machine's
+load average is printed beside the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+_BEGAN = time.time()  # before the imports: a user's script pays for them too
+
+import numpy as np  # noqa: E402
+from _common import RESULTS, add_runs, median, report, spread  # noqa: E402
+
+ROWS = 4000
+FEATURES = ("f0", "f1", "f2", "f3", "f4")
+LAYERS = ("hidden_one", "hidden_two")
+BATCH = 32
+SIZES = {"small": 6, "large": 30}
+"""Epochs per training at each size."""
+SIDES = ("loop", "aa1", "aa2")
+SHOWN = {
+    "loop": "plain Keras loop",
+    "aa1": "autoablation, 1 worker",
+    "aa2": "autoablation, 2 workers",
+    "warm": "autoablation, warm 2nd study (2 workers)",
+}
+
+
+def table() -> Any:
+    """The study's table: 5 numeric features, a binary label, seeded."""
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(ROWS, len(FEATURES)))
+    frame = pd.DataFrame(x, columns=list(FEATURES))
+    frame["y"] = (x[:, 0] + x[:, 1] * x[:, 2] - 0.5 * x[:, 3] > 0).astype(int)
+    return frame
+
+
+def base_model(width: int | None = None, without: str | None = None) -> Any:
+    """The base network: two hidden Dense layers; the loop builds its variants directly."""
+    import keras
+
+    layers: list[Any] = [] if width is None else [keras.Input(shape=(width,))]
+    layers += [
+        keras.layers.Dense(64, activation="relu", name=name)
+        if name == "hidden_one"
+        else keras.layers.Dense(32, activation="relu", name=name)
+        for name in LAYERS
+        if name != without
+    ]
+    layers.append(keras.layers.Dense(1, activation="sigmoid", name="out"))
+    return keras.Sequential(layers)
+
+
+def make_train(epochs: int) -> Any:
+    """The training function, as the quick start writes it."""
+
+    def train(dataset_function: Any, model_function: Any) -> float:
+        model = model_function()
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+        model.fit(
+            dataset_function(epochs, BATCH),
+            epochs=epochs,
+            steps_per_epoch=dataset_function.steps_per_epoch(BATCH),
+            verbose=0,
+        )
+        return float(model.evaluate(dataset_function(1, BATCH, split="test"), verbose=0)[1])
+
+    return train
+
+
+def loop_child(epochs: int) -> dict[str, Any]:
+    """The plain loop: every configuration trained in turn, on NumPy arrays."""
+    import keras
+
+    frame = table()
+    x = frame[list(FEATURES)].to_numpy(np.float32)
+    y = frame["y"].to_numpy(np.float32)
+    test = np.random.default_rng(0).permutation(ROWS)[: ROWS // 5]
+    train_rows = np.setdiff1d(np.arange(ROWS), test)
+    mean, std = x[train_rows].mean(0), x[train_rows].std(0)
+    x = (x - mean) / std
+    configs = [(None, None), *[(f, None) for f in FEATURES], *[(None, lay) for lay in LAYERS]]
+    trainings = []
+    for feature, layer in configs:
+        began = time.time()
+        keep = [i for i, name in enumerate(FEATURES) if name != feature]
+        keras.utils.set_random_seed(0)
+        model = base_model(len(keep), layer)
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+        model.fit(x[train_rows][:, keep], y[train_rows], epochs=epochs, batch_size=BATCH, verbose=0)
+        model.evaluate(x[test][:, keep], y[test], verbose=0)
+        trainings.append(time.time() - began)
+    return {"wall": time.time() - _BEGAN, "trainings": trainings}
+
+
+def study() -> Any:
+    from autoablation import AblationStudy
+
+    ablation = AblationStudy(table(), label_name="y", seed=0)
+    ablation.features.include(list(FEATURES))
+    ablation.model.set_base_model_generator(base_model)
+    ablation.model.layers.include(*LAYERS)
+    return ablation
+
+
+def launch_child(epochs: int, workers: int, warm: bool) -> dict[str, Any]:
+    """autoablation on a fresh local[2] session; with ``warm``, a second study after it."""
+    from _common import session
+
+    from autoablation import experiment
+
+    spark = session(2, "bench-real-work")
+    figures: dict[str, Any] = {}
+    for label in ("cold", "warm") if warm else ("cold",):
+        began = time.time()
+        result = experiment.launch(
+            make_train(epochs),
+            study(),
+            name=f"bench-real-{label}",
+            spark=spark,
+            num_workers=workers,
+            overwrite=True,
+            verbose=0,
+        )
+        frame = result.to_pandas()
+        assert (frame["status"] == "ok").all(), frame["error"].tolist()
+        assert result.timings is not None
+        figures[label] = {
+            "wall": time.time() - (_BEGAN if label == "cold" else began),
+            "trainings": frame["duration_s"].tolist(),
+            "timings": result.timings.to_dict(),
+        }
+        if label == "cold":  # the session's start happened before launch: add it back
+            figures[label]["timings"]["before_launch_s"] = began - _BEGAN
+    return figures
+
+
+def child(side: str, epochs: int) -> None:
+    """Run one side in this (fresh) process and print its figures as JSON."""
+    if side == "loop":
+        figures = {"loop": loop_child(epochs)}
+    else:
+        workers = int(side[2:])
+        measured = launch_child(epochs, workers, warm=workers == 2)
+        figures = {side: measured["cold"]}
+        if "warm" in measured:
+            figures["warm"] = measured["warm"]
+    print(json.dumps(figures))
+
+
+def run_side(side: str, epochs: int) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", side, f"--epochs={epochs}"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{side} failed:\n{done.stderr[-4000:]}")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+PHASES = (
+    ("before_launch_s", "imports + session before launch"),
+    ("session_s", "Spark session (in launch)"),
+    ("checks_s", "driver checks"),
+    ("prepare_s", "preparing (dir, data, server)"),
+    ("warmup_wait_s", "waiting for workers' imports"),
+    ("startup_s", "job start to first trial"),
+    ("trials_s", "trials (first start to last end)"),
+    ("wrapup_s", "wrap-up"),
+)
+
+
+def measure(size: str, epochs: int, runs: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    rounds: list[dict[str, Any]] = []
+    for number in range(runs):
+        figures: dict[str, Any] = {"load_before": os.getloadavg()[0]}
+        order = SIDES[number % len(SIDES) :] + SIDES[: number % len(SIDES)]  # round-robin
+        for side in order:
+            figures.update(run_side(side, epochs))
+            RESULTS.mkdir(exist_ok=True)  # what finished survives a failure later on
+            (RESULTS / f"real_work.partial-{size}.json").write_text(json.dumps([*rounds, figures]))
+        figures["load_after"] = os.getloadavg()[0]
+        rounds.append(figures)
+        print(
+            f"[{size}] round {number + 1}: "
+            + ", ".join(f"{k} {v['wall']:.1f}s" for k, v in figures.items() if isinstance(v, dict))
+            + f" (load {figures['load_before']:.1f} -> {figures['load_after']:.1f})",
+            flush=True,
+        )
+    loop_training = [median(r["loop"]["trainings"]) for r in rounds]
+    rows = []
+    for side in ("loop", "aa1", "aa2", "warm"):
+        walls = [r[side]["wall"] for r in rounds]
+        ratios = [r[side]["wall"] / r["loop"]["wall"] for r in rounds]
+        training = [median(r[side]["trainings"]) for r in rounds]
+        row: dict[str, Any] = {
+            "size": size,
+            "side": SHOWN[side],
+            "wall_s": median(walls),
+            "runs": spread(walls),
+            "x loop": median(ratios),
+            "loop / side": median([1 / ratio for ratio in ratios]),
+            "training_s": median(training),
+            "training vs loop": median(
+                [t / lt for t, lt in zip(training, loop_training, strict=True)]
+            ),
+        }
+        if side != "loop":
+            timings = [r[side]["timings"] for r in rounds]
+            row["fixed_s"] = median(
+                [t["total_s"] - t["trials_s"] + t.get("before_launch_s", 0.0) for t in timings]
+            )
+            row["beyond trainings_s"] = median(
+                [
+                    r[side]["wall"] - (t := r[side]["timings"])["training_s"] / t["workers"]
+                    for r in rounds
+                ]
+            )
+        rows.append(row)
+    breakdown = {
+        side: {
+            key: median([r[side]["timings"].get(key, 0.0) for r in rounds])
+            for key in (
+                *[k for k, _ in PHASES],
+                "data_s",
+                "training_s",
+                "gaps_s",
+                "imports_s",
+                "total_s",
+            )
+        }
+        for side in ("aa1", "aa2", "warm")
+    }
+    return rows, {"rounds": rounds, "breakdown": breakdown}
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = list(results)
+    figure, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 3.8), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for axis, size in zip(axes[0], sizes, strict=True):
+        rows = {row["side"]: row for row in results[size]["rows"]}
+        breakdown = results[size]["breakdown"]
+        labels = ["loop", "aa1", "aa2", "warm"]
+        axis.barh(0, rows[SHOWN["loop"]]["wall_s"], color="grey")
+        for position, side in enumerate(labels[1:], 1):
+            left = 0.0
+            for index, (key, name) in enumerate(PHASES):
+                width = breakdown[side].get(key, 0.0)
+                axis.barh(
+                    position,
+                    width,
+                    left=left,
+                    color=colours(index),
+                    label=name if position == 1 else None,
+                )
+                left += width
+        axis.set_yticks(range(len(labels)), ["plain loop", "1 worker", "2 workers", "warm 2nd"])
+        axis.invert_yaxis()
+        axis.set_xlabel("wall time (s), median of runs")
+        axis.set_title(f"{size}: {SIZES[size]} epochs per training")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    path.parent.mkdir(exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_runs(parser, 3)
+    parser.add_argument("--quick", action="store_true", help="the small size, one round")
+    parser.add_argument("--sizes", default=",".join(SIZES), help="small,large")
+    parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.epochs)
+        return
+    sizes = ["small"] if args.quick else args.sizes.split(",")
+    runs = 1 if args.quick else args.runs
+    results: dict[str, Any] = {}
+    for size in sizes:
+        rows, extra = measure(size, SIZES[size], runs)
+        results[size] = {"rows": rows, **extra}
+    all_rows = [row for size in sizes for row in results[size]["rows"]]
+    breakdown_rows = [
+        {"size": size, "side": SHOWN[side], **{k: v for k, v in phases.items()}}
+        for size in sizes
+        for side, phases in results[size]["breakdown"].items()
+    ]
+    report(
+        "real_work",
+        all_rows,
+        load_average=[round(v, 2) for v in os.getloadavg()],
+        breakdown=breakdown_rows,
+        rounds={size: results[size]["rounds"] for size in sizes},
+    )
+    import pandas as pd
+
+    print("\nwhere autoablation's time went (medians, s):")
+    print(pd.DataFrame(breakdown_rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    plot(results, RESULTS / "real_work.png")
+
+
+if __name__ == "__main__":
+    main()

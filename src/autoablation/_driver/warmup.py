@@ -1,0 +1,94 @@
+"""Start the workers' imports while the driver checks the study.
+
+A fresh Spark Python worker spends seconds importing TensorFlow before its first trial, and the
+driver spends seconds building every trial's model to check it. They need not wait for each
+other: `Warmup` runs a short Spark job of one task per worker slot, with the study job's
+interpreter and environment (so Spark keeps those Python workers in the pool the study's tasks
+are drawn from), whose tasks set the backend up and import Keras, then end. The study's job is
+submitted once the warm-up has ended, so its tasks find the warmed workers idle.
+
+The warm-up is an optimisation only: if it fails, the study's own tasks do the same work and
+report what went wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from autoablation._core.backends import ENV
+from autoablation._driver.jobs import describe_failure, run_job
+from autoablation._executor.task import make_warmup
+
+logger = logging.getLogger("autoablation")
+
+WAIT_S = 120.0
+"""How long the study's job waits for an unfinished warm-up before cancelling it."""
+
+
+def job_environment(backend: str) -> dict[str, str]:
+    """The variables the study's Python workers start with: Spark pools workers by them."""
+    return {ENV: backend}  # workers of another backend are never reused
+
+
+class Warmup:
+    """A background Spark job that readies ``workers`` Python workers for the study's tasks.
+
+    Args:
+        sc: The SparkContext.
+        workers: Tasks to start (the study's workers, at most the slots Spark has).
+        environment: The study job's worker environment (`job_environment`): the same
+            variables put the warmed workers in the pool the study's tasks are drawn from.
+    """
+
+    def __init__(self, sc: Any, workers: int, environment: Mapping[str, str]) -> None:
+        from pyspark import InheritableThread
+
+        self._sc = sc
+        self._workers = workers
+        self._environment = dict(environment)
+        self.group_id = f"autoablation-warmup-{uuid.uuid4().hex[:8]}"
+        self.started = time.time()
+        self.ended: float | None = None
+        self.imports: list[float] = []
+        """Seconds each task spent importing Keras (0 where its worker had it loaded)."""
+        self.pids: list[int] = []
+        """The Python workers it readied."""
+        self.error: str | None = None
+        """Why the warm-up failed (Spark's message, with the worker's traceback), or None."""
+        self._thread = InheritableThread(target=self._run, name="autoablation-warmup", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            rows = run_job(
+                self._sc,
+                self._workers,
+                make_warmup(self._environment[ENV]),
+                group_id=self.group_id,
+                description=f"autoablation: {self._workers} workers import Keras",
+                environment=self._environment,
+            )
+            self.imports = [float(row["import_s"]) for row in rows]
+            self.pids = [int(row["pid"]) for row in rows]
+        except Exception as exc:  # the study's own tasks meet and report the same problem
+            self.error = str(exc)
+            logger.debug("the workers' warm-up failed: %s", describe_failure(exc))
+        finally:
+            self.ended = time.time()
+
+    def wait(self, timeout: float = WAIT_S) -> None:
+        """Wait for the warm-up to end; past ``timeout`` seconds, cancel it."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.info("the workers' warm-up took over %.0fs; cancelling it", timeout)
+            self.cancel()
+            self._thread.join()
+
+    def cancel(self) -> None:
+        """Cancel the warm-up's job, if it still runs."""
+        if self._thread.is_alive():
+            self._sc.cancelJobGroup(self.group_id)

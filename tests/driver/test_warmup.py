@@ -1,0 +1,50 @@
+"""The workers' warm-up: a short job that readies the Python workers the study's tasks get."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from autoablation._driver.jobs import run_job
+from autoablation._driver.warmup import Warmup, job_environment
+
+pytestmark = pytest.mark.spark
+
+
+def probe(partition: int, rows: Iterator[int]) -> Iterator[dict[str, Any]]:
+    for _ in rows:
+        pass
+    yield {"pid": os.getpid(), "keras": "keras" in sys.modules}
+
+
+def test_the_study_job_runs_on_the_workers_the_warmup_readied(spark: Any) -> None:
+    # A pool of its own (Spark pools Python workers by their environment), so workers other
+    # tests left idle cannot stand in for the warmed ones.
+    environment = {**job_environment("tensorflow"), "AUTOABLATION_TEST_POOL": uuid.uuid4().hex}
+    warmup = Warmup(spark.sparkContext, 2, environment)
+    warmup.wait()
+    assert warmup.error is None
+    assert len(warmup.imports) == 2 and min(warmup.imports) > 0  # fresh workers imported Keras
+    rows = run_job(
+        spark.sparkContext,
+        2,
+        probe,
+        group_id="test-after-warmup",
+        description="the study's job",
+        environment=environment,
+    )
+    assert {row["pid"] for row in rows} <= set(warmup.pids)
+    assert all(row["keras"] for row in rows)
+
+
+def test_a_failed_warmup_is_only_recorded(spark: Any) -> None:
+    # The study's own tasks meet the same problem and report it; the warm-up never raises.
+    warmup = Warmup(spark.sparkContext, 1, job_environment("nonesuch"))
+    warmup.wait()
+    assert warmup.error is not None and "nonesuch" in warmup.error
+    assert warmup.pids == []
