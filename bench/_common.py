@@ -52,6 +52,12 @@ def run(
     spark: Any, train: Any, study: Any, name: str, workers: int, **options: Any
 ) -> pd.DataFrame:
     """One quiet study over the last run's directory; its result table, every trial ok."""
+    frame: pd.DataFrame = launch_ok(spark, train, study, name, workers, **options).to_pandas()
+    return frame
+
+
+def launch_ok(spark: Any, train: Any, study: Any, name: str, workers: int, **options: Any) -> Any:
+    """One quiet study over the last run's directory; its result, every trial ok."""
     from autoablation import experiment
 
     result = experiment.launch(
@@ -66,7 +72,7 @@ def run(
     )
     frame = result.to_pandas()
     assert (frame["status"] == "ok").all(), frame["error"].tolist()
-    return frame
+    return result
 
 
 def span(frame: pd.DataFrame) -> float:

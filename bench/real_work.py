@@ -133,25 +133,14 @@ def study() -> Any:
 
 def launch_child(epochs: int, workers: int, warm: bool) -> dict[str, Any]:
     """autoablation on a fresh local[2] session; with ``warm``, a second study after it."""
-    from _common import session
-
-    from autoablation import experiment
+    from _common import launch_ok, session
 
     spark = session(2, "bench-real-work")
     figures: dict[str, Any] = {}
     for label in ("cold", "warm") if warm else ("cold",):
         began = time.time()
-        result = experiment.launch(
-            make_train(epochs),
-            study(),
-            name=f"bench-real-{label}",
-            spark=spark,
-            num_workers=workers,
-            overwrite=True,
-            verbose=0,
-        )
+        result = launch_ok(spark, make_train(epochs), study(), f"bench-real-{label}", workers)
         frame = result.to_pandas()
-        assert (frame["status"] == "ok").all(), frame["error"].tolist()
         assert result.timings is not None
         figures[label] = {
             "wall": time.time() - (_BEGAN if label == "cold" else began),
