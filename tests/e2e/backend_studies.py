@@ -197,13 +197,15 @@ def drive(plan: dict[str, Any]) -> dict[str, Any]:
     options = {"spark": spark, "verbose": 0}
     began = time.time()
     kinds = launch_kinds(runs, **options)
-    module = launch_module(runs, **options)
     out: dict[str, Any] = {
         "kinds": rows(kinds),
         "header": str(kinds).splitlines()[0],
-        "module": rows(module),
-        "seconds": {"kinds": time.time() - began, "module": module.duration_s},
+        "seconds": {"kinds": time.time() - began},
     }
+    if plan.get("module", True):
+        module = launch_module(runs, **options)
+        out["module"] = rows(module)
+        out["seconds"]["module"] = module.duration_s
     if plan.get("same"):
         out["seconds"]["same"] = launch_same(runs / "same", **options).duration_s
     if plan.get("resume"):

@@ -21,18 +21,20 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 QUICK = Schedule(
     seed=15,
-    features=8,
-    repeats=4,  # 36 trials
+    features=6,
+    repeats=3,  # 21 trials
+    low=0.1,
+    high=1.0,
     driver_kills=1,
     driver_kills_mid_write=1,
-    worker_kills=14,
-    proxy_cuts=30,
-    proxy_truncations=16,
-    proxy_delays=30,
+    worker_kills=8,
+    proxy_cuts=36,
+    proxy_truncations=20,
+    proxy_delays=36,
     stalled_beats=10,
-    proxy_rate=0.2,
+    proxy_rate=0.3,
     disk_episodes=24,
-    disk_rate=0.4,
+    disk_rate=0.6,
 )
 SEVERAL = (
     "python-worker-killed",
@@ -62,6 +64,6 @@ def test_a_storm_of_faults_leaves_the_answer_of_a_calm_run(spark: Any, tmp_path:
     # Extend without rerunning: two more components and one more repeat run only the new
     # trials, and the ranking is that of a calm run of the extended study.
     extension = storm.extend(storm.calm(tmp_path / "calm-extended", extended=True, spark=spark))
-    assert extension.new_trials == (8 + 2 + 1) * 1 + 2 * 4
+    assert extension.new_trials == (6 + 2 + 1) * 1 + 2 * 3
     assert extension.exact, extension.ran
     assert extension.same_ranking

@@ -1,13 +1,22 @@
-"""The examples run as a user would run them: with python, and with spark-submit."""
+"""The examples run as a user would run them: with python, with spark-submit, and in a session.
+
+The quick start (what `make demo` runs) and the titanic example start their own processes, as
+``python`` and ``spark-submit`` do; the digits and inception examples run in this process's
+Spark session, as a notebook that runs a script with ``%run`` does (`examples/common.py`'s
+`session` takes the running session): the same script, without another JVM and another
+three TensorFlow imports.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +33,19 @@ def run(command: list[str]) -> str:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
+
+
+def run_in_session(spark: Any, capsys: pytest.CaptureFixture[str], script: Path, *args: str) -> str:
+    """Run ``script`` as ``__main__`` in this process, whose Spark session it takes; its stdout."""
+    assert spark is not None  # the session the example's `session()` or `launch` takes
+    argv, path = sys.argv, list(sys.path)
+    sys.argv, sys.path[:0] = [str(script), *args], [str(script.parent)]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv, sys.path[:] = argv, path
+        sys.modules.pop("common", None)  # the examples' helper module, imported by name
+    return capsys.readouterr().out
 
 
 def check_table(out: str, repeats: int) -> None:
@@ -63,16 +85,20 @@ def test_the_titanic_experiment_runs_with_spark_submit() -> None:
     assert (plots / "effects.png").stat().st_size > 0
 
 
-def test_the_digits_cnn_experiment_runs_with_python() -> None:
+def test_the_digits_cnn_experiment_runs_in_a_session(
+    spark: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     script = ROOT / "examples" / "digits_cnn.py"
-    out = run([sys.executable, str(script), "--epochs", "1", "--repeats", "1"])
+    out = run_in_session(spark, capsys, script, "--epochs", "1", "--repeats", "1")
     assert "Ablation study 'digits-cnn' (loco): 5 trials (5 ok)" in out
     for layer in ("second_conv", "dense_layer", "first_dropout", "second_dropout"):
         assert f"  layer  {layer}" in out
     assert (runs_root() / "digits-cnn" / "plots" / "effects.png").stat().st_size > 0
 
 
-def test_the_inception_experiment_reports_run_times_per_worker_count() -> None:
+def test_the_inception_experiment_reports_run_times_per_worker_count(
+    spark: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     script = ROOT / "examples" / "inception_modules.py"
     flags = [
         "--images",
@@ -85,7 +111,7 @@ def test_the_inception_experiment_reports_run_times_per_worker_count() -> None:
         "1,2",
         "--eager",
     ]
-    out = run([sys.executable, str(script), *flags])
+    out = run_in_session(spark, capsys, script, *flags)
     assert out.count("Ablation study 'inception-") == 2
     assert "2 trials (2 ok)" in out
     assert out.count("module  max_pooling2d_1..mixed0") == 2  # one table per worker count

@@ -105,16 +105,21 @@ class ControllerClient:
         logs: Sequence[str] = (),
     ) -> Heartbeat:
         """A numbered heartbeat, to send (and send again, if need be) with `send_heartbeat`."""
-        return Heartbeat(worker_id, trial_id, metric_points(metrics), tuple(logs), next(self._ids))
+        points = metric_points(metrics)
+        return Heartbeat(worker_id, trial_id, points, tuple(logs), self.new_request_id())
 
     def send_heartbeat(self, beat: Heartbeat) -> None:
         """Send a heartbeat; the controller takes a copy sent again only once."""
         _call(self._heartbeat_channel, beat, Ack)
 
+    def new_request_id(self) -> int:
+        """The number of this worker's next numbered request (a result or a heartbeat)."""
+        return next(self._ids)
+
     def report(self, result: Result) -> Trial | None:
         """Report a finished trial; with ``result.want_next`` the reply is the next trial."""
         if not result.request_id:
-            result = dataclasses.replace(result, request_id=next(self._ids))
+            result = dataclasses.replace(result, request_id=self.new_request_id())
         if not result.want_next:
             _call(self._channel, result, Ack)
             return None

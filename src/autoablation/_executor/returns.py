@@ -112,6 +112,8 @@ def _within_budget(outputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _as_metric(value: Any, what: str) -> float:
+    if type(value) is float and math.isfinite(value):  # the common case, on every trial
+        return value
     array = _array_of(value)
     if array is not None and array.size == 1:
         value = array.item()

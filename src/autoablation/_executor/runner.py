@@ -51,8 +51,12 @@ class TrialOutcome(NamedTuple):
         logs: Sequence[str] = (),
         *,
         want_next: bool,
+        request_id: int = 0,
     ) -> Result:
-        """The ``result`` request ``worker`` sends, with what its reporter still held."""
+        """The ``result`` request ``worker`` sends, with what its reporter still held.
+
+        ``request_id`` 0 leaves the numbering to `ControllerClient.report`.
+        """
         return Result(
             worker,
             self.trial,
@@ -66,6 +70,7 @@ class TrialOutcome(NamedTuple):
             tuple(logs),
             want_next,
             self.fatal,
+            request_id,
         )
 
 

@@ -194,5 +194,7 @@ def run_worker(
             if stuck.reported:  # its verdict is in; a late result would count as a second run
                 trial = client.next_trial(worker_id)
             else:
-                trial = client.report(outcome.report(worker_id, metrics, logs, want_next=True))
+                number = client.new_request_id()  # numbered here: no copy of the result
+                result = outcome.report(worker_id, metrics, logs, want_next=True, request_id=number)
+                trial = client.report(result)
     return WorkerSummary(worker_id, tuple(ran))
