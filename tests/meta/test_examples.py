@@ -1,10 +1,10 @@
 """The examples run as a user would run them: with python, with spark-submit, and in a session.
 
-The quick start (what `make demo` runs) and the titanic example start their own processes, as
-``python`` and ``spark-submit`` do; the digits and inception examples run in this process's
+The titanic example starts a process of its own, as ``spark-submit`` does (and the notebook
+test a Jupyter kernel); the quick start, digits and inception examples run in this process's
 Spark session, as a notebook that runs a script with ``%run`` does (`examples/common.py`'s
-`session` takes the running session): the same script, without another JVM and another
-three TensorFlow imports.
+`session` takes the running session): the same scripts, without another JVM and three more
+TensorFlow imports each.
 """
 
 from __future__ import annotations
@@ -58,11 +58,11 @@ def check_table(out: str, repeats: int) -> None:
     assert names <= set(out.split())
 
 
-def test_quickstart_runs_with_python() -> None:
-    # What `make demo` runs (with fewer epochs and repeats); the titanic and notebook tests
-    # below cover spark-submit and Jupyter.
-    command = [sys.executable, str(QUICKSTART), "--master", "local[2]", "--epochs", "1"]
-    out = run([*command, "--repeats", "2"])
+def test_quickstart_runs_in_a_session(spark: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # What `make demo` runs (with fewer epochs and repeats); the titanic test below starts a
+    # process of its own with spark-submit, and the notebook test a Jupyter kernel.
+    flags = ["--master", "local[2]", "--epochs", "1", "--repeats", "2"]
+    out = run_in_session(spark, capsys, QUICKSTART, *flags)
     check_table(out, repeats=2)
     assert "p (Holm)  decision" in out and "journal, logs and plots:" in out
     assert not re.search(r"\smatters$", out, flags=re.M)  # two repeats cannot show an effect

@@ -12,6 +12,7 @@ Every configuration of a repeat gets the same split seed, so their comparison st
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
@@ -82,15 +83,28 @@ class PreparedData:
     label: LabelCoding
     standardized: bool = False
 
-    def column_indices(self, dropped: Collection[str] = ()) -> list[int]:
-        """Indices of the feature columns that remain after dropping ``dropped``."""
-        unknown = [name for name in dropped if name not in self.feature_names]
+    @functools.cached_property
+    def _feature_set(self) -> frozenset[str]:
+        return frozenset(self.feature_names)
+
+    def _refuse_unknown(self, dropped: Collection[str]) -> None:
+        unknown = [name for name in dropped if name not in self._feature_set]
         if unknown:
             raise UnknownComponentError(
                 f"feature {unknown[0]!r} is not a column of the training data; "
                 f"its feature columns are: {', '.join(self.feature_names)}"
             )
-        return [i for i, name in enumerate(self.feature_names) if name not in dropped]
+
+    def column_indices(self, dropped: Collection[str] = ()) -> list[int]:
+        """Indices of the feature columns that remain after dropping ``dropped``."""
+        self._refuse_unknown(dropped)
+        gone = frozenset(dropped)
+        return [i for i, name in enumerate(self.feature_names) if name not in gone]
+
+    def width(self, dropped: Collection[str] = ()) -> int:
+        """How many feature columns remain after dropping ``dropped`` (checked as above)."""
+        self._refuse_unknown(dropped)
+        return len(self.feature_names) - len(frozenset(dropped))
 
     def held_out(self, split_seed: int | None = None) -> npt.NDArray[np.bool_]:
         """The held-out rows: the study's, or those of the split ``split_seed`` draws."""

@@ -141,12 +141,12 @@ def _check_data(
         return None
     widths: dict[str, int] = {}
     for trial in trials:
-        kept = data.column_indices(trial.removed_features)
+        kept = data.width(trial.removed_features)  # the trial's input width
         if not kept:
             raise StudyError(
                 f"trial {trial.label!r} removes every feature column, leaving no input"
             )
-        widths[trial.trial_id] = len(kept)
+        widths[trial.trial_id] = kept
     return widths
 
 
