@@ -52,12 +52,13 @@ def run(
     spark: Any, train: Any, study: Any, name: str, workers: int, **options: Any
 ) -> pd.DataFrame:
     """One quiet study over the last run's directory; its result table, every trial ok."""
-    frame: pd.DataFrame = launch_ok(spark, train, study, name, workers, **options).to_pandas()
-    return frame
+    return launch_ok(spark, train, study, name, workers, **options)[1]
 
 
-def launch_ok(spark: Any, train: Any, study: Any, name: str, workers: int, **options: Any) -> Any:
-    """One quiet study over the last run's directory; its result, every trial ok."""
+def launch_ok(
+    spark: Any, train: Any, study: Any, name: str, workers: int, **options: Any
+) -> tuple[Any, pd.DataFrame]:
+    """One quiet study over the last run's directory; its result and table, every trial ok."""
     from autoablation import experiment
 
     result = experiment.launch(
@@ -72,7 +73,7 @@ def launch_ok(spark: Any, train: Any, study: Any, name: str, workers: int, **opt
     )
     frame = result.to_pandas()
     assert (frame["status"] == "ok").all(), frame["error"].tolist()
-    return result
+    return result, frame
 
 
 def span(frame: pd.DataFrame) -> float:

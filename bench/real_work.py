@@ -139,8 +139,8 @@ def launch_child(epochs: int, workers: int, warm: bool) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for label in ("cold", "warm") if warm else ("cold",):
         began = time.time()
-        result = launch_ok(spark, make_train(epochs), study(), f"bench-real-{label}", workers)
-        frame = result.to_pandas()
+        name = f"bench-real-{label}"
+        result, frame = launch_ok(spark, make_train(epochs), study(), name, workers)
         assert result.timings is not None
         figures[label] = {
             "wall": time.time() - (_BEGAN if label == "cold" else began),
