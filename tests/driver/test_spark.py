@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 
-from autoablation._driver.spark import UNBOUNDED_SLOTS, driver_hosts, is_local_master, task_slots
+from autoablation._driver.spark import (
+    UNBOUNDED_SLOTS,
+    driver_hosts,
+    is_local_master,
+    task_slots,
+    worker_environment,
+)
 
 
 @dataclass
@@ -108,3 +116,26 @@ def test_local_mode_binds_to_loopback_and_clusters_to_the_driver_host() -> None:
     assert driver_hosts(Context("yarn", conf=conf)) == ("10.0.0.5", "10.0.0.5")
     conf = Conf({"spark.driver.host": "10.0.0.5", "spark.driver.bindAddress": "0.0.0.0"})
     assert driver_hosts(Context("yarn", conf=conf)) == ("0.0.0.0", "10.0.0.5")
+
+
+def test_a_block_lending_the_context_an_environment_excludes_other_threads() -> None:
+    """The warm-up's thread and the study's wrap jobs at once: interleaved, a block that
+    entered second would restore, on leaving last, the variables the first one had set."""
+    context = SimpleNamespace(environment={"PYTHONHASHSEED": "0"})
+    seen: list[bool] = []
+
+    def another_thread() -> None:
+        from autoablation._driver import spark
+
+        acquired = spark._WRAPPING.acquire(blocking=False)
+        seen.append(acquired)
+        if acquired:
+            spark._WRAPPING.release()
+
+    with worker_environment(context, {"KERAS_BACKEND": "jax"}):
+        assert context.environment["KERAS_BACKEND"] == "jax"
+        thread = threading.Thread(target=another_thread)
+        thread.start()
+        thread.join()
+    assert seen == [False]  # it could not enter while this block held the context
+    assert context.environment == {"PYTHONHASHSEED": "0"}  # restored as it was

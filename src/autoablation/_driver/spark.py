@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -15,6 +16,10 @@ from autoablation._driver.conf import conf_int, dynamic_allocation, task_cpus
 from autoablation._driver.gpus import executor_gpus
 
 logger = logging.getLogger("autoablation.spark")
+
+_WRAPPING = threading.RLock()
+"""Held while a block lends the SparkContext another interpreter or environment: the warm-up's
+thread and the study's wrap their jobs at once, and each must restore what it found."""
 
 _LOCAL = re.compile(r"local(?:\[\s*(\*|\d+)\s*(?:,\s*\d+\s*)?\])?")
 _LOCAL_CLUSTER = re.compile(r"local-cluster\[\s*(\d+)\s*,\s*(\d+)\s*,\s*\d+\s*\]")
@@ -150,12 +155,13 @@ def workers_on_driver_python(sc: Any) -> Iterator[None]:
     if _configured_python(sc):
         yield
         return
-    saved = sc.pythonExec
-    sc.pythonExec = sys.executable
-    try:
-        yield
-    finally:
-        sc.pythonExec = saved
+    with _WRAPPING:
+        saved = sc.pythonExec
+        sc.pythonExec = sys.executable
+        try:
+            yield
+        finally:
+            sc.pythonExec = saved
 
 
 @contextlib.contextmanager
@@ -167,13 +173,14 @@ def worker_environment(sc: Any, variables: Mapping[str, str]) -> Iterator[None]:
     different backend. The variables travel with the task, on every cluster manager; the
     context's own environment is restored afterwards.
     """
-    saved = {name: sc.environment.get(name) for name in variables}
-    sc.environment.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                sc.environment.pop(name, None)
-            else:
-                sc.environment[name] = value
+    with _WRAPPING:  # another thread's block would restore what this one set, or the reverse
+        saved = {name: sc.environment.get(name) for name in variables}
+        sc.environment.update(variables)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    sc.environment.pop(name, None)
+                else:
+                    sc.environment[name] = value
