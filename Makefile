@@ -41,8 +41,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two test processes (pytest-xdist), each module whole in one of them and the longest modules
+# first (tests/conftest.py orders them; xdist would put the modules with most tests first): a
+# test that waits on a JVM, a heartbeat or a killed worker leaves its core to the other's.
+# PYTEST_WORKERS=0 runs the suite in this process alone.
+PYTEST_WORKERS ?= 2
+
 pytest: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Benchmarks 1-7 (bench/*.py), side by side in one run each; tables printed, JSON in
 # bench/results/. About 20 minutes on a 2-core machine (each timing benchmark runs 3 times;

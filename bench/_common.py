@@ -26,11 +26,14 @@ def session(workers: int, name: str) -> Any:
     logging.basicConfig(level=logging.ERROR)
     from pyspark.sql import SparkSession
 
+    from autoablation import SPARK_CONF
+
     spark = (
         SparkSession.builder.master(f"local[{workers}]")
         .appName(name)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        .config(map=SPARK_CONF)  # workers forked with Keras loaded, as launch's own session
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")

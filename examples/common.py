@@ -43,10 +43,13 @@ def session(master: str | None, name: str, *, default_master: str | None = None)
         return None
     from pyspark.sql import SparkSession
 
+    from autoablation import SPARK_CONF
+
     builder = SparkSession.builder.appName(name)
     if master is not None:
         builder = builder.master(master)
-    return builder.config("spark.ui.showConsoleProgress", "false").getOrCreate()
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    return builder.config(map=SPARK_CONF).getOrCreate()  # workers forked with Keras loaded
 
 
 def launch_options(args: argparse.Namespace) -> dict[str, Any]:

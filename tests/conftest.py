@@ -43,7 +43,12 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
-    """One real local[2] Spark session for every test that needs Spark, on loopback only."""
+    """One real local[2] Spark session for every test that needs Spark, on loopback only.
+
+    It starts autoablation's Python daemon, as a session autoablation starts does: workers of
+    a study are forked with Keras loaded. The clusters' drivers (`tests.cluster`) keep
+    PySpark's own daemon, so both are exercised.
+    """
     from pyspark.sql import SparkSession
 
     session = (
@@ -54,8 +59,37 @@ def spark() -> Iterator[Any]:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.python.daemon.module", "autoablation._executor.daemon")
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+_LONGEST_FIRST = (
+    "tests/e2e/test_cluster.py",
+    "tests/e2e/test_resume.py",
+    "tests/e2e/test_backends.py",
+    "tests/meta/test_examples.py",
+    "tests/e2e/test_chaos.py",
+    "tests/e2e/test_statistics.py",
+    "tests/meta/test_notebook.py",
+    "tests/e2e/test_maggy.py",
+    "tests/e2e/test_stress.py",
+    "tests/e2e/test_sources.py",
+    "tests/e2e/test_experiment.py",
+    "tests/e2e/test_bad_input.py",
+)
+"""Modules of half a minute or more, longest first (``--durations=0`` under ``make test``)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the longest modules first, so the two test processes (``make test``) end together.
+
+    ``make test`` passes ``--no-loadscope-reorder``, so pytest-xdist hands modules out in this
+    order.
+    """
+    rank = {path: place for place, path in enumerate(_LONGEST_FIRST)}
+    root = Path(str(config.rootpath))
+    items.sort(key=lambda item: rank.get(Path(item.path).relative_to(root).as_posix(), len(rank)))

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from autoablation._data.datasets import DatasetFunction
     from autoablation._data.generated import GeneratedDataset
     from autoablation._driver.events import Listener
+    from autoablation._executor.daemon import SPARK_CONF
     from autoablation._executor.reporter import Reporter
     from autoablation._results.result import ExperimentResult, load
     from autoablation._study.ablators import LOCO, Ablator, KeepOne, Pairs
@@ -74,6 +75,7 @@ _EXPORTS = {
         "autoablation._core.errors",
     ),
     "Reporter": "autoablation._executor.reporter",
+    "SPARK_CONF": "autoablation._executor.daemon",
     **dict.fromkeys(("ExperimentResult", "load"), "autoablation._results.result"),
     "AblationStudy": "autoablation._study.study",
     **dict.fromkeys(
@@ -112,6 +114,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "LOCO",
+    "SPARK_CONF",
     "AblationConfig",
     "AblationError",
     "AblationStudy",

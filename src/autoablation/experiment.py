@@ -23,6 +23,7 @@ from autoablation._core.callables import train_parameters
 from autoablation._core.errors import StudyError
 from autoablation._core.names import did_you_mean
 from autoablation._core.trial import TENSORFLOW_IMPORT
+from autoablation._driver.conf import task_cpus
 from autoablation._driver.events import Listener
 from autoablation._driver.gpus import gpus_per_task
 from autoablation._driver.launcher import ExperimentRun
@@ -252,7 +253,8 @@ def _warm_workers(
             return None  # a worker that saw a GPU is not reused: nothing to warm
         slots = task_slots(sc)
         workers = min(options.num_workers or slots, slots)
-        return Warmup(sc, workers, job_environment(check_backend(backend_in_force())))
+        backend = check_backend(backend_in_force())
+        return Warmup(sc, workers, job_environment(backend, cpus=task_cpus(sc.getConf())))
     except Exception as exc:  # an optimisation only: the run reports a real problem itself
         logger.debug("no warm-up for the workers: %s", exc)
         return None

@@ -10,6 +10,7 @@ from autoablation import StudyError, experiment
 
 EXPECTED = [
     "LOCO",
+    "SPARK_CONF",
     "AblationConfig",
     "AblationError",
     "AblationStudy",

@@ -109,7 +109,9 @@ class ExperimentRun:
             self.group_id,
             max_job_restarts=options.max_job_restarts,
             profile=task_profile(self._sc, task_cpus(conf), self._gpus),
-            environment=job_environment(self._backend),
+            environment=job_environment(
+                self._backend, cpus=task_cpus(conf), preload=not self._gpus
+            ),
         )
 
     def execute(self) -> ExperimentResult:

@@ -14,6 +14,7 @@ from typing import Any
 
 from autoablation._driver.conf import conf_int, dynamic_allocation, task_cpus
 from autoablation._driver.gpus import executor_gpus
+from autoablation._executor.daemon import SPARK_CONF as DAEMON_CONF
 
 logger = logging.getLogger("autoablation.spark")
 
@@ -33,8 +34,9 @@ def is_local_master(master: str) -> bool:
 def get_session(spark: Any | None) -> Any:
     """Return ``spark``, the active session, or a new one that runs workers on this Python.
 
-    A session created here hides Spark's console progress bar and keeps running after the
-    experiment, so the next launch reuses it.
+    A session created here hides Spark's console progress bar, starts autoablation's Python
+    daemon (`autoablation._executor.daemon`: workers forked with Keras loaded), and keeps
+    running after the experiment, so the next launch reuses it.
     """
     if spark is not None:
         return spark
@@ -46,6 +48,8 @@ def get_session(spark: Any | None) -> Any:
     builder = SparkSession.builder.appName("autoablation").config(
         "spark.ui.showConsoleProgress", "false"
     )
+    for key, value in DAEMON_CONF.items():  # workers forked with Keras already loaded
+        builder = builder.config(key, value)
     if not os.environ.get("PYSPARK_PYTHON"):
         builder = builder.config("spark.pyspark.python", sys.executable)
     logger.info("starting a Spark session (none was given or active)")

@@ -21,6 +21,7 @@ from typing import Any
 
 from autoablation._core.backends import ENV
 from autoablation._driver.jobs import describe_failure, run_job
+from autoablation._executor.daemon import preload_environment
 from autoablation._executor.task import make_warmup
 
 logger = logging.getLogger("autoablation")
@@ -29,9 +30,17 @@ WAIT_S = 120.0
 """How long the study's job waits for an unfinished warm-up before cancelling it."""
 
 
-def job_environment(backend: str) -> dict[str, str]:
-    """The variables the study's Python workers start with: Spark pools workers by them."""
-    return {ENV: backend}  # workers of another backend are never reused
+def job_environment(backend: str, *, cpus: int = 1, preload: bool = True) -> dict[str, str]:
+    """The variables the study's Python workers start with: Spark pools workers by them.
+
+    Workers of another backend are never reused. With ``preload`` (no GPUs), autoablation's
+    Python daemon, where the session runs it, loads Keras once for every worker it forks
+    (`autoablation._executor.daemon`), with pools of ``cpus`` threads.
+    """
+    variables = {ENV: backend}
+    if preload:
+        variables.update(preload_environment(backend, cpus))
+    return variables
 
 
 class Warmup:
@@ -55,6 +64,9 @@ class Warmup:
         self.ended: float | None = None
         self.imports: list[float] = []
         """Seconds each task spent importing Keras (0 where its worker had it loaded)."""
+        self.preloaded: list[float] = []
+        """Seconds each task's Python daemon spent loading Keras before forking the worker
+        (0 where the daemon loaded nothing: `autoablation._executor.daemon`)."""
         self.pids: list[int] = []
         """The Python workers it readied."""
         self.error: str | None = None
@@ -74,6 +86,7 @@ class Warmup:
             )
             self.imports = [float(row["import_s"]) for row in rows]
             self.pids = [int(row["pid"]) for row in rows]
+            self.preloaded = [float(row["preloaded_s"]) for row in rows]
         except Exception as exc:  # the study's own tasks meet and report the same problem
             self.error = str(exc)
             logger.debug("the workers' warm-up failed: %s", describe_failure(exc))

@@ -126,7 +126,8 @@ def make_warmup(backend: str) -> Callable[[int, Iterator[int]], Iterator[dict[st
     It does what a long-running task does before its first trial (the backend and its thread
     pools, then ``import keras``, timed by `startup`), reads its partition to the end so Spark
     keeps the Python worker for the next task, and yields how long the import took
-    (``import_s``) in which process (``pid``). Run with
+    (``import_s``) in which process (``pid``), or how long its daemon took to load it before
+    forking it (``preloaded_s``, `autoablation._executor.daemon`). Run with
     the study job's interpreter and environment, it lets workers import TensorFlow while the
     driver checks the study; the first trial's result still reports the import.
     """
@@ -143,6 +144,12 @@ def make_warmup(backend: str) -> Callable[[int, Iterator[int]], Iterator[dict[st
             pass
         began = time.perf_counter()
         startup.import_keras()
-        yield {"import_s": time.perf_counter() - began, "pid": os.getpid()}
+        from autoablation._executor import daemon
+
+        yield {
+            "import_s": time.perf_counter() - began,
+            "pid": os.getpid(),
+            "preloaded_s": daemon.preloaded_s or 0.0,  # Keras came with the fork instead
+        }
 
     return warmup
