@@ -25,6 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from autoablation._core.backends import ENV
 from autoablation._executor import startup
@@ -33,7 +34,9 @@ from autoablation._executor.backends import THREAD_VARIABLES
 logger = logging.getLogger("autoablation.executor")
 
 MODULE = "autoablation._executor.daemon"
-SPARK_CONF = {"spark.python.daemon.module": MODULE}
+SPARK_CONF: dict[str, Any] = {
+    "spark.python.daemon.module": MODULE
+}  # Any: what Builder.config takes
 """The Spark setting that makes executors start this daemon (set before the SparkContext)."""
 
 PRELOAD = "AUTOABLATION_PRELOAD"
