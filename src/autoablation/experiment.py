@@ -30,7 +30,7 @@ from autoablation._driver.launcher import ExperimentRun
 from autoablation._driver.options import LAGOM, LAUNCH, Caller, RunOptions
 from autoablation._driver.preflight import preflight
 from autoablation._driver.spark import get_session, task_slots
-from autoablation._driver.warmup import Warmup, job_environment
+from autoablation._driver.warmup import Warmup, job_environment, trials_use_keras
 from autoablation._results.result import ExperimentResult
 from autoablation._results.timings import Timings
 from autoablation._study.ablators import Ablator
@@ -241,11 +241,11 @@ def _warm_workers(
     session: Any, train_fn: Callable[..., Any], study: AblationStudy, options: RunOptions
 ) -> Warmup | None:
     """Start the workers' Keras import now, if the trials will import it and no GPU is used."""
-    parameters = train_parameters(train_fn)
-    uses_keras = (
-        "model_function" in parameters and study.model.base_model_generator is not None
-    ) or ("dataset_function" in parameters and study.dataset_generator is None)
-    if not uses_keras:
+    if not trials_use_keras(
+        train_parameters(train_fn),
+        model=study.model.base_model_generator is not None,
+        generator=study.dataset_generator is not None,
+    ):
         return None
     sc = session.sparkContext
     try:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from autoablation._driver.jobs import run_job
-from autoablation._driver.warmup import Warmup, job_environment
+from autoablation._driver.warmup import Warmup, job_environment, trials_use_keras
 
 pytestmark = pytest.mark.spark
 
@@ -50,3 +50,19 @@ def test_a_failed_warmup_is_only_recorded(spark: Any) -> None:
     warmup.wait()
     assert warmup.error is not None and "nonesuch" in warmup.error
     assert warmup.pids == []
+
+
+@pytest.mark.parametrize(
+    ("parameters", "model", "generator", "uses"),
+    [
+        ({"model_function", "reporter"}, True, False, True),
+        ({"model_function"}, False, False, False),  # no model to give it
+        ({"dataset_function"}, False, False, True),  # the default dataset is Keras's
+        ({"dataset_function"}, False, True, False),  # the study's own generator
+        ({"reporter"}, True, False, False),  # it may never import Keras
+    ],
+)
+def test_only_trials_given_a_model_or_the_default_dataset_are_warmed_and_preloaded(
+    parameters: set[str], model: bool, generator: bool, uses: bool
+) -> None:
+    assert trials_use_keras(parameters, model=model, generator=generator) is uses

@@ -38,7 +38,7 @@ from autoablation._driver.sequential import SequentialPlanner
 from autoablation._driver.spark import driver_hosts, is_local_master, task_slots, task_slots_known
 from autoablation._driver.staging import stage_data
 from autoablation._driver.tracking import MlflowListener, mlflow_wanted
-from autoablation._driver.warmup import Warmup, job_environment
+from autoablation._driver.warmup import Warmup, job_environment, trials_use_keras
 from autoablation._executor.runtime import TrialPolicy, TrialRuntime
 from autoablation._executor.task import make_task
 from autoablation._results.result import ExperimentResult
@@ -110,7 +110,14 @@ class ExperimentRun:
             max_job_restarts=options.max_job_restarts,
             profile=task_profile(self._sc, task_cpus(conf), self._gpus),
             environment=job_environment(
-                self._backend, cpus=task_cpus(conf), preload=not self._gpus
+                self._backend,
+                cpus=task_cpus(conf),
+                preload=not self._gpus
+                and trials_use_keras(
+                    checked.parameters,
+                    model=checked.recipe is not None,
+                    generator=checked.dataset_generator is not None,
+                ),
             ),
         )
 

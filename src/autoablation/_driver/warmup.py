@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from autoablation._core.backends import ENV
@@ -41,6 +41,23 @@ def job_environment(backend: str, *, cpus: int = 1, preload: bool = True) -> dic
     if preload:
         variables.update(preload_environment(backend, cpus))
     return variables
+
+
+def trials_use_keras(parameters: Collection[str], *, model: bool, generator: bool) -> bool:
+    """Whether the trials will import Keras: they are given models, or the default dataset.
+
+    Args:
+        parameters: What the training function takes (``model_function``,
+            ``dataset_function``, ``reporter``).
+        model: The study has a base model generator.
+        generator: The study has its own dataset generator (the default dataset is Keras's).
+
+    The warm-up runs, and the daemon preloads, only for such trials: a training function that
+    takes only the reporter gets workers without Keras.
+    """
+    return ("model_function" in parameters and model) or (
+        "dataset_function" in parameters and not generator
+    )
 
 
 class Warmup:

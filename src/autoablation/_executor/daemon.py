@@ -13,7 +13,8 @@ own RDDs) are exactly PySpark's own.
 
 Workers are forked after TensorFlow is imported and before its runtime starts (no operation has
 run and no device was listed), so each worker still sizes its own thread pools and sees only
-its own GPUs; a study with GPUs does not ask for the preload all the same (`preload_environment`).
+its own GPUs; a study with GPUs does not ask for the preload all the same, nor one whose
+training function takes neither a model nor the default dataset (it may never import Keras).
 If the import fails, the daemon serves as PySpark's would, and each task meets the problem
 where it imports Keras itself and reports it there.
 """
@@ -34,10 +35,9 @@ from autoablation._executor.backends import THREAD_VARIABLES
 logger = logging.getLogger("autoablation.executor")
 
 MODULE = "autoablation._executor.daemon"
-SPARK_CONF: dict[str, Any] = {
-    "spark.python.daemon.module": MODULE
-}  # Any: what Builder.config takes
-"""The Spark setting that makes executors start this daemon (set before the SparkContext)."""
+SPARK_CONF: dict[str, Any] = {"spark.python.daemon.module": MODULE}
+"""The Spark setting that makes executors start this daemon: give it to the session's builder
+(``.config(map=SPARK_CONF)``), before the SparkContext starts."""
 
 PRELOAD = "AUTOABLATION_PRELOAD"
 """The worker environment variable naming the backend this daemon loads Keras with."""

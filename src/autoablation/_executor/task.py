@@ -129,7 +129,8 @@ def make_warmup(backend: str) -> Callable[[int, Iterator[int]], Iterator[dict[st
     (``import_s``) in which process (``pid``), or how long its daemon took to load it before
     forking it (``preloaded_s``, `autoablation._executor.daemon`). Run with
     the study job's interpreter and environment, it lets workers import TensorFlow while the
-    driver checks the study; the first trial's result still reports the import.
+    driver checks the study; the first trial's result still reports a worker's own import (a
+    daemon's is not any worker's: the study's wait for it shows as waiting for workers).
     """
 
     def warmup(partition: int, rows: Iterator[int]) -> Iterator[dict[str, Any]]:
