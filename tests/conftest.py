@@ -51,6 +51,8 @@ def spark() -> Iterator[Any]:
     """
     from pyspark.sql import SparkSession
 
+    from autoablation import SPARK_CONF
+
     session = (
         SparkSession.builder.master("local[2]")
         .appName("autoablation-tests")
@@ -59,7 +61,7 @@ def spark() -> Iterator[Any]:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.python.daemon.module", "autoablation._executor.daemon")
+        .config(map=SPARK_CONF)
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

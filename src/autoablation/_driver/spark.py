@@ -45,11 +45,11 @@ def get_session(spark: Any | None) -> Any:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    builder = SparkSession.builder.appName("autoablation").config(
-        "spark.ui.showConsoleProgress", "false"
+    builder = (
+        SparkSession.builder.appName("autoablation")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config(map=DAEMON_CONF)  # workers forked with Keras already loaded
     )
-    for key, value in DAEMON_CONF.items():  # workers forked with Keras already loaded
-        builder = builder.config(key, value)
     if not os.environ.get("PYSPARK_PYTHON"):
         builder = builder.config("spark.pyspark.python", sys.executable)
     logger.info("starting a Spark session (none was given or active)")
