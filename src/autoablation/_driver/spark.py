@@ -177,14 +177,13 @@ def worker_environment(sc: Any, variables: Mapping[str, str]) -> Iterator[None]:
     different backend. The variables travel with the task, on every cluster manager; the
     context's own environment is restored afterwards.
     """
-    with _WRAPPING:  # another thread's block would restore what this one set, or the reverse
-        saved = {name: sc.environment.get(name) for name in variables}
-        sc.environment.update(variables)
+    # A new dict, never the shared one changed in place: another thread may be wrapping a job
+    # of its own (PySpark iterates ``sc.environment`` then), and the lock keeps two of these
+    # blocks from restoring each other's variables.
+    with _WRAPPING:
+        saved = sc.environment
+        sc.environment = {**saved, **variables}
         try:
             yield
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    sc.environment.pop(name, None)
-                else:
-                    sc.environment[name] = value
+            sc.environment = saved
