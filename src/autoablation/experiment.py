@@ -198,15 +198,16 @@ def _run(
     check_backend(backend_in_force())  # before anything starts
     warmup: Warmup | None = None
     session_s = 0.0
+    session_at: float | None = None  # when this launch began starting Spark, if it did
 
     def start_spark() -> Any:
         # Spark's JVM is launched by forking this process, so it starts before the first model
         # is built here: JAX and TensorFlow start threads then, and a fork after them may
         # deadlock. The workers' warm-up starts with it, to import Keras during the checks.
-        nonlocal warmup, session_s
-        started = time.time()
+        nonlocal warmup, session_s, session_at
+        session_at = time.time()
         session = get_session(spark)
-        session_s = time.time() - started
+        session_s = time.time() - session_at
         warmup = _warm_workers(session, train_fn, study, options)
         return session
 
@@ -232,7 +233,10 @@ def _run(
     finally:
         if warmup is not None:
             warmup.cancel()
-    result.timings = _timings(result, run.clock, began, session_s, checked_at, warmup)
+    session_in_checks = session_at is not None and session_at < checked_at
+    result.timings = _timings(
+        result, run.clock, began, session_s, checked_at, warmup, session_in_checks
+    )
     logger.info("%s", result.timings.line())
     return result
 
@@ -267,8 +271,13 @@ def _timings(
     session_s: float,
     checked_at: float,
     warmup: Warmup | None,
+    session_in_checks: bool,
 ) -> Timings:
-    """Split the run's wall time into its phases (see `Timings`)."""
+    """Split the run's wall time into its phases (see `Timings`).
+
+    Spark starts during the checks when the study has models (before the first one is built),
+    else after them: ``session_in_checks`` says which phase its ``session_s`` is taken from.
+    """
     ended = time.time()
     submitted = clock.get("submitted", ended)
     waited = clock.get("warmup_wait_s", 0.0)
@@ -289,8 +298,8 @@ def _timings(
     ]
     return Timings(
         session_s=session_s,
-        checks_s=checked_at - began - session_s,
-        prepare_s=submitted - waited - checked_at,
+        checks_s=checked_at - began - (session_s if session_in_checks else 0.0),
+        prepare_s=submitted - waited - checked_at - (0.0 if session_in_checks else session_s),
         warmup_wait_s=waited,
         startup_s=first - submitted,
         trials_s=last - first,

@@ -97,6 +97,24 @@ def test_the_summary_shows_where_the_time_went(result: ExperimentResult) -> None
     assert timings.line() in str(result)
 
 
+@pytest.mark.parametrize("in_checks", [True, False])
+def test_the_session_start_is_counted_once_in_the_phase_it_ran_in(in_checks: bool) -> None:
+    # Spark starts inside the checks for a study with models, after them for one without.
+    from types import SimpleNamespace
+
+    from autoablation.experiment import _timings
+
+    began = time.time() - 30.0
+    checked_at = began + (12.0 if in_checks else 2.0)
+    clock = {"submitted": checked_at + (1.0 if in_checks else 11.0)}
+    no_trials: Any = SimpleNamespace(trials=[])
+    timings = _timings(no_trials, clock, began, 10.0, checked_at, None, in_checks)
+    assert timings.session_s == 10.0
+    assert (timings.checks_s, timings.prepare_s) == pytest.approx((2.0, 1.0))
+    phases = timings.session_s + timings.checks_s + timings.prepare_s + timings.wrapup_s
+    assert phases == pytest.approx(timings.total_s, abs=0.01)
+
+
 def test_feature_trials_see_one_column_less(result: ExperimentResult) -> None:
     frame = result.to_pandas().set_index("ablated")
     assert frame.loc["base", "width"] == 5
