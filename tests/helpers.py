@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import runpy
+import sys
+from pathlib import Path
 from typing import Any
 
 FEATURES = ("pclass", "sex", "age", "sibsp", "parch")
@@ -21,6 +24,24 @@ def dense_model(width: int | None = 5) -> Any:
             keras.layers.Dense(1, activation="sigmoid", name="output"),
         ]
     )
+
+
+def run_script(script: Path, *args: str) -> None:
+    """Run ``script`` as ``__main__`` in this process, with ``args`` as its command line.
+
+    It takes this process's active Spark session, so it starts no driver JVM of its own.
+    Modules it imports from its own folder are forgotten afterwards.
+    """
+    argv, path, before = sys.argv, list(sys.path), set(sys.modules)
+    sys.argv, sys.path[:0] = [str(script), *args], [str(script.parent)]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv, sys.path[:] = argv, path
+        folder = str(script.parent)
+        for name in set(sys.modules) - before:
+            if str(getattr(sys.modules[name], "__file__", None) or "").startswith(folder):
+                del sys.modules[name]
 
 
 class Recorder:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import runpy
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import run_script
 
 pytestmark = pytest.mark.spark
 
@@ -38,13 +39,7 @@ def run(command: list[str]) -> str:
 def run_in_session(spark: Any, capsys: pytest.CaptureFixture[str], script: Path, *args: str) -> str:
     """Run ``script`` as ``__main__`` in this process, whose Spark session it takes; its stdout."""
     assert spark is not None  # the session the example's `session()` or `launch` takes
-    argv, path = sys.argv, list(sys.path)
-    sys.argv, sys.path[:0] = [str(script), *args], [str(script.parent)]
-    try:
-        runpy.run_path(str(script), run_name="__main__")
-    finally:
-        sys.argv, sys.path[:] = argv, path
-        sys.modules.pop("common", None)  # the examples' helper module, imported by name
+    run_script(script, *args)  # forgets the examples' helper module, imported by name
     return capsys.readouterr().out
 
 
