@@ -453,13 +453,19 @@ class Storm:
         )
 
     # ---------------------------------------------------------------------------- extend
-    def extend(self, calm_extended: Any) -> ExtendReport:
-        """Resume the storm's experiment with more components and one more repeat."""
+    def extend(self, calm_extended: Any, *, spark: Any = None) -> ExtendReport:
+        """Resume the storm's experiment with more components and one more repeat.
+
+        Without faults, as `calm`: in this process on ``spark``, else in a driver process.
+        """
         from autoablation import load
 
         before = {t.trial.trial_id for t in load(self.storm_dir).trials}
         segment = self.segment("extend", self.storm_dir, extended=True)
-        self._drive(segment, fate=None, faults=False)
+        if spark is not None:
+            run_study(spark, segment)
+        else:
+            self._drive(segment, fate=None, faults=False)
         ran = Counter(
             r["trial"]
             for r in _events(self.runs_log)

@@ -63,7 +63,8 @@ def test_a_storm_of_faults_leaves_the_answer_of_a_calm_run(spark: Any, tmp_path:
 
     # Extend without rerunning: two more components and one more repeat run only the new
     # trials, and the ranking is that of a calm run of the extended study.
-    extension = storm.extend(storm.calm(tmp_path / "calm-extended", extended=True, spark=spark))
+    calm_extended = storm.calm(tmp_path / "calm-extended", extended=True, spark=spark)
+    extension = storm.extend(calm_extended, spark=spark)
     assert extension.new_trials == (6 + 2 + 1) * 1 + 2 * 3
     assert extension.exact, extension.ran
     assert extension.same_ranking
