@@ -12,7 +12,7 @@ export PYSPARK_PYTHON ?= $(abspath $(BIN)/python)
 export PYSPARK_DRIVER_PYTHON ?= $(abspath $(BIN)/python)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-fast lint typecheck pytest submit-demo bench chaos docs lock clean
+.PHONY: demo test test-fast lint typecheck jvm-archive pytest submit-demo bench chaos docs lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,10 @@ demo: $(STAMP)
 submit-demo: $(STAMP)
 	$(BIN)/spark-submit --master "local[2]" examples/quickstart.py
 
-test: lint typecheck pytest
+# The checks and the tests' class-data archive at once (mypy keeps one core busy), then the tests.
+test:
+	@$(MAKE) --no-print-directory -j 3 --output-sync=target lint typecheck jvm-archive
+	@$(MAKE) --no-print-directory pytest
 
 # The same without the tests marked slow (long fault injection, stress): for quick iterations.
 test-fast: lint typecheck
@@ -40,6 +43,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# The archive of Spark's classes that the tests' JVMs map instead of loading them (tests/jvm.py):
+# dumped once per installation into .pytest_cache/jvm, about 40 s; the tests dump it if missing.
+jvm-archive: $(STAMP)
+	$(BIN)/python -m tests.jvm
 
 # Two test processes (pytest-xdist), each module whole in one of them and the longest modules
 # first (tests/conftest.py orders them; xdist would put the modules with most tests first): a

@@ -11,18 +11,22 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests.jvm import java_tool_options
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # This process runs Keras on TensorFlow; the JAX tests start driver processes of their own.
 os.environ["KERAS_BACKEND"] = "tensorflow"
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-# Every JVM of the tests (local Spark, a cluster's master, workers and executors, the drivers
-# the tests start as scripts) lives seconds to minutes: compiling with C1 only and collecting
-# with one thread halves the CPU they take on 2 cores, and the suite is CPU-bound. Inherited
-# by every process the tests start.
-os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 # Spark's Python workers import the test modules that define training functions.
 _ROOT = str(Path(__file__).resolve().parent.parent)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every JVM the tests start gets `tests.jvm`'s options (test processes inherit them)."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller set them already
+        return
+    os.environ["JAVA_TOOL_OPTIONS"] = java_tool_options()
 
 
 @pytest.fixture(scope="session")
