@@ -38,9 +38,9 @@ def run_script(script: Path, *args: str) -> None:
         runpy.run_path(str(script), run_name="__main__")
     finally:
         sys.argv, sys.path[:] = argv, path
-        folder = str(script.parent)
         for name in set(sys.modules) - before:
-            if str(getattr(sys.modules[name], "__file__", None) or "").startswith(folder):
+            file = getattr(sys.modules[name], "__file__", None)
+            if file is not None and script.parent in Path(file).parents:
                 del sys.modules[name]
 
 
