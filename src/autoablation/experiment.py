@@ -30,7 +30,12 @@ from autoablation._driver.launcher import ExperimentRun
 from autoablation._driver.options import LAGOM, LAUNCH, Caller, RunOptions
 from autoablation._driver.preflight import preflight
 from autoablation._driver.spark import get_session, task_slots
-from autoablation._driver.warmup import Warmup, job_environment, trials_use_keras
+from autoablation._driver.warmup import (
+    Warmup,
+    daemon_load_s,
+    job_environment,
+    trials_use_keras,
+)
 from autoablation._results.result import ExperimentResult
 from autoablation._results.timings import Timings
 from autoablation._study.ablators import Ablator
@@ -310,6 +315,7 @@ def _timings(
         imports_s=sum(imports),
         imports_overlapped=warmup is not None and bool(warmup.imports),
         workers=int(clock.get("workers", 1)),
+        preload_s=daemon_load_s(warmup.rows, began) if warmup is not None else 0.0,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from autoablation._driver.jobs import run_job
-from autoablation._driver.warmup import Warmup, job_environment, trials_use_keras
+from autoablation._driver.warmup import Warmup, daemon_load_s, job_environment, trials_use_keras
 
 pytestmark = pytest.mark.spark
 
@@ -32,6 +33,10 @@ def test_the_study_job_runs_on_the_workers_the_warmup_readied(spark: Any) -> Non
     assert len(warmup.imports) == len(warmup.preloaded) == 2
     # Fresh workers: each imported Keras, or was forked from a daemon that had (conftest).
     assert all(i > 0 or p > 0 for i, p in zip(warmup.imports, warmup.preloaded, strict=True))
+    # A new pool has a new daemon: it loaded Keras for this warm-up, once for both workers.
+    assert len({row["daemon"] for row in warmup.rows}) == 1
+    assert daemon_load_s(warmup.rows, warmup.started) == pytest.approx(warmup.preloaded[0])
+    assert daemon_load_s(warmup.rows, time.time()) == 0.0  # a later study did not pay for it
     rows = run_job(
         spark.sparkContext,
         2,
@@ -42,6 +47,18 @@ def test_the_study_job_runs_on_the_workers_the_warmup_readied(spark: Any) -> Non
     )
     assert {row["pid"] for row in rows} <= set(warmup.pids)
     assert all(row["keras"] for row in rows)
+
+
+def test_each_daemons_load_counts_once_and_only_for_the_study_it_delayed() -> None:
+    rows = [
+        {"daemon": "a:1", "preloaded_s": 6.0, "preloaded_at": 100.0},  # two workers it forked
+        {"daemon": "a:1", "preloaded_s": 6.0, "preloaded_at": 100.0},
+        {"daemon": "b:1", "preloaded_s": 7.5, "preloaded_at": 101.0},  # another executor's
+        {"daemon": "a:2", "preloaded_s": 5.0, "preloaded_at": 20.0},  # loaded for a study before
+        {"daemon": "a:3", "preloaded_s": 0.0, "preloaded_at": 0.0},  # PySpark's own daemon
+    ]
+    assert daemon_load_s(rows, since=90.0) == pytest.approx(13.5)
+    assert daemon_load_s(rows, since=200.0) == 0.0
 
 
 def test_a_failed_warmup_is_only_recorded(spark: Any) -> None:

@@ -75,6 +75,8 @@ def test_the_titanic_experiment_runs_with_spark_submit() -> None:
         [str(spark_submit), "--master", "local[2]", str(script), "--epochs", "1", "--repeats", "2"]
     )
     assert "Ablation study 'titanic-features' (loco, 2 repeats): 12 trials (12 ok)" in out
+    # A fresh session: its executor's Python daemon loaded Keras for this study, and says so.
+    assert "Spark's Python daemon loaded Keras in" in out
     assert {"sex", "pclass", "age", "sibsp", "parch"} <= set(out.split())
     plots = runs_root() / "titanic-features" / "plots"
     assert (plots / "effects.png").stat().st_size > 0

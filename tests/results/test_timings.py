@@ -47,3 +47,11 @@ def test_the_line_names_every_fixed_cost_beside_the_trials() -> None:
 def test_it_round_trips_through_json() -> None:
     measured = timings()
     assert Timings.from_dict(measured.to_dict()) == measured
+
+
+def test_the_line_names_the_daemons_one_load_where_there_was_one() -> None:
+    assert "daemon" not in timings().line()
+    line = timings(preload_s=6.5).line()
+    assert "Spark's Python daemon loaded Keras in 6.5s, once, before forking the workers" in line
+    older = {k: v for k, v in timings().to_dict().items() if k != "preload_s"}
+    assert Timings.from_dict(older).preload_s == 0.0  # a result saved before the field

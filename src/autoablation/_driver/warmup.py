@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from autoablation._core.backends import ENV
@@ -41,6 +41,21 @@ def job_environment(backend: str, *, cpus: int = 1, preload: bool = True) -> dic
     if preload:
         variables.update(preload_environment(backend, cpus))
     return variables
+
+
+def daemon_load_s(rows: Iterable[Mapping[str, Any]], since: float) -> float:
+    """Seconds the executors' Python daemons spent loading Keras since ``since``, each once.
+
+    Every worker a daemon forked reports the daemon's one load (``daemon``, ``preloaded_s``,
+    ``preloaded_at``: `make_warmup`'s rows); a load that ended before ``since`` was paid by an
+    earlier study.
+    """
+    loads = {
+        str(row["daemon"]): float(row["preloaded_s"])
+        for row in rows
+        if row.get("preloaded_s") and float(row.get("preloaded_at") or 0.0) >= since
+    }
+    return sum(loads.values())
 
 
 def trials_use_keras(parameters: Collection[str], *, model: bool, generator: bool) -> bool:
@@ -84,6 +99,8 @@ class Warmup:
         self.preloaded: list[float] = []
         """Seconds each task's Python daemon spent loading Keras before forking the worker
         (0 where the daemon loaded nothing: `autoablation._executor.daemon`)."""
+        self.rows: list[dict[str, Any]] = []
+        """What each task reported (`make_warmup`)."""
         self.pids: list[int] = []
         """The Python workers it readied."""
         self.error: str | None = None
@@ -101,6 +118,7 @@ class Warmup:
                 description=f"autoablation: {self._workers} workers import Keras",
                 environment=self._environment,
             )
+            self.rows = list(rows)
             self.imports = [float(row["import_s"]) for row in rows]
             self.pids = [int(row["pid"]) for row in rows]
             self.preloaded = [float(row["preloaded_s"]) for row in rows]

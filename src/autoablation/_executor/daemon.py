@@ -45,6 +45,8 @@ PRELOAD = "AUTOABLATION_PRELOAD"
 preloaded_s: float | None = None
 """Seconds the daemon spent importing Keras, in it and every worker it forked; None where the
 daemon loaded nothing (or this process did not come from it)."""
+preloaded_at: float | None = None
+"""When (``time.time()``) the daemon had Keras loaded; None as for `preloaded_s`."""
 
 
 def preload_environment(backend: str, cpus: int) -> dict[str, str]:
@@ -66,7 +68,7 @@ def preload(environ: Mapping[str, str] = os.environ) -> float | None:
     Returns None (and logs why) when nothing was asked for or the import failed. The import
     is not reported as any worker's own (`startup.take` marks it reported here).
     """
-    global preloaded_s
+    global preloaded_s, preloaded_at
     backend = environ.get(PRELOAD)
     if not backend:
         return None
@@ -80,7 +82,7 @@ def preload(environ: Mapping[str, str] = os.environ) -> float | None:
             del sys.modules[name]  # half imported: each worker tries again on its own
         return None
     startup.take()
-    preloaded_s = time.perf_counter() - began
+    preloaded_s, preloaded_at = time.perf_counter() - began, time.time()
     return preloaded_s
 
 

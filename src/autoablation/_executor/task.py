@@ -126,8 +126,9 @@ def make_warmup(backend: str) -> Callable[[int, Iterator[int]], Iterator[dict[st
     It does what a long-running task does before its first trial (the backend and its thread
     pools, then ``import keras``, timed by `startup`), reads its partition to the end so Spark
     keeps the Python worker for the next task, and yields how long the import took
-    (``import_s``) in which process (``pid``), or how long its daemon took to load it before
-    forking it (``preloaded_s``, `autoablation._executor.daemon`). Run with
+    (``import_s``) in which process (``pid``), or how long its daemon (``daemon``: host and
+    pid) took to load it before forking it, and when (``preloaded_s``, ``preloaded_at``,
+    `autoablation._executor.daemon`). Run with
     the study job's interpreter and environment, it lets workers import TensorFlow while the
     driver checks the study; the first trial's result still reports a worker's own import (a
     daemon's is not any worker's: the study's wait for it shows as waiting for workers).
@@ -151,6 +152,8 @@ def make_warmup(backend: str) -> Callable[[int, Iterator[int]], Iterator[dict[st
             "import_s": time.perf_counter() - began,
             "pid": os.getpid(),
             "preloaded_s": daemon.preloaded_s or 0.0,  # Keras came with the fork instead
+            "preloaded_at": daemon.preloaded_at or 0.0,
+            "daemon": f"{socket.gethostname()}:{os.getppid()}",
         }
 
     return warmup

@@ -30,6 +30,9 @@ class Timings:
         data_s: Of ``prepare_s``, staging the data for the executors.
         training_s: The trials' durations added up (inside the training functions).
         imports_s: The workers' seconds importing TensorFlow/Keras, added up.
+        preload_s: Seconds the executors' Python daemons spent loading Keras for this study,
+            each once, before forking the workers (`autoablation.SPARK_CONF`); within the
+            checks and the wait for the workers.
         imports_overlapped: Whether those imports ran while the driver checked the study.
         workers: The study's Spark tasks.
     """
@@ -47,6 +50,7 @@ class Timings:
     imports_s: float = 0.0
     imports_overlapped: bool = False
     workers: int = 1
+    preload_s: float = 0.0
 
     @property
     def fixed_s(self) -> float:
@@ -74,6 +78,11 @@ class Timings:
         if self.imports_s > 0:
             how = "while the driver checked" if self.imports_overlapped else "before their trials"
             imports = f"; workers imported TensorFlow for {self.imports_s:.1f}s in all, {how}"
+        if self.preload_s > 0:
+            imports += (
+                f"; Spark's Python daemon loaded Keras in {self.preload_s:.1f}s, once, "
+                "before forking the workers"
+            )
         return (
             f"time: {self.total_s:.1f}s = Spark session {self.session_s:.1f}s + checks "
             f"{self.checks_s:.1f}s + preparing {self.prepare_s:.1f}s (data {self.data_s:.1f}s)"
