@@ -212,7 +212,10 @@ def test_attacks_do_not_disturb_real_workers(driver: Driver) -> None:
     assert sum(len(s.trials) for s in outcomes.values()) == 40
     types = {m["type"] for m in driver.handled}
     assert types <= {"register", "next", "heartbeat", "result"}
-    assert driver.server.stats.rejected >= 3 * 4
+    # Every attacker's connection was dropped: for what it sent or, when a loaded machine
+    # delayed the attacker past the 0.5 s handshake timeout, for sending nothing in time.
+    stats = driver.server.stats
+    assert stats.rejected + stats.timed_out >= len(attackers), stats
     # Memory stays bounded: no connection ever held more than one first frame and one read.
     assert driver.server.stats.peak_buffered <= PREFIX_SIZE + MAX_FIRST_FRAME + 64 * 1024
 

@@ -86,6 +86,9 @@ class ServerStats:
 
     accepted: int = 0
     rejected: int = 0
+    """Connections refused or dropped for what they sent (or for room)."""
+    timed_out: int = 0
+    """Connections dropped for sending no valid frame within the handshake timeout."""
     messages: int = 0
     open: int = 0
     peak_buffered: int = 0
@@ -235,6 +238,7 @@ class RpcServer:
         now = time.monotonic()
         for conn in list(self._connections.values()):
             if conn.deadline is not None and now >= conn.deadline:
+                self.stats.timed_out += 1
                 self._drop(conn, "sent no valid frame within the handshake timeout")
         if self._accept_paused_until is not None and now >= self._accept_paused_until:
             self._accept_paused_until = None
