@@ -94,15 +94,8 @@ class Warmup:
         self.group_id = f"autoablation-warmup-{uuid.uuid4().hex[:8]}"
         self.started = time.time()
         self.ended: float | None = None
-        self.imports: list[float] = []
-        """Seconds each task spent importing Keras (0 where its worker had it loaded)."""
-        self.preloaded: list[float] = []
-        """Seconds each task's Python daemon spent loading Keras before forking the worker
-        (0 where the daemon loaded nothing: `autoablation._executor.daemon`)."""
         self.rows: list[dict[str, Any]] = []
-        """What each task reported (`make_warmup`)."""
-        self.pids: list[int] = []
-        """The Python workers it readied."""
+        """What each task reported (`make_warmup`); empty until it has ended well."""
         self.error: str | None = None
         """Why the warm-up failed (Spark's message, with the worker's traceback), or None."""
         self._thread = InheritableThread(target=self._run, name="autoablation-warmup", daemon=True)
@@ -119,14 +112,26 @@ class Warmup:
                 environment=self._environment,
             )
             self.rows = list(rows)
-            self.imports = [float(row["import_s"]) for row in rows]
-            self.pids = [int(row["pid"]) for row in rows]
-            self.preloaded = [float(row["preloaded_s"]) for row in rows]
         except Exception as exc:  # the study's own tasks meet and report the same problem
             self.error = str(exc)
             logger.debug("the workers' warm-up failed: %s", describe_failure(exc))
         finally:
             self.ended = time.time()
+
+    @property
+    def imports(self) -> list[float]:
+        """Seconds each task spent importing Keras (0 where its worker had it loaded)."""
+        return [float(row["import_s"]) for row in self.rows]
+
+    @property
+    def preloaded(self) -> list[float]:
+        """Seconds each task's daemon loaded Keras for before forking its worker (0: none)."""
+        return [float(row["preloaded_s"]) for row in self.rows]
+
+    @property
+    def pids(self) -> list[int]:
+        """The Python workers it readied."""
+        return [int(row["pid"]) for row in self.rows]
 
     def wait(self, timeout: float = WAIT_S) -> None:
         """Wait for the warm-up to end; past ``timeout`` seconds, cancel it."""
