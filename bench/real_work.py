@@ -1,15 +1,18 @@
 """Benchmark 8, real work: a small LOCO study against the for-loop a user would write instead.
 
-    python bench/real_work.py --runs 3            # both sizes, about 25 minutes on 2 cores
+    python bench/real_work.py --runs 3            # both sizes, about 30 minutes on 2 cores
     python bench/real_work.py --quick             # the small size, one round: a few minutes
 
 One study: 5 features + 2 hidden layers + the base = 8 trainings of a small dense network on
 4,000 rows (80% train), batch 32, at two sizes (6 and 30 epochs: about 2 s and 10 s per
-training on one core). Four sides, each in a fresh Python process, interleaved per round
+training on one core). Sides, each in a fresh Python process, interleaved per round
 (round-robin, so the machine's load falls on every side alike):
 
 * ``loop``: what a user writes without the tool: one process, the same data as NumPy arrays,
   the same models, ``model.fit(x, y)`` and ``evaluate`` for each configuration in turn;
+* ``hand-written Spark job``, 1 and 2 tasks: the same loop split over the tasks of one
+  ``mapPartitions`` job on a plain fresh local[2] session, and (2 tasks) the same job again in
+  that session: what Spark itself costs, the floor for any tool that runs trials on it;
 * ``autoablation, 1 worker`` and ``2 workers``: ``experiment.launch`` on a fresh local[2]
   session, the training function written as the quick start writes it;
 * ``warm 2nd study``: the same study launched again in the 2-worker process's session.
@@ -43,9 +46,14 @@ LAYERS = ("hidden_one", "hidden_two")
 BATCH = 32
 SIZES = {"small": 6, "large": 30}
 """Epochs per training at each size."""
-SIDES = ("loop", "aa1", "aa2")
+SIDES = ("loop", "spark1", "spark2", "aa1", "aa2")
+SPARK_PEER = {"aa1": "spark1", "aa2": "spark2", "warm": "spark_warm"}
+"""The hand-written Spark job each autoablation side is compared with: as many tasks."""
 SHOWN = {
     "loop": "plain Keras loop",
+    "spark1": "hand-written Spark job, 1 task",
+    "spark2": "hand-written Spark job, 2 tasks",
+    "spark_warm": "hand-written Spark job, again in its warm session",
     "aa1": "autoablation, 1 worker",
     "aa2": "autoablation, 2 workers",
     "warm": "autoablation, warm 2nd study (2 workers)",
@@ -96,29 +104,77 @@ def make_train(epochs: int) -> Any:
     return train
 
 
-def loop_child(epochs: int) -> dict[str, Any]:
-    """The plain loop: every configuration trained in turn, on NumPy arrays."""
-    import keras
+CONFIGS = [(None, None), *[(f, None) for f in FEATURES], *[(None, lay) for lay in LAYERS]]
+"""The study's configurations as the loop writes them: (feature left out, layer left out)."""
 
+
+def arrays() -> tuple[Any, Any, Any, Any]:
+    """The table as standardised NumPy arrays, with its test and training rows."""
     frame = table()
     x = frame[list(FEATURES)].to_numpy(np.float32)
     y = frame["y"].to_numpy(np.float32)
     test = np.random.default_rng(0).permutation(ROWS)[: ROWS // 5]
     train_rows = np.setdiff1d(np.arange(ROWS), test)
     mean, std = x[train_rows].mean(0), x[train_rows].std(0)
-    x = (x - mean) / std
-    configs = [(None, None), *[(f, None) for f in FEATURES], *[(None, lay) for lay in LAYERS]]
-    trainings = []
-    for feature, layer in configs:
-        began = time.time()
-        keep = [i for i, name in enumerate(FEATURES) if name != feature]
-        keras.utils.set_random_seed(0)
-        model = base_model(len(keep), layer)
-        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-        model.fit(x[train_rows][:, keep], y[train_rows], epochs=epochs, batch_size=BATCH, verbose=0)
-        model.evaluate(x[test][:, keep], y[test], verbose=0)
-        trainings.append(time.time() - began)
+    return (x - mean) / std, y, train_rows, test
+
+
+def train_config(config: tuple[Any, Any], epochs: int, data: tuple[Any, ...]) -> float:
+    """One configuration, as the loop trains it: ``fit`` and ``evaluate`` on NumPy arrays."""
+    import keras
+
+    feature, layer = config
+    x, y, train_rows, test = data
+    began = time.time()
+    keep = [i for i, name in enumerate(FEATURES) if name != feature]
+    keras.utils.set_random_seed(0)
+    model = base_model(len(keep), layer)
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit(x[train_rows][:, keep], y[train_rows], epochs=epochs, batch_size=BATCH, verbose=0)
+    model.evaluate(x[test][:, keep], y[test], verbose=0)
+    return time.time() - began
+
+
+def loop_child(epochs: int) -> dict[str, Any]:
+    """The plain loop: every configuration trained in turn, on NumPy arrays."""
+    import keras  # noqa: F401  (imported first, as a user's script does)
+
+    data = arrays()
+    trainings = [train_config(config, epochs, data) for config in CONFIGS]
     return {"wall": time.time() - _BEGAN, "trainings": trainings}
+
+
+def spark_child(epochs: int, workers: int, warm: bool) -> dict[str, Any]:
+    """The loop as a hand-written Spark job: the configurations split over ``workers`` tasks.
+
+    What a user who knows Spark writes without the tool, on a plain local[2] session: no
+    checks, no warm-up, no scheduling, no results beyond the accuracies. Its wall time is what
+    Spark itself costs here (its JVM, its workers' imports, trainings side by side); with
+    ``warm``, the same job again in the same session (its Python workers kept Keras loaded).
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("bench-real-spark")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    data = arrays()
+
+    def train_share(configs: Any) -> Any:
+        for config in configs:
+            yield train_config(config, epochs, data)
+
+    figures: dict[str, Any] = {}
+    for label in (f"spark{workers}", "spark_warm") if warm else (f"spark{workers}",):
+        began = _BEGAN if label != "spark_warm" else time.time()
+        rdd = spark.sparkContext.parallelize(CONFIGS, workers)
+        trainings = rdd.mapPartitions(train_share).collect()
+        figures[label] = {"wall": time.time() - began, "trainings": trainings}
+    return figures
 
 
 def study() -> Any:
@@ -156,6 +212,9 @@ def child(side: str, epochs: int) -> None:
     """Run one side in this (fresh) process and print its figures as JSON."""
     if side == "loop":
         figures = {"loop": loop_child(epochs)}
+    elif side.startswith("spark"):
+        workers = int(side[5:])
+        figures = spark_child(epochs, workers, warm=workers == 2)
     else:
         workers = int(side[2:])
         measured = launch_child(epochs, workers, warm=workers == 2)
@@ -206,7 +265,7 @@ def measure(size: str, epochs: int, runs: int) -> tuple[list[dict[str, Any]], di
         )
     loop_training = [median(r["loop"]["trainings"]) for r in rounds]
     rows = []
-    for side in ("loop", "aa1", "aa2", "warm"):
+    for side in ("loop", "spark1", "spark2", "spark_warm", "aa1", "aa2", "warm"):
         walls = [r[side]["wall"] for r in rounds]
         ratios = [r[side]["wall"] / r["loop"]["wall"] for r in rounds]
         training = [median(r[side]["trainings"]) for r in rounds]
@@ -222,6 +281,10 @@ def measure(size: str, epochs: int, runs: int) -> tuple[list[dict[str, Any]], di
                 [t / lt for t, lt in zip(training, loop_training, strict=True)]
             ),
         }
+        if side in SPARK_PEER:  # the same work as a hand-written Spark job, in the same round
+            row["x Spark job"] = median(
+                [r[side]["wall"] / r[SPARK_PEER[side]]["wall"] for r in rounds]
+            )
         if side != "loop":
             timings = [r[side]["timings"] for r in rounds]
             row["fixed_s"] = median(
@@ -263,9 +326,17 @@ def plot(results: dict[str, Any], path: Path) -> None:
     for axis, size in zip(axes[0], sizes, strict=True):
         rows = {row["side"]: row for row in results[size]["rows"]}
         breakdown = results[size]["breakdown"]
-        labels = ["loop", "aa1", "aa2", "warm"]
-        axis.barh(0, rows[SHOWN["loop"]]["wall_s"], color="grey")
-        for position, side in enumerate(labels[1:], 1):
+        labels = ["loop", "spark1", "aa1", "spark2", "aa2", "spark_warm", "warm"]
+        for position, side in enumerate(labels):
+            if side not in breakdown:  # the loop and the Spark jobs: their wall time only
+                colour = "grey" if side == "loop" else "dimgrey"
+                axis.barh(
+                    position,
+                    rows[SHOWN[side]]["wall_s"],
+                    color=colour,
+                    hatch="//"[: 2 * (side != "loop")],
+                )
+                continue
             left = 0.0
             for index, (key, name) in enumerate(PHASES):
                 width = breakdown[side].get(key, 0.0)
@@ -274,10 +345,21 @@ def plot(results: dict[str, Any], path: Path) -> None:
                     width,
                     left=left,
                     color=colours(index),
-                    label=name if position == 1 else None,
+                    label=name if side == "aa1" else None,
                 )
                 left += width
-        axis.set_yticks(range(len(labels)), ["plain loop", "1 worker", "2 workers", "warm 2nd"])
+        axis.set_yticks(
+            range(len(labels)),
+            [
+                "plain loop",
+                "Spark job, 1 task",
+                "autoablation, 1 worker",
+                "Spark job, 2 tasks",
+                "autoablation, 2 workers",
+                "Spark job again, warm",
+                "warm 2nd study",
+            ],
+        )
         axis.invert_yaxis()
         axis.set_xlabel("wall time (s), median of runs")
         axis.set_title(f"{size}: {SIZES[size]} epochs per training")
