@@ -47,6 +47,8 @@ BATCH = 32
 SIZES = {"small": 6, "large": 30}
 """Epochs per training at each size."""
 SIDES = ("loop", "spark1", "spark2", "aa1", "aa2")
+BREAKDOWN = ("aa1", "aa2", "warm")
+"""The sides whose time autoablation itself accounts for (``result.timings``)."""
 SPARK_PEER = {"aa1": "spark1", "aa2": "spark2", "warm": "spark_warm"}
 """The hand-written Spark job each autoablation side is compared with: as many tasks."""
 SHOWN = {
@@ -263,6 +265,13 @@ def measure(size: str, epochs: int, runs: int) -> tuple[list[dict[str, Any]], di
             + f" (load {figures['load_before']:.1f} -> {figures['load_after']:.1f})",
             flush=True,
         )
+    return summarise(size, rounds)
+
+
+def summarise(
+    size: str, rounds: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The table's rows (medians of the rounds, ratios within a round) and the breakdown."""
     loop_training = [median(r["loop"]["trainings"]) for r in rounds]
     rows = []
     for side in ("loop", "spark1", "spark2", "spark_warm", "aa1", "aa2", "warm"):
@@ -285,7 +294,7 @@ def measure(size: str, epochs: int, runs: int) -> tuple[list[dict[str, Any]], di
             row["x Spark job"] = median(
                 [r[side]["wall"] / r[SPARK_PEER[side]]["wall"] for r in rounds]
             )
-        if side != "loop":
+        if side in BREAKDOWN:
             timings = [r[side]["timings"] for r in rounds]
             row["fixed_s"] = median(
                 [t["total_s"] - t["trials_s"] + t.get("before_launch_s", 0.0) for t in timings]
@@ -309,7 +318,7 @@ def measure(size: str, epochs: int, runs: int) -> tuple[list[dict[str, Any]], di
                 "total_s",
             )
         }
-        for side in ("aa1", "aa2", "warm")
+        for side in BREAKDOWN
     }
     return rows, {"rounds": rounds, "breakdown": breakdown}
 
@@ -375,6 +384,12 @@ def main() -> None:
     add_runs(parser, 3)
     parser.add_argument("--quick", action="store_true", help="the small size, one round")
     parser.add_argument("--sizes", default=",".join(SIZES), help="small,large")
+    parser.add_argument(
+        "--summarise",
+        action="store_true",
+        help="run nothing: the tables and plot from the rounds of the last run of each size "
+        "(bench/results/real_work.partial-SIZE.json)",
+    )
     parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -385,7 +400,11 @@ def main() -> None:
     runs = 1 if args.quick else args.runs
     results: dict[str, Any] = {}
     for size in sizes:
-        rows, extra = measure(size, SIZES[size], runs)
+        if args.summarise:
+            saved = json.loads((RESULTS / f"real_work.partial-{size}.json").read_text())
+            rows, extra = summarise(size, saved)
+        else:
+            rows, extra = measure(size, SIZES[size], runs)
         results[size] = {"rows": rows, **extra}
     all_rows = [row for size in sizes for row in results[size]["rows"]]
     breakdown_rows = [
