@@ -58,9 +58,10 @@ PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
-# Benchmarks 1-7 (bench/*.py), side by side in one run each; tables printed, JSON in
-# bench/results/. About 20 minutes on a 2-core machine (each timing benchmark runs 3 times;
-# statistics.py simulates 2,000 studies a check, about a minute).
+# Benchmarks 1-9 and the tracing cost (bench/*.py), side by side in one run each; tables
+# printed, JSON and plots in bench/results/. About an hour on a 2-core machine (each timing
+# benchmark runs 3 times; real_work.py, both sizes, about 30 minutes; statistics.py simulates
+# 2,000 studies a check, about a minute).
 bench: $(STAMP)
 	cd bench && ../$(BIN)/python statistics.py
 	cd bench && ../$(BIN)/python dispatch.py
@@ -69,6 +70,7 @@ bench: $(STAMP)
 	cd bench && ../$(BIN)/python overhead.py
 	cd bench && ../$(BIN)/python backends.py
 	cd bench && ../$(BIN)/python real_work.py
+	cd bench && ../$(BIN)/python tracing.py
 	cd bench && ../$(BIN)/python plot.py
 
 # The chaos harness (bench/chaos.py): one study under seeded storms of real faults on local

@@ -253,13 +253,13 @@ def run_side(side: str, epochs: int) -> dict[str, Any]:
 
 
 PHASES = (
-    ("before_launch_s", "imports + session before launch"),
+    ("before_launch_s", "imports + session before launch (the loop: its imports)"),
     ("session_s", "Spark session (in launch)"),
     ("checks_s", "driver checks"),
     ("prepare_s", "preparing (dir, data, server)"),
-    ("warmup_wait_s", "waiting for workers' imports"),
-    ("startup_s", "job start to first trial"),
-    ("trials_s", "trials (first start to last end)"),
+    ("warmup_wait_s", "waiting for workers' imports (a Spark job: its worker's)"),
+    ("startup_s", "job start to first trial (a Spark job: to its first task)"),
+    ("trials_s", "trials (first start to last end; others: trainings)"),
     ("wrapup_s", "wrap-up"),
 )
 
@@ -348,57 +348,67 @@ def summarise(
     return rows, {"rounds": rounds, "breakdown": breakdown, "spark": spark}
 
 
+def phases(results: dict[str, Any], size: str, side: str) -> list[tuple[str, float]]:
+    """One side's bar: (phase key of `PHASES`, seconds), in order, medians of the rounds.
+
+    autoablation's come from ``result.timings``; the loop's are its imports and data, then its
+    trainings; a hand-written Spark job's are its session, its first task's start and its
+    worker's Keras import, then the rest (its trainings).
+    """
+    breakdown, before = results[size]["breakdown"], results[size]["spark"]
+    if side in breakdown:
+        return [(key, breakdown[side].get(key, 0.0)) for key, _ in PHASES]
+    wall = {row["side"]: row["wall_s"] for row in results[size]["rows"]}[SHOWN[side]]
+    if side == "loop":
+        parts = [("before_launch_s", before["loop"]["before_s"])]
+    elif side in before:
+        spark = before[side]
+        parts = [
+            ("before_launch_s", spark["session_s"]),
+            ("startup_s", spark["first_task_s"]),
+            ("warmup_wait_s", spark["import_s"]),
+        ]
+    else:
+        parts = []
+    return [*parts, ("trials_s", wall - sum(seconds for _, seconds in parts))]
+
+
 def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     sizes = list(results)
-    figure, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 3.8), squeeze=False)
-    colours = plt.get_cmap("tab10")
+    figure, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 5.0), squeeze=False)
+    colours = {key: plt.get_cmap("tab10")(index) for index, (key, _) in enumerate(PHASES)}
+    labels = {
+        "loop": "plain loop",
+        "spark1": "Spark job, 1 task",
+        "aa1": "autoablation, 1 worker",
+        "spark2": "Spark job, 2 tasks",
+        "aa2": "autoablation, 2 workers",
+        "spark_warm": "Spark job again, warm",
+        "warm": "warm 2nd study",
+    }
     for axis, size in zip(axes[0], sizes, strict=True):
-        rows = {row["side"]: row for row in results[size]["rows"]}
-        breakdown = results[size]["breakdown"]
-        labels = ["loop", "spark1", "aa1", "spark2", "aa2", "spark_warm", "warm"]
         for position, side in enumerate(labels):
-            if side not in breakdown:  # the loop and the Spark jobs: their wall time only
-                colour = "grey" if side == "loop" else "dimgrey"
-                axis.barh(
-                    position,
-                    rows[SHOWN[side]]["wall_s"],
-                    color=colour,
-                    hatch="//"[: 2 * (side != "loop")],
-                )
-                continue
             left = 0.0
-            for index, (key, name) in enumerate(PHASES):
-                width = breakdown[side].get(key, 0.0)
-                axis.barh(
-                    position,
-                    width,
-                    left=left,
-                    color=colours(index),
-                    label=name if side == "aa1" else None,
-                )
+            for key, width in phases(results, size, side):
+                hatch = None if side in BREAKDOWN else "//"  # not autoablation: hatched
+                axis.barh(position, width, left=left, color=colours[key], hatch=hatch)
                 left += width
-        axis.set_yticks(
-            range(len(labels)),
-            [
-                "plain loop",
-                "Spark job, 1 task",
-                "autoablation, 1 worker",
-                "Spark job, 2 tasks",
-                "autoablation, 2 workers",
-                "Spark job again, warm",
-                "warm 2nd study",
-            ],
-        )
+        axis.set_yticks(range(len(labels)), list(labels.values()))
         axis.invert_yaxis()
         axis.set_xlabel("wall time (s), median of runs")
         axis.set_title(f"{size}: {SIZES[size]} epochs per training")
-    axes[0][0].legend(fontsize=7, loc="lower right")
-    figure.tight_layout()
+    handles = [Patch(color=colours[key], label=name) for key, name in PHASES]
+    handles.append(
+        Patch(facecolor="white", edgecolor="black", hatch="//", label="not autoablation")
+    )
+    figure.legend(handles=handles, loc="lower center", ncol=3, fontsize=7, frameon=False)
+    figure.tight_layout(rect=(0, 0.14, 1, 1))
     path.parent.mkdir(exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
