@@ -32,7 +32,7 @@ from autoablation._driver.preflight import preflight
 from autoablation._driver.spark import get_session, task_slots
 from autoablation._driver.warmup import (
     Warmup,
-    daemon_load_s,
+    daemon_loads,
     job_environment,
     trials_use_keras,
 )
@@ -301,6 +301,7 @@ def _timings(
         and t.started_at is not None
         and t.started_at >= began
     ]
+    loads = daemon_loads(warmup.rows, began) if warmup is not None else {}
     return Timings(
         session_s=session_s,
         checks_s=checked_at - began - (session_s if session_in_checks else 0.0),
@@ -315,7 +316,8 @@ def _timings(
         imports_s=sum(imports),
         imports_overlapped=warmup is not None and bool(warmup.imports),
         workers=int(clock.get("workers", 1)),
-        preload_s=daemon_load_s(warmup.rows, began) if warmup is not None else 0.0,
+        preload_s=sum(loads.values()),
+        preload_daemons=len(loads),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from autoablation._driver.jobs import run_job
-from autoablation._driver.warmup import Warmup, daemon_load_s, job_environment, trials_use_keras
+from autoablation._driver.warmup import Warmup, daemon_loads, job_environment, trials_use_keras
 
 pytestmark = pytest.mark.spark
 
@@ -35,8 +35,10 @@ def test_the_study_job_runs_on_the_workers_the_warmup_readied(spark: Any) -> Non
     assert all(i > 0 or p > 0 for i, p in zip(warmup.imports, warmup.preloaded, strict=True))
     # A new pool has a new daemon: it loaded Keras for this warm-up, once for both workers.
     assert len({row["daemon"] for row in warmup.rows}) == 1
-    assert daemon_load_s(warmup.rows, warmup.started) == pytest.approx(warmup.preloaded[0])
-    assert daemon_load_s(warmup.rows, time.time()) == 0.0  # a later study did not pay for it
+    assert sum(daemon_loads(warmup.rows, warmup.started).values()) == pytest.approx(
+        warmup.preloaded[0]
+    )
+    assert daemon_loads(warmup.rows, time.time()) == {}  # a later study did not pay for it
     rows = run_job(
         spark.sparkContext,
         2,
@@ -57,8 +59,8 @@ def test_each_daemons_load_counts_once_and_only_for_the_study_it_delayed() -> No
         {"daemon": "a:2", "preloaded_s": 5.0, "preloaded_at": 20.0},  # loaded for a study before
         {"daemon": "a:3", "preloaded_s": 0.0, "preloaded_at": 0.0},  # PySpark's own daemon
     ]
-    assert daemon_load_s(rows, since=90.0) == pytest.approx(13.5)
-    assert daemon_load_s(rows, since=200.0) == 0.0
+    assert daemon_loads(rows, since=90.0) == {"a:1": 6.0, "b:1": 7.5}
+    assert daemon_loads(rows, since=200.0) == {}
 
 
 def test_a_failed_warmup_is_only_recorded(spark: Any) -> None:

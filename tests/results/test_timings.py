@@ -49,9 +49,16 @@ def test_it_round_trips_through_json() -> None:
     assert Timings.from_dict(measured.to_dict()) == measured
 
 
-def test_the_line_names_the_daemons_one_load_where_there_was_one() -> None:
+def test_the_line_names_the_daemons_loads_once_each_and_how_many_loaded() -> None:
     assert "daemon" not in timings().line()
-    line = timings(preload_s=6.5).line()
+    line = timings(preload_s=6.5, preload_daemons=1).line()
     assert "Spark's Python daemon loaded Keras in 6.5s, once, before forking the workers" in line
-    older = {k: v for k, v in timings().to_dict().items() if k != "preload_s"}
-    assert Timings.from_dict(older).preload_s == 0.0  # a result saved before the field
+    line = timings(preload_s=13.5, preload_daemons=2).line()  # two executors, side by side
+    assert "2 Spark Python daemons loaded Keras, 13.5s in all, each once" in line, line
+    assert "daemon loaded Keras in" not in line
+    older = {
+        k: v for k, v in timings().to_dict().items() if k not in {"preload_s", "preload_daemons"}
+    }
+    assert Timings.from_dict(older).preload_s == 0.0  # a result saved before the fields
+    counted_before = {**timings(preload_s=6.5).to_dict(), "preload_daemons": 0}
+    assert "daemon loaded Keras in 6.5s, once" in Timings.from_dict(counted_before).line()

@@ -43,19 +43,19 @@ def job_environment(backend: str, *, cpus: int = 1, preload: bool = True) -> dic
     return variables
 
 
-def daemon_load_s(rows: Iterable[Mapping[str, Any]], since: float) -> float:
-    """Seconds the executors' Python daemons spent loading Keras since ``since``, each once.
+def daemon_loads(rows: Iterable[Mapping[str, Any]], since: float) -> dict[str, float]:
+    """Seconds each Python daemon spent loading Keras since ``since``, by daemon (host:pid).
 
     Every worker a daemon forked reports the daemon's one load (``daemon``, ``preloaded_s``,
-    ``preloaded_at``: `make_warmup`'s rows); a load that ended before ``since`` was paid by an
-    earlier study.
+    ``preloaded_at``: `make_warmup`'s rows), so a daemon counts once however many workers it
+    forked; a load that ended before ``since`` was paid by an earlier study. One daemon per
+    executor (and worker environment): on a cluster several load side by side.
     """
-    loads = {
+    return {
         str(row["daemon"]): float(row["preloaded_s"])
         for row in rows
         if row.get("preloaded_s") and float(row.get("preloaded_at") or 0.0) >= since
     }
-    return sum(loads.values())
 
 
 def trials_use_keras(parameters: Collection[str], *, model: bool, generator: bool) -> bool:

@@ -32,7 +32,9 @@ class Timings:
         imports_s: The workers' seconds importing TensorFlow/Keras, added up.
         preload_s: Seconds the executors' Python daemons spent loading Keras for this study,
             each once, before forking the workers (`autoablation.SPARK_CONF`); within the
-            checks and the wait for the workers.
+            checks and the wait for the workers. Added up over ``preload_daemons`` daemons,
+            which on a cluster load side by side.
+        preload_daemons: How many daemons loaded Keras for this study (one per executor).
         imports_overlapped: Whether those imports ran while the driver checked the study.
         workers: The study's Spark tasks.
     """
@@ -51,6 +53,7 @@ class Timings:
     imports_overlapped: bool = False
     workers: int = 1
     preload_s: float = 0.0
+    preload_daemons: int = 0
 
     @property
     def fixed_s(self) -> float:
@@ -78,7 +81,12 @@ class Timings:
         if self.imports_s > 0:
             how = "while the driver checked" if self.imports_overlapped else "before their trials"
             imports = f"; workers imported TensorFlow for {self.imports_s:.1f}s in all, {how}"
-        if self.preload_s > 0:
+        if self.preload_s > 0 and self.preload_daemons > 1:
+            imports += (
+                f"; {self.preload_daemons} Spark Python daemons loaded Keras, "
+                f"{self.preload_s:.1f}s in all, each once, before forking their workers"
+            )
+        elif self.preload_s > 0:  # one daemon (or a result saved before they were counted)
             imports += (
                 f"; Spark's Python daemon loaded Keras in {self.preload_s:.1f}s, once, "
                 "before forking the workers"
