@@ -18,24 +18,29 @@ import pandas as pd
 RESULTS = Path(__file__).parent / "results"
 
 
-def session(workers: int, name: str) -> Any:
-    """A local[workers] session whose Python workers run this interpreter."""
+def session(workers: int, name: str, *, daemon: bool = True) -> Any:
+    """A local[workers] session whose Python workers run this interpreter.
+
+    With ``daemon`` (as `launch`'s own session), its workers are forked by autoablation's
+    Python daemon, with Keras loaded; without, by PySpark's own (a session of plain Spark).
+    """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.ERROR)
     from pyspark.sql import SparkSession
 
-    from autoablation import SPARK_CONF
-
-    spark = (
+    builder = (
         SparkSession.builder.master(f"local[{workers}]")
         .appName(name)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config(map=SPARK_CONF)  # workers forked with Keras loaded, as launch's own session
-        .getOrCreate()
     )
+    if daemon:
+        from autoablation import SPARK_CONF
+
+        builder = builder.config(map=SPARK_CONF)  # workers forked with Keras loaded
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

@@ -155,16 +155,9 @@ def spark_child(epochs: int, workers: int, warm: bool) -> dict[str, Any]:
     Spark itself costs here (its JVM, its workers' imports, trainings side by side); with
     ``warm``, the same job again in the same session (its Python workers kept Keras loaded).
     """
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
+    from _common import session
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("bench-real-spark")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
+    spark = session(2, "bench-real-spark", daemon=False)
     session_at = time.time()
     data = arrays()
 

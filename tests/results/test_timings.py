@@ -60,5 +60,7 @@ def test_the_line_names_the_daemons_loads_once_each_and_how_many_loaded() -> Non
         k: v for k, v in timings().to_dict().items() if k not in {"preload_s", "preload_daemons"}
     }
     assert Timings.from_dict(older).preload_s == 0.0  # a result saved before the fields
-    counted_before = {**timings(preload_s=6.5).to_dict(), "preload_daemons": 0}
-    assert "daemon loaded Keras in 6.5s, once" in Timings.from_dict(counted_before).line()
+    uncounted = {
+        k: v for k, v in timings(preload_s=6.5).to_dict().items() if k != "preload_daemons"
+    }
+    assert "daemon loaded Keras in 6.5s, once" in Timings.from_dict(uncounted).line()
